@@ -1,0 +1,29 @@
+# The two commands of the README: `make demo` (the main job) and `make test`.
+# Both create .venv in the checkout and install digitseq with its test extras on first use;
+# running them again reuses it (reinstalled when setup.py changes).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-digitseq
+DEMO_OUT ?= runs/demo
+PYTEST_ARGS ?=
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/digitseq demo --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) runs build dist *.egg-info

@@ -1,0 +1,3 @@
+from digitseq.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Apache Beam jobs: MNIST sources, rendering digit sequences, statistics, batch prediction."""

@@ -1,0 +1,231 @@
+"""The render job: MNIST -> digit sequences -> sharded GZIP TFRecords + statistics + metadata.
+
+    plans -> Reshuffle -> MakeSpecs -> Render -+-> Serialize -> WriteShards -> CollectShards -+
+                                               +-> RowStats (train split only) ---------------+-> WriteDatasetInfo
+
+Shards are planned up front (`pipelines.sequences.plan_shards`) and carry their own seeds, so the
+files are byte-identical whatever the runner and the number of workers. `WriteDatasetInfo` writes
+`stats.json`, `metadata.json` and finally `COMPLETED`; an interrupted job leaves no `COMPLETED`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from typing import Any, Mapping, Sequence
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.utils import shared
+
+from pipelines import mnist as mnist_lib
+from pipelines import sequences
+from pipelines.shards import SerializedRecord, ShardSummary, WriteShards
+from pipelines.stats import RowMoments, RowMomentsFn
+from schemas import dataset, record
+from schemas.errors import InvalidInputError
+
+_MNIST_HANDLE = shared.Shared()
+
+
+class _MakeSpecsFn(beam.DoFn):
+    def __init__(self, *, params: sequences.RenderParams, seed: int,
+                 pools: Mapping[str, np.ndarray]):
+        super().__init__()
+        self._params, self._seed, self._pools = params, seed, dict(pools)
+
+    def process(self, plan: sequences.ShardPlan):
+        yield from sequences.make_specs(plan, self._params, seed=self._seed,
+                                        pool=self._pools[plan.split])
+
+
+class _Loaded:
+    """A weak-referenceable holder, as `shared.Shared` requires."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class _RenderFn(beam.DoFn):
+    def __init__(self, *, mnist_location: str):
+        super().__init__()
+        self._location = mnist_location
+        self._rendered = Metrics.counter("digitseq.render", "sequences_rendered")
+
+    def setup(self):
+        self._mnist = _MNIST_HANDLE.acquire(
+            lambda: _Loaded(mnist_lib.load(self._location)), tag=self._location)
+
+    def process(self, spec: sequences.SequenceSpec):
+        self._rendered.inc()
+        split = getattr(self._mnist.value, sequences.source_split(spec.plan.split))
+        yield sequences.render(spec, split)
+
+
+class RenderSequences(beam.PTransform):
+    """`ShardPlan`s -> `RenderedSequence`s, each plan's sequences in order."""
+
+    def __init__(self, *, mnist_location: str, params: sequences.RenderParams, seed: int,
+                 pools: Mapping[str, np.ndarray]):
+        super().__init__()
+        self._location, self._params, self._seed, self._pools = mnist_location, params, seed, pools
+
+    def expand(self, plans):
+        return (plans
+                | "DistributeShards" >> beam.Reshuffle()
+                | "MakeSpecs" >> beam.ParDo(
+                    _MakeSpecsFn(params=self._params, seed=self._seed, pools=self._pools))
+                | "Render" >> beam.ParDo(_RenderFn(mnist_location=self._location)))
+
+
+def _serialize(sequence: sequences.RenderedSequence) -> SerializedRecord:
+    data = record.to_example(record_id=sequence.record_id, image=sequence.image,
+                             label=sequence.label, source_index=sequence.source_index)
+    return SerializedRecord(plan=sequence.plan, width=sequence.image.shape[1], data=data)
+
+
+class ComputeTrainStats(beam.PTransform):
+    """`RenderedSequence`s -> one `RowMoments` over the frames of the train split."""
+
+    def expand(self, rendered):
+        return (rendered
+                | "TrainOnly" >> beam.Filter(lambda s: s.plan.split == "train")
+                | "Images" >> beam.Map(lambda s: s.image)
+                | "RowMoments" >> beam.CombineGlobally(RowMomentsFn(height=mnist_lib.IMAGE_SIZE)))
+
+
+def build_metadata(summaries: Sequence[ShardSummary], info: Mapping[str, Any]) -> dict[str, Any]:
+    """`metadata.json`: `info` (params, seed, source) plus counts, histograms and files."""
+    metadata = {"schema_version": record.SCHEMA_VERSION, **info,
+                "height": mnist_lib.IMAGE_SIZE, "compression": dataset.COMPRESSION,
+                "counts": {}, "length_histogram": {}, "width_histogram": {}, "files": {}}
+    for split in dataset.SPLITS:
+        mine = sorted((s for s in summaries if s.plan.split == split), key=lambda s: s.plan.path)
+        lengths, widths = {}, {}
+        for summary in mine:
+            lengths[summary.plan.length] = lengths.get(summary.plan.length, 0) + summary.plan.count
+            for width, n in summary.widths.items():
+                widths[width] = widths.get(width, 0) + n
+        metadata["counts"][split] = sum(s.plan.count for s in mine)
+        metadata["length_histogram"][split] = {str(k): lengths[k] for k in sorted(lengths)}
+        metadata["width_histogram"][split] = {str(k): widths[k] for k in sorted(widths)}
+        metadata["files"][split] = [
+            {"path": s.plan.path, "records": s.plan.count, "length": s.plan.length,
+             "max_width": s.plan.max_width, "bytes": s.bytes} for s in mine]
+    return metadata
+
+
+def _write_json(path: str, value: Any) -> None:
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(value, indent=2) + "\n")
+
+
+def _write_dataset_info(summaries: list[ShardSummary], stats: RowMoments, *, out_dir: str,
+                        info: Mapping[str, Any]) -> str:
+    import tensorflow as tf
+
+    _write_json(os.path.join(out_dir, dataset.STATS), stats.to_json())
+    _write_json(os.path.join(out_dir, dataset.METADATA), build_metadata(summaries, info))
+    with tf.io.gfile.GFile(os.path.join(out_dir, dataset.COMPLETED), "w") as f:
+        f.write("")
+    return out_dir
+
+
+class RenderDataset(beam.PTransform):
+    """Renders the planned shards into `out_dir`, with `stats.json`, `metadata.json`, `COMPLETED`.
+
+    Args:
+      out_dir: the dataset directory (prepared by `prepare_output_dir`).
+      mnist_location: where workers load MNIST from (see `pipelines.mnist`).
+      params: how sequences look.
+      seed: the global seed every shard's seed derives from.
+      plans: the shards, from `sequences.plan_shards`.
+      pools: per split, positions of the digits it may use in the loaded MNIST split.
+      info: extra `metadata.json` entries (params, seed, source).
+    """
+
+    def __init__(self, *, out_dir: str, mnist_location: str, params: sequences.RenderParams,
+                 seed: int, plans: Sequence[sequences.ShardPlan],
+                 pools: Mapping[str, np.ndarray], info: Mapping[str, Any]):
+        super().__init__()
+        if not plans:
+            raise ValueError("plans must not be empty")
+        self._out_dir, self._location, self._params = out_dir, mnist_location, params
+        self._seed, self._plans, self._pools, self._info = seed, list(plans), pools, dict(info)
+
+    def expand(self, pbegin):
+        rendered = (pbegin
+                    | "PlanShards" >> beam.Create(self._plans, reshuffle=False)
+                    | "RenderSequences" >> RenderSequences(
+                        mnist_location=self._location, params=self._params, seed=self._seed,
+                        pools=self._pools))
+        summaries = (rendered
+                     | "Serialize" >> beam.Map(_serialize)
+                     | "WriteShards" >> WriteShards(out_dir=self._out_dir)
+                     | "CollectShards" >> beam.combiners.ToList())
+        stats = rendered | "TrainStats" >> ComputeTrainStats()
+        return (summaries
+                | "WriteDatasetInfo" >> beam.Map(
+                    _write_dataset_info, beam.pvalue.AsSingleton(stats), out_dir=self._out_dir,
+                    info=self._info))
+
+
+def prepare_output_dir(out_dir: str, *, overwrite: bool) -> None:
+    """Checks `out_dir` can take a new dataset; with `overwrite`, removes the old dataset's parts.
+
+    Raises:
+      InvalidInputError: it holds a dataset and `overwrite` is false, or it cannot be written.
+    """
+    import tensorflow as tf
+
+    if dataset.is_dataset(out_dir):
+        if not overwrite:
+            raise InvalidInputError(
+                f"--out {out_dir}: already holds a dataset; pass --overwrite to replace it")
+        for name in (dataset.COMPLETED, dataset.METADATA, dataset.STATS, *dataset.SPLITS):
+            path = os.path.join(out_dir, name)
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.rmtree(path)
+            elif tf.io.gfile.exists(path):
+                tf.io.gfile.remove(path)
+    probe = os.path.join(out_dir, ".digitseq-write-test")
+    try:
+        tf.io.gfile.makedirs(out_dir)
+        with tf.io.gfile.GFile(probe, "w") as f:
+            f.write("")
+        tf.io.gfile.remove(probe)
+    except (tf.errors.OpError, OSError) as err:
+        reason = getattr(err, "message", None) or str(err)
+        raise InvalidInputError(f"--out {out_dir}: cannot write there ({reason})") from None
+
+
+def render_dataset(*, out_dir: str, mnist_location: str, params: sequences.RenderParams,
+                   counts: Mapping[str, int], seed: int, shards: int, overwrite: bool = False,
+                   pipeline_options: PipelineOptions | None = None) -> dict[str, Any]:
+    """Validates everything it can up front, runs the render pipeline, returns `metadata.json`."""
+    for split in counts:
+        if split not in dataset.SPLITS:
+            raise InvalidInputError(f"split '{split}': expected one of {', '.join(dataset.SPLITS)}")
+    mnist = mnist_lib.load(mnist_location)
+    sequences.check_pools(mnist, counts)
+    plans = sequences.plan_shards(params, counts, seed=seed, shards=shards)
+    pools = {split: sequences.digit_pool(getattr(mnist, sequences.source_split(split)), split)
+             for split in dataset.SPLITS}
+    prepare_output_dir(out_dir, overwrite=overwrite)
+    info = {
+        "params": {**dataclasses.asdict(params), "counts": dict(counts), "shards": shards},
+        "seed": seed,
+        "source": {"location": mnist.location, "kind": mnist.kind, "sha256": mnist.sha256},
+    }
+    logging.info("Rendering %s into %s: %d shards", dict(counts), out_dir, len(plans))
+    with beam.Pipeline(options=pipeline_options or PipelineOptions()) as pipeline:
+        _ = pipeline | "RenderDataset" >> RenderDataset(
+            out_dir=out_dir, mnist_location=mnist.location, params=params, seed=seed,
+            plans=plans, pools=pools, info=info)
+    return dataset.load_metadata(out_dir)

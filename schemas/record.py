@@ -1,0 +1,228 @@
+"""The sequence record, schema version 1: one `tf.train.Example` per digit sequence.
+
+| feature        | kind  | values      | meaning                                                  |
+| -------------- | ----- | ----------- | -------------------------------------------------------- |
+| `id`           | bytes | exactly 1   | unique key within the dataset, e.g. `train/00001234`     |
+| `image`        | bytes | exactly 1   | raw uint8 pixels, row-major, shape `[height, width]`     |
+| `height`       | int64 | exactly 1   | image rows (28 for MNIST)                                |
+| `width`        | int64 | exactly 1   | image columns = number of frames for the recognizer      |
+| `label`        | int64 | 1 or more   | the digits left to right, each in 0..9                   |
+| `source_index` | int64 | = `label`   | index of each digit in its MNIST split (provenance)      |
+
+The declarations below drive everything else: the tf.io parsing spec used by the tf.data reader,
+`to_example` used by the Beam writer, `parse_record` used where records are checked one at a time
+(batch prediction, tests), and the TensorFlow Metadata schema text `schema.pbtxt`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from schemas.errors import InvalidInputError
+
+SCHEMA_VERSION = 1
+
+ID = "id"
+IMAGE = "image"
+HEIGHT = "height"
+WIDTH = "width"
+LABEL = "label"
+SOURCE_INDEX = "source_index"
+
+NUM_CLASSES = 10
+"""Digits 0..9; a recognizer adds its blank class on top."""
+
+BYTES = "bytes"
+INT64 = "int64"
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureDef:
+    """One feature of the record.
+
+    Attributes:
+      name: feature key in the `tf.train.Example`.
+      kind: `BYTES` or `INT64`.
+      scalar: exactly one value when true, one or more values otherwise.
+      min_value: smallest allowed integer value, if bounded below.
+      max_value: largest allowed integer value, if bounded above.
+      description: what the feature means, copied into the TFMD schema.
+    """
+
+    name: str
+    kind: str
+    scalar: bool
+    min_value: int | None = None
+    max_value: int | None = None
+    description: str = ""
+
+
+FEATURES: tuple[FeatureDef, ...] = (
+    FeatureDef(ID, BYTES, True, description="unique key within the dataset"),
+    FeatureDef(IMAGE, BYTES, True, description="raw uint8 pixels, row-major [height, width]"),
+    FeatureDef(HEIGHT, INT64, True, min_value=1, description="image rows"),
+    FeatureDef(WIDTH, INT64, True, min_value=1, description="image columns (frames)"),
+    FeatureDef(LABEL, INT64, False, min_value=0, max_value=NUM_CLASSES - 1,
+               description="digits left to right"),
+    FeatureDef(SOURCE_INDEX, INT64, False, min_value=0,
+               description="index of each digit in its MNIST split"),
+)
+FEATURES_BY_NAME: Mapping[str, FeatureDef] = {f.name: f for f in FEATURES}
+
+SCHEMA_PBTXT_PATH = pathlib.Path(__file__).with_name("schema.pbtxt")
+
+
+def tf_feature_spec() -> dict:
+    """The `tf.io.parse_example` spec: scalars as `FixedLenFeature`, lists as `RaggedFeature`."""
+    import tensorflow as tf
+
+    dtypes = {BYTES: tf.string, INT64: tf.int64}
+    spec = {}
+    for feature in FEATURES:
+        if feature.scalar:
+            spec[feature.name] = tf.io.FixedLenFeature([], dtypes[feature.kind])
+        else:
+            spec[feature.name] = tf.io.RaggedFeature(dtypes[feature.kind], row_splits_dtype=tf.int32)
+    return spec
+
+
+def to_example(*, record_id: str, image: np.ndarray, label: Sequence[int],
+               source_index: Sequence[int]) -> bytes:
+    """Serializes one sequence as a v1 `tf.train.Example`.
+
+    Args:
+      record_id: the record's `id`.
+      image: uint8 array `[height, width]`.
+      label: the digits, left to right.
+      source_index: MNIST index of each digit, same length as `label`.
+    """
+    from tensorflow.core.example import example_pb2
+
+    if image.dtype != np.uint8 or image.ndim != 2:
+        raise InvalidInputError(
+            f"record {record_id}: image must be uint8 [height, width], found {image.dtype} "
+            f"{list(image.shape)}")
+    if len(label) != len(source_index):
+        raise InvalidInputError(
+            f"record {record_id}: {len(label)} labels but {len(source_index)} source indices")
+    example = example_pb2.Example()
+    feature = example.features.feature
+    feature[ID].bytes_list.value.append(record_id.encode())
+    feature[IMAGE].bytes_list.value.append(np.ascontiguousarray(image).tobytes())
+    feature[HEIGHT].int64_list.value.append(image.shape[0])
+    feature[WIDTH].int64_list.value.append(image.shape[1])
+    feature[LABEL].int64_list.value.extend(int(v) for v in label)
+    feature[SOURCE_INDEX].int64_list.value.extend(int(v) for v in source_index)
+    return example.SerializeToString()
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """A parsed and checked v1 record."""
+
+    record_id: str
+    image: np.ndarray
+    label: tuple[int, ...]
+    source_index: tuple[int, ...]
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+
+def parse_record(serialized: bytes, *, where: str = "record") -> Record:
+    """Parses one serialized record and checks it against the contract.
+
+    Args:
+      serialized: bytes of a `tf.train.Example`.
+      where: how to name the record in errors, e.g. `"data/train-00000.tfrecord.gz record 17"`.
+
+    Raises:
+      InvalidInputError: not an Example, a feature missing or of the wrong kind or count, a label
+        out of range, or an image whose size is not height x width.
+    """
+    from google.protobuf import message
+    from tensorflow.core.example import example_pb2
+
+    example = example_pb2.Example()
+    try:
+        example.ParseFromString(serialized)
+    except message.DecodeError as err:
+        raise InvalidInputError(f"{where}: not a tf.train.Example ({err})") from None
+    values = {}
+    for feature in FEATURES:
+        if feature.name not in example.features.feature:
+            raise InvalidInputError(f"{where}: feature '{feature.name}' is missing")
+        proto = example.features.feature[feature.name]
+        kind = proto.WhichOneof("kind")
+        expected_kind = {BYTES: "bytes_list", INT64: "int64_list"}[feature.kind]
+        if kind != expected_kind:
+            raise InvalidInputError(
+                f"{where}: feature '{feature.name}' is {kind or 'empty'}, expected {expected_kind}")
+        got = list(getattr(proto, kind).value)
+        if feature.scalar and len(got) != 1:
+            raise InvalidInputError(
+                f"{where}: feature '{feature.name}' has {len(got)} values, expected 1")
+        if not feature.scalar and not got:
+            raise InvalidInputError(f"{where}: feature '{feature.name}' is empty, expected 1 or more")
+        for value in got if feature.kind == INT64 else ():
+            if ((feature.min_value is not None and value < feature.min_value)
+                    or (feature.max_value is not None and value > feature.max_value)):
+                raise InvalidInputError(
+                    f"{where}: feature '{feature.name}' has value {value}, expected "
+                    f"{feature.min_value}..{'' if feature.max_value is None else feature.max_value}")
+        values[feature.name] = got[0] if feature.scalar else tuple(got)
+    record_id = values[ID].decode("utf-8", errors="replace")
+    height, width, image = values[HEIGHT], values[WIDTH], values[IMAGE]
+    if len(image) != height * width:
+        raise InvalidInputError(
+            f"{where} (id {record_id}): image has {len(image)} bytes, expected height x width = "
+            f"{height} x {width} = {height * width}")
+    if len(values[LABEL]) != len(values[SOURCE_INDEX]):
+        raise InvalidInputError(
+            f"{where} (id {record_id}): {len(values[LABEL])} labels but "
+            f"{len(values[SOURCE_INDEX])} source indices, expected the same number")
+    return Record(record_id=record_id,
+                  image=np.frombuffer(image, np.uint8).reshape(height, width),
+                  label=values[LABEL], source_index=values[SOURCE_INDEX])
+
+
+def schema_text() -> str:
+    """The TensorFlow Metadata `Schema` (text format) equivalent to `FEATURES`."""
+    lines = [
+        "# TensorFlow Metadata Schema for digitseq sequence records, schema version "
+        f"{SCHEMA_VERSION}.",
+        "# Generated from schemas/record.py (schema_text); a test keeps the two identical.",
+    ]
+    for feature in FEATURES:
+        lines.append("feature {")
+        lines.append(f'  name: "{feature.name}"')
+        lines.append(f"  type: {'BYTES' if feature.kind == BYTES else 'INT'}")
+        if feature.min_value is not None or feature.max_value is not None:
+            lines.append("  int_domain {")
+            if feature.min_value is not None:
+                lines.append(f"    min: {feature.min_value}")
+            if feature.max_value is not None:
+                lines.append(f"    max: {feature.max_value}")
+            lines.append("  }")
+        lines.append("  presence {")
+        lines.append("    min_fraction: 1.0")
+        lines.append("    min_count: 1")
+        lines.append("  }")
+        if feature.scalar:
+            lines.append("  shape {")
+            lines.append("    dim {")
+            lines.append("      size: 1")
+            lines.append("    }")
+            lines.append("  }")
+        else:
+            lines.append("  value_count {")
+            lines.append("    min: 1")
+            lines.append("  }")
+        lines.append(f'  annotation {{ comment: "{feature.description}" }}')
+        lines.append("}")
+    return "\n".join(lines) + "\n"

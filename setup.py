@@ -1,0 +1,49 @@
+"""Packaging for digitseq: Beam render/score jobs, tf.data reader and Keras CTC recognizer.
+
+The same file serves `pip install .` and Dataflow's `--setup_file ./setup.py`.
+Dependency ranges are the ones tried together on Python 3.11 (see DESIGN.md): tensorflow-io
+0.37.1 is the last release of that project and its native ops load only with TensorFlow 2.17.
+"""
+
+import setuptools
+
+INSTALL_REQUIRES = [
+    "tensorflow>=2.17.1,<2.18",
+    "tensorflow-io==0.37.1",
+    "apache-beam>=2.60,<3",
+    "keras>=3.5,<4",
+    "numpy>=1.26,<2",
+    "protobuf>=4.25,<5",
+    "editdistance>=0.8",
+    "matplotlib>=3.8",
+    "pyarrow>=14",
+]
+
+EXTRAS_REQUIRE = {
+    "test": [
+        "pytest>=8",
+        "build>=1.0",
+        # Parses schemas/schema.pbtxt as a real TFMD Schema; 1.17+ needs protobuf 5+.
+        "tensorflow-metadata>=1.15,<1.17",
+    ],
+    "gcp": ["apache-beam[gcp]>=2.60,<3"],
+}
+
+setuptools.setup(
+    name="digitseq",
+    version="0.1.0",
+    description="Handwritten digit-string recognition: Beam render and scoring jobs, "
+    "a bucketed tf.data reader and a Keras 3 CTC recognizer.",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(
+        include=["digitseq", "digitseq.*", "pipelines", "pipelines.*", "recognizer",
+                 "recognizer.*", "schemas", "schemas.*"]),
+    package_data={
+        "schemas": ["*.pbtxt"],
+        "pipelines": ["data/*.npz", "data/*.json"],
+    },
+    include_package_data=True,
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    entry_points={"console_scripts": ["digitseq=digitseq.cli:main"]},
+)
