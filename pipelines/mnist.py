@@ -168,6 +168,8 @@ def _read_bytes(path: str) -> bytes:
 
 def _load_npz(path: str, *, kind: str, location: str) -> Mnist:
     import io
+    import zipfile
+    import zlib
 
     data = _read_bytes(path)
     try:
@@ -182,9 +184,9 @@ def _load_npz(path: str, *, kind: str, location: str) -> Mnist:
             indices = arrays[f"{split}_index"] if f"{split}_index" in arrays.files else None
             splits[split] = _make_split(arrays[f"x_{split}"], arrays[f"y_{split}"], indices,
                                         where=f"{path} [{split}]")
-    except (ValueError, OSError) as err:
-        if isinstance(err, InvalidInputError):
-            raise
+    except InvalidInputError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise InvalidInputError(f"{path}: not a readable .npz file ({err})") from None
     return Mnist(train=splits["train"], test=splits["test"], location=location, kind=kind,
                  sha256={os.path.basename(path): hashlib.sha256(data).hexdigest()})

@@ -1,14 +1,20 @@
-"""Standardization statistics per image row, merged with Chan et al.'s parallel update.
+"""Standardization statistics per image row, exact and independent of how the work is split.
 
-Frames are image columns, so each of the `height` rows is one feature. The accumulator is
-(count, mean[height], M2[height]) in float64; merging two accumulators is exact up to rounding and
-does not lose precision the way sums of squares do. `std` is the population one (ddof 0) on the raw
-0..255 scale.
+Frames are image columns, so each of the `height` rows is one feature. Pixels are integers, so the
+accumulator keeps exact integer moments per row: the frame count, the sum of values and the sum of
+squares (int64; it would take over 10^14 frames to overflow). Adding and merging are exact and
+associative, so the result is bit-for-bit the same whatever the runner, worker count, bundle
+boundaries or merge order, which the dataset's byte-identical contract needs; float rounding in a
+streaming (count, mean, M2) merge would change the last bits with the merge order. Mean and
+M2 = sum((x - mean)^2) are derived once at the end with exact rational arithmetic, so there is no
+cancellation either. `std` is the population one (ddof 0) on the raw 0..255 scale.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fractions
+import math
 
 import apache_beam as beam
 import numpy as np
@@ -17,47 +23,49 @@ import numpy as np
 @dataclasses.dataclass
 class RowMoments:
     count: int
-    mean: np.ndarray
-    m2: np.ndarray
+    sums: np.ndarray  # int64 [height]
+    squares: np.ndarray  # int64 [height]
 
     @classmethod
     def empty(cls, height: int) -> "RowMoments":
-        return cls(0, np.zeros(height), np.zeros(height))
+        return cls(0, np.zeros(height, np.int64), np.zeros(height, np.int64))
 
     @classmethod
     def of_image(cls, image: np.ndarray) -> "RowMoments":
-        """Moments of one image `[height, width]`, whose columns are the frames."""
-        values = image.astype(np.float64)
-        mean = values.mean(axis=1)
-        return cls(image.shape[1], mean, ((values - mean[:, None]) ** 2).sum(axis=1))
+        """Moments of an integer image `[height, width]`, whose columns are the frames."""
+        values = image.astype(np.int64)
+        return cls(image.shape[1], values.sum(axis=1), (values * values).sum(axis=1))
 
     def merge(self, other: "RowMoments") -> "RowMoments":
-        if not other.count:
-            return self
-        if not self.count:
-            return other
-        count = self.count + other.count
-        delta = other.mean - self.mean
-        mean = self.mean + delta * (other.count / count)
-        m2 = self.m2 + other.m2 + delta ** 2 * (self.count * other.count / count)
-        return RowMoments(count, mean, m2)
+        return RowMoments(self.count + other.count, self.sums + other.sums,
+                          self.squares + other.squares)
+
+    def mean_and_m2(self) -> tuple[list[float], list[float]]:
+        """Per-row mean and M2 (sum of squared deviations), each rounded once from exact values."""
+        n = self.count
+        means = [float(fractions.Fraction(int(s), n)) for s in self.sums]
+        m2s = [float(fractions.Fraction(n * int(q) - int(s) ** 2, n))
+               for s, q in zip(self.sums, self.squares)]
+        return means, m2s
 
     def to_json(self) -> dict:
         """The `stats.json` contents: per-row and global mean and std over all frames."""
-        std = np.sqrt(self.m2 / self.count)
-        global_mean = float(self.mean.mean())
-        global_m2 = float(self.m2.sum() + self.count * ((self.mean - global_mean) ** 2).sum())
+        if not self.count:
+            raise ValueError("no frames: statistics need at least one training sequence")
+        n, total = self.count, self.count * len(self.sums)
+        sums, squares = int(self.sums.sum()), int(self.squares.sum())
+        means, m2s = self.mean_and_m2()
         return {
-            "count": int(self.count),
-            "mean": [float(v) for v in self.mean],
-            "std": [float(v) for v in std],
-            "global_mean": global_mean,
-            "global_std": float(np.sqrt(global_m2 / (self.count * len(self.mean)))),
+            "count": n,
+            "mean": means,
+            "std": [math.sqrt(m2 / n) for m2 in m2s],
+            "global_mean": float(fractions.Fraction(sums, total)),
+            "global_std": math.sqrt(fractions.Fraction(total * squares - sums ** 2, total ** 2)),
         }
 
 
 class _Accumulator:
-    """`RowMoments` plus images not yet folded in: moments are computed per block of columns."""
+    """`RowMoments` plus images not yet folded in: moments are taken per block of columns."""
 
     def __init__(self, height: int):
         self.moments = RowMoments.empty(height)
@@ -73,10 +81,10 @@ class _Accumulator:
 
 
 class RowMomentsFn(beam.CombineFn):
-    """Combines images `[height, width]` into the `RowMoments` of all their columns.
+    """Combines integer images `[height, width]` into the `RowMoments` of all their columns.
 
-    Images are folded in blocks of about `block_columns` columns, which is several times cheaper
-    per image than one merge each and numerically the same kind of update.
+    Images are folded in blocks of about `block_columns` columns, several times cheaper per image
+    than one update each (and, the moments being exact, with the same result).
     """
 
     def __init__(self, *, height: int, block_columns: int = 16384):

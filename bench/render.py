@@ -1,0 +1,119 @@
+"""Render job throughput and memory vs a plain single-process loop, measured in one run.
+
+    .venv/bin/python bench/render.py [--count 100000] [--mnist DIR] [--workers 2]
+
+Prints sequences/s for (a) a plain loop (numpy concatenation + tf.train.Example + one GZIP
+TFRecordWriter) and (b) the Beam render job on the local runner with `--workers` processes, both on
+`--count` variable-length (2..5) train sequences from the same MNIST source, and their ratio
+(target >= 0.5). Then the job's peak resident memory (the largest process of its tree) at the
+`--memory-counts` sizes, and the ratio of the largest to the smallest (target <= 1.3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def plain_loop(location: str, count: int, out_path: str, seed: int = 0) -> float:
+    """The baseline: everything in one process, one file. Returns seconds."""
+    import numpy as np
+    import tensorflow as tf
+
+    from pipelines import mnist
+
+    started = time.perf_counter()
+    train = mnist.load(location).train
+    pool = np.flatnonzero(train.indices < 55000)
+    rng = np.random.default_rng(seed)
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    with tf.io.TFRecordWriter(out_path, options=options) as writer:
+        for i in range(count):
+            rows = pool[rng.integers(0, len(pool), rng.integers(2, 6))]
+            image = np.concatenate(list(train.images[rows]), axis=1)
+            feature = {
+                "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"train/%08d" % i])),
+                "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
+                "height": tf.train.Feature(int64_list=tf.train.Int64List(value=[28])),
+                "width": tf.train.Feature(int64_list=tf.train.Int64List(value=[image.shape[1]])),
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(
+                    value=train.labels[rows].tolist())),
+                "source_index": tf.train.Feature(int64_list=tf.train.Int64List(
+                    value=train.indices[rows].tolist())),
+            }
+            writer.write(tf.train.Example(
+                features=tf.train.Features(feature=feature)).SerializeToString())
+    return time.perf_counter() - started
+
+
+def beam_job(location: str, count: int, out_dir: str, workers: int) -> float:
+    """The render job as users run it (local runner). Returns seconds."""
+    from digitseq.beam_options import pipeline_options
+    from pipelines import render, sequences
+
+    flags = [f"--direct_num_workers={workers}"]
+    if workers > 1:
+        flags.append("--direct_running_mode=multi_processing")
+    started = time.perf_counter()
+    render.render_dataset(out_dir=out_dir, mnist_location=location,
+                          params=sequences.RenderParams(mode="variable"),
+                          counts={"train": count, "validation": 0, "test": 0}, seed=0,
+                          shards=4, overwrite=True, pipeline_options=pipeline_options(flags))
+    return time.perf_counter() - started
+
+
+def peak_memory_mb(location: str, count: int, workers: int) -> float:
+    """Peak RSS of the job's process tree (the largest single process), in a fresh interpreter."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--memory-child", str(count), "--mnist", location,
+         "--workers", str(workers)], check=True, capture_output=True, text=True)
+    return float(child.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    from pipelines import mnist
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--mnist", default=None, help="default: $MNIST_DIR, else the sample")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--memory-counts", default="50000,200000")
+    parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    location = mnist.default_location(args.mnist)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.memory_child:
+            beam_job(location, args.memory_child, os.path.join(tmp, "out"), args.workers)
+            own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            print(max(own, children) / 1024)
+            return
+        print(f"MNIST: {location}; {args.count} variable-length sequences; "
+              f"{os.cpu_count()} cores", flush=True)
+        loop_s = plain_loop(location, args.count, os.path.join(tmp, "loop.tfrecord.gz"))
+        print(f"plain loop:        {args.count / loop_s:9,.0f} sequences/s ({loop_s:.1f} s)",
+              flush=True)
+        job_s = beam_job(location, args.count, os.path.join(tmp, "beam"), args.workers)
+        print(f"Beam job ({args.workers} workers): {args.count / job_s:9,.0f} sequences/s "
+              f"({job_s:.1f} s, includes pipeline start-up)")
+        print(f"ratio Beam/loop:   {loop_s / job_s:9.2f}  (target >= 0.5)", flush=True)
+
+    sizes = [int(v) for v in args.memory_counts.split(",")]
+    peaks = {n: peak_memory_mb(location, n, args.workers) for n in sizes}
+    for n, peak in peaks.items():
+        print(f"peak memory at {n:>7} sequences: {peak:7.0f} MB")
+    print(f"memory ratio {max(sizes)}/{min(sizes)}: {peaks[max(sizes)] / peaks[min(sizes)]:.2f}"
+          f"  (target <= 1.3)")
+
+
+if __name__ == "__main__":
+    main()

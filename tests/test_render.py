@@ -1,0 +1,209 @@
+"""The render job end to end through the CLI, on the bundled MNIST sample."""
+
+from __future__ import annotations
+
+import collections
+import filecmp
+import json
+import os
+
+import numpy as np
+import pytest
+
+from pipelines import sequences
+from schemas import dataset
+from tests.conftest import render
+from tests.records import read_split
+
+
+def _digit(source, index):
+    """The MNIST image and label at original index `index` of a (possibly sampled) split."""
+    row = int(np.searchsorted(source.indices, index))
+    assert source.indices[row] == index
+    return source.images[row], int(source.labels[row])
+
+
+def test_round_trip_pixels_and_labels_match_mnist(variable_dataset, sample_mnist):
+    for split in dataset.SPLITS:
+        source = sample_mnist.test if split == "test" else sample_mnist.train
+        for rec in read_split(variable_dataset, split):
+            assert rec["image"].shape == (28, 28 * len(rec["label"]))
+            for i, (label, index) in enumerate(zip(rec["label"], rec["source_index"])):
+                image, mnist_label = _digit(source, index)
+                assert label == mnist_label
+                np.testing.assert_array_equal(rec["image"][:, 28 * i:28 * (i + 1)], image)
+
+
+def test_splits_draw_from_disjoint_pools(variable_dataset, sample_mnist):
+    records = {split: read_split(variable_dataset, split) for split in dataset.SPLITS}
+    train_digits = {i for r in records["train"] for i in r["source_index"]}
+    validation_digits = {i for r in records["validation"] for i in r["source_index"]}
+    assert max(train_digits) < 55000 <= min(validation_digits)
+    assert max(i for r in records["test"] for i in r["source_index"]) < 10000
+    assert {len(records[s]) for s in dataset.SPLITS} == {300, 60, 80}
+    ids = [r["id"] for s in dataset.SPLITS for r in records[s]]
+    assert len(ids) == len(set(ids)) and all(i.split("/")[0] in dataset.SPLITS for i in ids)
+
+
+def test_stats_match_numpy_on_decoded_train_frames(variable_dataset):
+    frames = np.concatenate([r["image"] for r in read_split(variable_dataset, "train")], axis=1)
+    stats = dataset.load_stats(variable_dataset)
+    values = frames.astype(np.float64)
+    assert stats["count"] == frames.shape[1]
+    np.testing.assert_allclose(stats["mean"], values.mean(axis=1), rtol=1e-9, atol=0)
+    np.testing.assert_allclose(stats["std"], values.std(axis=1), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(stats["global_mean"], values.mean(), rtol=1e-9)
+    np.testing.assert_allclose(stats["global_std"], values.std(), rtol=1e-9)
+
+
+def test_metadata_describes_the_files(variable_dataset):
+    metadata = dataset.load_metadata(variable_dataset)
+    assert metadata["params"]["mode"] == "variable" and metadata["seed"] == 7
+    assert metadata["source"]["kind"] == "sample" and metadata["source"]["sha256"]
+    for split in dataset.SPLITS:
+        records = read_split(variable_dataset, split)
+        lengths = collections.Counter(str(len(r["label"])) for r in records)
+        widths = collections.Counter(str(r["image"].shape[1]) for r in records)
+        assert metadata["counts"][split] == len(records)
+        assert metadata["length_histogram"][split] == dict(sorted(lengths.items()))
+        assert metadata["width_histogram"][split] == dict(sorted(widths.items(), key=lambda kv:
+                                                                 int(kv[0])))
+        listed = {f["path"] for f in metadata["files"][split]}
+        on_disk = {f"{split}/{name}" for name in os.listdir(os.path.join(variable_dataset, split))}
+        assert listed == on_disk
+        for entry in metadata["files"][split]:
+            assert entry["bytes"] == os.path.getsize(os.path.join(variable_dataset, entry["path"]))
+
+
+def test_each_shard_holds_one_width_bucket(variable_dataset):
+    from tests.records import tf  # the same TensorFlow the helper uses
+
+    metadata = dataset.load_metadata(variable_dataset)
+    for entry in metadata["files"]["train"]:
+        path = os.path.join(variable_dataset, entry["path"])
+        count = 0
+        for data in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+            from schemas import record
+            parsed = record.parse_record(data.numpy())
+            assert len(parsed.label) == entry["length"] and parsed.width <= entry["max_width"]
+            count += 1
+        assert count == entry["records"]
+
+
+def test_gap_and_jitter(tmp_path, sample_mnist):
+    out = tmp_path / "gaps"
+    assert render(out, "--mode", "fixed", "--length", "3", "--train", "40", "--validation", "0",
+                  "--test", "0", "--gap", "2,6", "--jitter", "3", "--shards", "1") == 0
+    records = read_split(str(out), "train")
+    assert len(records) == 40
+    assert all(56 + 2 * 2 <= r["image"].shape[1] <= 56 + 2 * 6 + 28 for r in records)
+    widths = {r["image"].shape[1] for r in records}
+    assert len(widths) > 1
+    # A shifted digit keeps its pixels: the column sums of each digit equal MNIST's up to the rows
+    # shifted out, and no digit pixel appears in a gap column.
+    for rec in records:
+        image, total = rec["image"], 0
+        for index in rec["source_index"]:
+            total += int(_digit(sample_mnist.train, index)[0].sum())
+        assert image.sum() <= total
+
+
+def test_same_seed_gives_identical_files_with_one_and_two_workers(tmp_path):
+    flags = ["--mode", "variable", "--train", "120", "--validation", "20", "--test", "20",
+             "--shards", "2", "--seed", "3"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert render(one, *flags) == 0
+    assert render(two, *flags, "--direct_num_workers=2",
+                  "--direct_running_mode=multi_processing") == 0
+    compared = 0
+    for root, _, files in os.walk(one):
+        for name in files:
+            path = os.path.join(root, name)
+            other = os.path.join(two, os.path.relpath(path, one))
+            assert filecmp.cmp(path, other, shallow=False), path
+            compared += 1
+    assert compared == sum(len(f) for _, _, f in os.walk(two)) > 10
+
+
+def test_different_seed_gives_different_sequences(tmp_path):
+    flags = ["--train", "20", "--validation", "0", "--test", "0", "--shards", "1"]
+    assert render(tmp_path / "a", *flags, "--seed", "1") == 0
+    assert render(tmp_path / "b", *flags, "--seed", "2") == 0
+    labels = [[r["label"] for r in read_split(str(tmp_path / d), "train")] for d in "ab"]
+    assert labels[0] != labels[1]
+
+
+# Bad input: one line on stderr naming the flag/file, exit status 2, and no COMPLETED.
+
+@pytest.mark.parametrize("flags, message", [
+    (["--mode", "variable", "--min-length", "4", "--max-length", "2"],
+     "--min-length 4 > --max-length 2"),
+    (["--length", "0"], "--length 0: expected at least 1"),
+    (["--train", "-5"], "--train -5: expected a count of 0 or more"),
+    (["--test", "-1"], "--test -1"),
+    (["--train", "0"], "--train 0: the standardization statistics come from the train split"),
+    (["--gap", "5,2"], "--gap 5,2: expected 0 <= MIN <= MAX"),
+    (["--shards", "0"], "--shards 0: expected at least 1"),
+    (["--mnist", "/nonexistent/mnist"], "MNIST source /nonexistent/mnist"),
+])
+def test_bad_parameters_are_refused(tmp_path, capsys, flags, message):
+    out = tmp_path / "out"
+    code = render(out, "--train", "10", "--validation", "0", "--test", "0", *flags)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not (out / dataset.COMPLETED).exists()
+
+
+def test_bad_mnist_file_is_refused_through_the_cli(tmp_path, capsys, idx_dir):
+    with open(idx_dir / "t10k-labels-idx1-ubyte", "r+b") as f:
+        f.write((2051).to_bytes(4, "big"))
+    out = tmp_path / "out"
+    code = render(out, "--mnist", str(idx_dir), "--train", "5")
+    err = capsys.readouterr().err
+    assert code == 2 and "t10k-labels-idx1-ubyte: magic number 2051, expected 2049" in err
+    assert not out.exists()
+
+
+def test_existing_dataset_needs_overwrite(tmp_path, capsys):
+    out = tmp_path / "out"
+    flags = ["--train", "10", "--validation", "0", "--test", "0", "--shards", "1"]
+    assert render(out, *flags) == 0
+    before = (out / dataset.METADATA).read_text()
+    assert render(out, *flags, "--seed", "9") == 2
+    assert "already holds a dataset; pass --overwrite" in capsys.readouterr().err
+    assert (out / dataset.METADATA).read_text() == before
+    assert render(out, *flags, "--seed", "9", "--overwrite") == 0
+    assert json.loads((out / dataset.METADATA).read_text())["seed"] == 9
+
+
+def test_unwritable_output_is_refused(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code = render(blocker / "out", "--train", "10")
+    err = capsys.readouterr().err
+    assert code == 2 and f"--out {blocker / 'out'}: cannot write there" in err
+
+
+def test_interrupted_job_leaves_no_completed(tmp_path, monkeypatch):
+    from pipelines import render as render_lib
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(render_lib, "_write_dataset_info", broken)
+    with pytest.raises(Exception, match="worker lost"):
+        render(tmp_path / "out", "--train", "10", "--validation", "0", "--test", "0")
+    assert not (tmp_path / "out" / dataset.COMPLETED).exists()
+    with pytest.raises(Exception, match="no COMPLETED file"):
+        dataset.load_metadata(str(tmp_path / "out"))
+
+
+def test_plan_is_independent_of_everything_but_params_and_seed():
+    params = sequences.RenderParams(mode="variable")
+    plans = sequences.plan_shards(params, {"train": 1000, "test": 7}, seed=5, shards=3)
+    assert plans == sequences.plan_shards(params, {"train": 1000, "test": 7}, seed=5, shards=3)
+    assert sum(p.count for p in plans if p.split == "train") == 1000
+    starts = sorted((p.start, p.count) for p in plans if p.split == "train")
+    assert all(a[0] + a[1] == b[0] for a, b in zip(starts, starts[1:]))
+    assert {p.length for p in plans if p.split == "test"} <= {2, 3, 4, 5}
