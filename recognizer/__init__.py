@@ -1,0 +1,1 @@
+"""tf.data reader, Keras CTC recognizer, decoding, metrics, training and export."""

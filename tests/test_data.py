@@ -1,0 +1,290 @@
+"""The tf.data reader on small rendered datasets: shapes, coverage, pixels, buckets, sharding,
+distribution and every kind of bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recognizer import data
+from schemas import dataset, record
+from schemas.errors import InvalidInputError
+from tests.conftest import render
+from tests.records import read_split
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _ids(ds):
+    return [i.decode() for features, _ in ds for i in features[data.ID].numpy()]
+
+
+def test_shapes_and_dtypes(variable_dataset):
+    boundaries = {b.boundary for b in data.split_info(variable_dataset, "train").buckets}
+    assert boundaries == {56, 84, 112, 140}
+    for features, labels in data.make_dataset(variable_dataset, "train", 32):
+        frames = features[data.FRAMES]
+        assert frames.dtype == tf.uint8 and frames.shape[2] == 28
+        assert frames.shape[1] in boundaries
+        assert features[data.WIDTH].dtype == tf.int32
+        assert labels[data.LABEL].dtype == tf.int32 and labels[data.LABEL_LENGTH].dtype == tf.int32
+        assert labels[data.LABEL].shape[0] == frames.shape[0] <= 32
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_every_record_exactly_once_per_epoch(variable_dataset, training):
+    expected = sorted(r["id"] for r in read_split(variable_dataset, "train"))
+    ds = data.make_dataset(variable_dataset, "train", 16, training=training, seed=1,
+                           drop_remainder=False, with_ids=True)
+    for _ in range(2):
+        assert sorted(_ids(ds)) == expected
+
+
+def test_frames_are_the_image_columns_and_labels_match(variable_dataset):
+    originals = {r["id"]: r for r in read_split(variable_dataset, "validation")}
+    seen = 0
+    for features, labels in data.make_dataset(variable_dataset, "validation", 8, with_ids=True):
+        for i, rid in enumerate(features[data.ID].numpy()):
+            original = originals[rid.decode()]
+            width = original["image"].shape[1]
+            frames = features[data.FRAMES][i].numpy()
+            assert features[data.WIDTH][i] == width
+            np.testing.assert_array_equal(frames[:width], original["image"].T)
+            assert not frames[width:].any()
+            length = int(labels[data.LABEL_LENGTH][i])
+            assert labels[data.LABEL][i][:length].numpy().tolist() == original["label"]
+            assert (labels[data.LABEL][i][length:].numpy() == data.LABEL_PAD).all()
+            seen += 1
+    assert seen == len(originals)
+
+
+def test_padding_never_exceeds_the_bucket_boundary(tmp_path):
+    out = tmp_path / "gaps"
+    assert render(out, "--mode", "variable", "--train", "200", "--validation", "0", "--test", "0",
+                  "--gap", "0,6", "--shards", "1") == 0
+    info = data.split_info(str(out), "train")
+    boundary_of_length = {b.max_label: b.boundary for b in info.buckets}
+    padded = real = 0
+    for features, labels in data.make_dataset(str(out), "train", 16):
+        widths = features[data.WIDTH].numpy()
+        length = int(labels[data.LABEL_LENGTH][0])
+        assert features[data.FRAMES].shape[1] == boundary_of_length[length] >= widths.max()
+        padded += features[data.FRAMES].shape[0] * features[data.FRAMES].shape[1]
+        real += widths.sum()
+    assert real / padded > 0.9
+
+
+def test_constant_frames_gives_smaller_batches_for_wider_buckets(variable_dataset):
+    sizes = {}
+    for features, _ in data.make_dataset(variable_dataset, "train", 32, constant_frames=True):
+        width = features[data.FRAMES].shape[1]
+        sizes[width] = max(sizes.get(width, 0), features[data.FRAMES].shape[0])
+    assert sizes[56] > sizes[84] > sizes[112] > sizes[140]
+
+
+def test_one_trace_per_bucket(variable_dataset):
+    traces = []
+
+    @tf.function
+    def step(features, labels):
+        traces.append(features[data.FRAMES].shape)
+        return tf.reduce_sum(tf.cast(features[data.FRAMES], tf.int32)) + tf.reduce_sum(
+            labels[data.LABEL])
+
+    for features, labels in data.make_dataset(variable_dataset, "train", 16, training=True,
+                                              seed=3):
+        step(features, labels)
+    assert len(traces) == 4
+
+
+@pytest.mark.parametrize("shards, by", [(2, "files"), (1, "data")])
+def test_two_input_pipelines_cover_the_split_disjointly(tmp_path, shards, by):
+    out = tmp_path / "ds"
+    assert render(out, "--mode", "variable", "--train", "120", "--validation", "0", "--test",
+                  "0", "--shards", str(shards)) == 0
+    parts = []
+    for pipeline_id in range(2):
+        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline_id,
+                                             num_replicas_in_sync=2)
+        ds = data.make_dataset(str(out), "train", 8, input_context=context, with_ids=True)
+        assert ds.options().experimental_distribute.auto_shard_policy == \
+            tf.data.experimental.AutoShardPolicy.OFF
+        batches = list(ds)
+        assert max(f[data.FRAMES].shape[0] for f, _ in batches) <= 4  # per replica: 8 / 2
+        parts.append(set(_ids(batches)))
+    everything = {r["id"] for r in read_split(str(out), "train")}
+    assert parts[0].isdisjoint(parts[1]) and parts[0] | parts[1] == everything
+    info = data.split_info(str(out), "train")
+    assert all(len(b.files) >= 2 for b in info.buckets) == (by == "files")
+
+
+def test_mirrored_strategy_on_two_logical_devices(variable_dataset):
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {ROOT!r})
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from recognizer import data
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        dist = strategy.distribute_datasets_from_function(
+            lambda ctx: data.make_dataset({variable_dataset!r}, "train", 16, input_context=ctx,
+                                          with_ids=True))
+        out = []
+        for features, labels in dist:
+            per_replica = strategy.experimental_local_results(features)
+            out.append([[i.decode() for i in r["id"].numpy()] for r in per_replica])
+        print(json.dumps({{"replicas": strategy.num_replicas_in_sync, "batches": out}}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "auto_shard" not in result.stderr.lower()
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    ids = []
+    for batch in report["batches"]:
+        assert len(batch) == 2 and all(len(r) <= 8 for r in batch)
+        assert set(batch[0]).isdisjoint(batch[1])
+        ids += batch[0] + batch[1]
+    assert sorted(ids) == sorted(r["id"] for r in read_split(variable_dataset, "train"))
+
+
+def test_files_that_are_not_bucketed_fall_back_to_bucket_by_sequence_length(variable_dataset):
+    files = sorted(os.path.join(variable_dataset, "test", f)
+                   for f in os.listdir(os.path.join(variable_dataset, "test")))
+    ds = data.make_dataset_from_files(files, 8, bucket_widths=[56, 84, 112, 140],
+                                      with_ids=True)
+    originals = {r["id"]: r for r in read_split(variable_dataset, "test")}
+    seen = []
+    for features, labels in ds:
+        widths = features[data.WIDTH].numpy()
+        assert features[data.FRAMES].shape[1] in (56, 84, 112, 140)
+        assert widths.max() <= features[data.FRAMES].shape[1]
+        for i, rid in enumerate(features[data.ID].numpy()):
+            original = originals[rid.decode()]
+            np.testing.assert_array_equal(features[data.FRAMES][i][:widths[i]].numpy(),
+                                          original["image"].T)
+            length = int(labels[data.LABEL_LENGTH][i])
+            assert labels[data.LABEL][i][:length].numpy().tolist() == original["label"]
+            seen.append(rid.decode())
+    assert sorted(seen) == sorted(originals)
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+@pytest.fixture()
+def dataset_copy(variable_dataset, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(variable_dataset, copy)
+    return copy
+
+
+def _first_train_shard(directory):
+    metadata = json.loads((directory / dataset.METADATA).read_text())
+    return metadata, metadata["files"]["train"][0]
+
+
+def _replace_shard(directory, records: list[bytes]):
+    """Rewrites the first train shard with `records`, keeping metadata.json consistent."""
+    metadata, entry = _first_train_shard(directory)
+    path = directory / entry["path"]
+    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+        for serialized in records:
+            writer.write(serialized)
+    entry["bytes"], entry["records"] = path.stat().st_size, len(records)
+    (directory / dataset.METADATA).write_text(json.dumps(metadata))
+    return path
+
+
+def _good_records(path, n=5):
+    return [r.numpy() for r in tf.data.TFRecordDataset(str(path), "GZIP").take(n)]
+
+
+def test_incomplete_directory_missing_and_empty_split(dataset_copy, tmp_path):
+    with pytest.raises(InvalidInputError, match="no split 'dev', expected one of test, train, "
+                                                "validation"):
+        data.make_dataset(str(dataset_copy), "dev", 8)
+    (dataset_copy / dataset.COMPLETED).unlink()
+    with pytest.raises(InvalidInputError, match=f"{dataset_copy}: no COMPLETED file"):
+        data.make_dataset(str(dataset_copy), "train", 8)
+    out = tmp_path / "noval"
+    assert render(out, "--train", "10", "--validation", "0", "--test", "0") == 0
+    with pytest.raises(InvalidInputError, match="split 'validation' is empty"):
+        data.make_dataset(str(out), "validation", 8)
+    with pytest.raises(InvalidInputError, match="batch_size 0"):
+        data.make_dataset(str(out), "train", 0)
+
+
+def test_truncated_file_is_named(dataset_copy):
+    _, entry = _first_train_shard(dataset_copy)
+    path = dataset_copy / entry["path"]
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(InvalidInputError, match=f"{path}: {entry['bytes'] - 40} bytes, expected "
+                                                f"{entry['bytes']}.*truncated"):
+        data.make_dataset(str(dataset_copy), "train", 8)
+
+
+def test_corrupt_gzip_is_named_or_skipped(dataset_copy, caplog):
+    _, entry = _first_train_shard(dataset_copy)
+    path = dataset_copy / entry["path"]
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InvalidInputError, match=rf"{path}: unreadable after record \d+ "
+                                                r"\(.*\); the file is corrupt"):
+        data.make_dataset(str(dataset_copy), "train", 8)
+    with caplog.at_level(logging.WARNING):
+        ds = data.make_dataset(str(dataset_copy), "train", 8, skip_corrupt=True, with_ids=True)
+    assert f"{path}: skipping everything after record" in caplog.text
+    ids = _ids(ds)
+    assert len(set(ids)) == len(ids) < 300
+
+
+@pytest.mark.parametrize("change, message", [
+    ("missing_image", "Feature: image .* is required but could not be found"),
+    ("wrong_type", "Key: width, .*Data type: string but expected type: int64"),
+    ("wrong_size", "image size is not height x width"),
+    ("label_42", "label outside 0..9"),
+])
+def test_bad_records_are_named_with_file_and_record(dataset_copy, change, message):
+    from tensorflow.core.example import example_pb2
+
+    _, entry = _first_train_shard(dataset_copy)
+    records = _good_records(dataset_copy / entry["path"])
+    bad = example_pb2.Example.FromString(records[2])
+    feature = bad.features.feature
+    if change == "missing_image":
+        del feature[record.IMAGE]
+    elif change == "wrong_type":
+        feature[record.WIDTH].ClearField("int64_list")
+        feature[record.WIDTH].bytes_list.value.append(b"56")
+    elif change == "wrong_size":
+        feature[record.IMAGE].bytes_list.value[0] = b"\x00" * 100
+    else:
+        feature[record.LABEL].int64_list.value[0] = 42
+    records[2] = bad.SerializeToString()
+    path = _replace_shard(dataset_copy, records)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message) as info:
+        for _ in data.make_dataset(str(dataset_copy), "train", 8):
+            pass
+    assert f"{path} record 2" in str(info.value)
+
+
+def test_file_that_is_not_gzip_tfrecord(dataset_copy):
+    _, entry = _first_train_shard(dataset_copy)
+    path = dataset_copy / entry["path"]
+    size = path.stat().st_size
+    path.write_bytes(gzip.compress(b"\x00" * 10)[:10] + b"x" * (size - 10))
+    with pytest.raises(InvalidInputError, match=f"{path}: unreadable after record 0"):
+        data.make_dataset(str(dataset_copy), "train", 8)
