@@ -10,19 +10,22 @@ the global maximum. Pixels stay raw: standardization lives in the model, so serv
 
 How it reads. The render job writes each shard with one width bucket and lists it in
 `metadata.json` with its `max_width`. Per bucket the reader interleaves the bucket's files
-(parallel reads, file order shuffled when training), batches serialized records, and parses and
-decodes whole batches (`parse_example`, one `decode_raw`, no per-record map, no `py_function`);
-the buckets' batches are then mixed (randomly, weighted by size, when training; in width order
-otherwise). Batch shapes are therefore `[B, boundary, height]` for a handful of boundaries, so a
+(two at a time, a batch's worth of records per turn; file order shuffled when training), batches
+serialized records, and parses and decodes whole batches (`parse_example`, one `decode_raw`, no
+per-record map, no `py_function`); the buckets' batches are then mixed: randomly, weighted by
+size, when training; otherwise in a fixed order that spreads each bucket evenly over the epoch. Batch shapes are therefore `[B, boundary, height]` for a handful of boundaries, so a
 `tf.function` traces once per bucket. Records that are not bucketed this way (a user's own v1 files,
 `make_dataset_from_files`) go through `bucket_by_sequence_length` instead.
 
 Checks. Missing `COMPLETED`, an unknown or empty split and files whose size differs from
-`metadata.json` fail before reading. By default (`verify=True`) each file is read once up front so
-that a corrupt or truncated file is reported by name and record number (with `skip_corrupt=True`
-its readable records are kept and the number skipped is logged). Every batch is checked in-graph:
-a record missing a feature or of the wrong type, an image whose size is not height x width, a width
-beyond its bucket, a label outside 0..9: the error names the file and record.
+`metadata.json` fail before reading. A rendered dataset does not change, so by default
+(`verify=True`) `make_dataset` reads, parses and checks every record once, up front and in
+parallel, and the batches it then streams are only parsed and decoded. Any problem is an
+`InvalidInputError` naming the file and record: a file that cannot be read to its end (with
+`skip_corrupt=True` its readable records are kept and the number skipped is logged), a record
+missing a feature or of the wrong type, an image whose size is not height x width, a width beyond
+its bucket, a label outside 0..9. With `verify=False` the same checks run in-graph on every batch
+and fail the iteration with a message naming the file and record.
 
 Distribution. With an `InputContext` (from `strategy.distribute_datasets_from_function`) the batch
 size is per replica, and each input pipeline takes its own files when every bucket has at least one
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from typing import Mapping, Sequence
 
@@ -60,7 +64,11 @@ class Bucket:
     boundary: int
     max_label: int
     files: tuple[str, ...]
-    records: int
+    file_records: tuple[int, ...]
+
+    @property
+    def records(self) -> int:
+        return sum(self.file_records)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,93 +114,167 @@ def split_info(data_dir: str, split: str) -> SplitInfo:
         grouped.setdefault(entry["max_width"], []).append({**entry, "path": path})
     buckets = tuple(
         Bucket(boundary=width, max_label=max(e["length"] for e in entries),
-               files=tuple(e["path"] for e in entries), records=sum(e["records"] for e in entries))
+               files=tuple(e["path"] for e in entries),
+               file_records=tuple(e["records"] for e in entries))
         for width, entries in sorted(grouped.items()))
     return SplitInfo(data_dir=data_dir, split=split, height=int(metadata["height"]),
                      buckets=buckets)
 
 
-def verify_files(files: Sequence[str], *, skip_corrupt: bool = False,
-                 compression: str = dataset.COMPRESSION) -> dict[str, int]:
-    """Reads every file once; returns readable records per file.
+def _count_readable(path, compression: str, *, ignore_errors: bool = False) -> int:
+    records = tf.data.TFRecordDataset(path, compression_type=compression)
+    if ignore_errors:
+        records = records.ignore_errors()
+    return int(records.batch(4096).reduce(tf.constant(0, tf.int64),
+                                          lambda n, batch: n + tf.size(batch, tf.int64)))
+
+
+def _reason(err: tf.errors.OpError) -> str:
+    """TensorFlow's error message without the function, iterator and op noise around it."""
+    text = err.message.split("\n")[0]
+    for start in ("Name: ", "assertion failed: "):
+        if start in text:
+            return text[text.index(start):].split(" [Op:")[0].strip()
+    return text.split(" [Op:")[0].split("}}")[-1].strip()
+
+
+def verify_records(info: SplitInfo, files: Sequence[str] | None = None, *,
+                   skip_corrupt: bool = False, compression: str = dataset.COMPRESSION) -> int:
+    """Reads, parses and checks every record of `files` (default: the split's) once.
+
+    Returns:
+      The number of records skipped as unreadable (only with `skip_corrupt`, else 0).
 
     Raises:
       InvalidInputError: a file cannot be read to its end (corrupt or truncated), naming the file
-        and the record where reading stopped; with `skip_corrupt` it is logged instead.
+        and the record where reading stops; or a record breaks the contract (missing feature,
+        wrong type or size, label outside 0..9, width beyond its bucket), naming file and record.
     """
-    readable = {}
-    for path in files:
-        records = tf.data.TFRecordDataset(path, compression_type=compression)
-        count = int(records.ignore_errors().reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+    wanted = set(files) if files is not None else None
+    skipped = 0
+    for bucket in info.buckets:
+        mine = [f for f in bucket.files if wanted is None or f in wanted]
+        if not mine:
+            continue
+        if skip_corrupt:
+            for path in mine:
+                readable = _count_readable(path, compression, ignore_errors=True)
+                listed = bucket.file_records[bucket.files.index(path)]
+                if readable < listed:
+                    logging.warning("%s: %d of %d records unreadable, skipped", path,
+                                    listed - readable, listed)
+                    skipped += listed - readable
+        records = _tagged_records(mine, training=False, seed=None, compression=compression,
+                                  skip_corrupt=skip_corrupt, block=1024)
+        checked = records.batch(1024).map(
+            lambda tags, serialized, mine=mine, bucket=bucket: tf.shape(_parse_batch(
+                serialized, names=_record_names(tags, mine), height=info.height,
+                boundary=bucket.boundary, max_label=bucket.max_label,
+                with_ids=False)[0][FRAMES])[0],
+            num_parallel_calls=AUTOTUNE)
         try:
-            records.skip(count).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)
-        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as err:
-            message = err.message.split(" [Op:")[0].split("}}")[-1].strip()
-            if not skip_corrupt:
-                raise InvalidInputError(
-                    f"{path}: unreadable after record {count} ({message}); the file is corrupt "
-                    f"or truncated (skip_corrupt=True skips what cannot be read)") from None
-            logging.warning("%s: skipping everything after record %d (%s)", path, count, message)
-        readable[path] = count
-    return readable
+            checked.reduce(tf.constant(0), lambda n, size: n + size)
+        except tf.errors.InvalidArgumentError as err:
+            raise InvalidInputError(f"{info.data_dir} split '{info.split}': {_reason(err)}") \
+                from None
+        except tf.errors.DataLossError:
+            for path in mine:
+                try:
+                    _count_readable(path, compression)
+                except tf.errors.OpError as err:
+                    count = _count_readable(path, compression, ignore_errors=True)
+                    raise InvalidInputError(
+                        f"{path}: unreadable after record {count} ({_reason(err)}); the file is "
+                        f"corrupt or truncated (skip_corrupt=True skips what cannot be "
+                        f"read)") from None
+            raise
+    return skipped
 
 
-def _named_records(files: Sequence[str], *, training: bool, seed: int | None,
-                   compression: str, skip_corrupt: bool) -> tf.data.Dataset:
-    """`(name, serialized)` pairs from `files`, the name being `"<file> record <n>"`."""
+_FILE_SHIFT = 1 << 32
+"""A record's tag is `file_index * _FILE_SHIFT + record_number`: one integer per record, from
+`enumerate`, turned into a `"<file> record <n>"` name only per batch."""
 
-    def read(path):
+
+def _tagged_records(files: Sequence[str], *, training: bool, seed: int | None,
+                    compression: str, skip_corrupt: bool, block: int) -> tf.data.Dataset:
+    """`(tag, serialized)` pairs from `files`, read two files at a time, `block` records a turn."""
+
+    def read(path, index):
         records = tf.data.TFRecordDataset(path, compression_type=compression)
         if skip_corrupt:
             records = records.ignore_errors(log_warning=True)
-        prefix = tf.data.Dataset.from_tensors(tf.strings.join([path, " record "])).repeat()
-        return tf.data.Dataset.zip((prefix, records.enumerate()))
+        return records.enumerate(start=index * _FILE_SHIFT)
 
-    paths = tf.data.Dataset.from_tensor_slices(list(files))
+    paths = tf.data.Dataset.from_tensor_slices((list(files), tf.range(len(files),
+                                                                      dtype=tf.int64)))
     if training:
         paths = paths.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    return paths.interleave(read, cycle_length=min(len(files), 8), block_length=16,
+    return paths.interleave(read, cycle_length=min(len(files), 2), block_length=block,
                             num_parallel_calls=AUTOTUNE, deterministic=not training)
 
 
-def _assert(condition, message: str, names, bad, found):
-    """Fails with `message`, the first offending record's name and what was found there."""
+def _record_names(tags, files: Sequence[str]):
+    prefixes = tf.constant([f"{path} record " for path in files])
+    return tf.strings.join([tf.gather(prefixes, tags // _FILE_SHIFT),
+                            tf.strings.as_string(tags % _FILE_SHIFT)])
+
+
+def _proportional_schedule(batches: Sequence[int]) -> list[int]:
+    """A fixed order of bucket indices, each bucket spread evenly over the epoch."""
+    slots = sorted(((k + 0.5) / n, i) for i, n in enumerate(batches) for k in range(n))
+    return [i for _, i in slots]
+
+
+def _first_bad(names, bad, found):
     index = tf.argmax(tf.cast(bad, tf.int32))
-    return tf.debugging.Assert(condition, [message, names[index], "found", found[index]],
-                               summarize=8)
+    return [names[index], "found", tf.gather(found, index)]
 
 
-def _parse_batch(names, serialized, *, height: int, boundary: int | None, max_label: int | None,
-                 with_ids: bool):
-    """Parses and checks a batch of records; returns `(features, labels)`.
+def _check_records(names, *, heights, widths, sizes, label, height: int,
+                   boundary: int | None):
+    """One cheap test per batch; only a failing batch builds the message naming the record."""
+    label_ok = tf.reduce_all((label >= 0) & (label < record.NUM_CLASSES), axis=1)
+    checks = [  # (bad records, message, what was found there)
+        (tf.not_equal(heights, height), f"record height differs from the dataset's {height}:",
+         heights),
+        (tf.not_equal(sizes, height * widths),
+         "image size is not height x width (bytes found, then expected):",
+         tf.stack([sizes, height * widths], axis=1)),
+        (tf.logical_not(label_ok), "label outside 0..9:", label.to_tensor(LABEL_PAD)),
+        (tf.equal(label.row_lengths(), 0), "label is empty:", label.row_lengths()),
+    ]
+    if boundary is not None:
+        checks.append((widths > boundary, f"width beyond its bucket's boundary {boundary}:",
+                       widths))
 
-    `boundary` pads frames to that width (None: to the batch's widest record); `max_label` pads
-    labels to that length (None: to the batch's longest label).
+    def report():
+        asserts = [tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)),
+                                       [message, *_first_bad(names, bad, found)], summarize=8)
+                   for bad, message, found in checks]
+        with tf.control_dependencies(asserts):
+            return tf.constant(False)
+
+    any_bad = tf.reduce_any(tf.stack([tf.reduce_any(bad) for bad, _, _ in checks]))
+    return tf.cond(any_bad, report, lambda: tf.constant(True))
+
+
+def _parse_batch(serialized, *, names=None, height: int, boundary: int | None,
+                 max_label: int | None, with_ids: bool):
+    """Parses a batch of records; returns `(features, labels)`.
+
+    With `names` (one per record) the batch is also checked against the contract and errors name
+    the record; without, the records are trusted (already verified). `boundary` pads frames to that
+    width (None: to the batch's widest record); `max_label` pads labels to that length (None: to
+    the batch's longest label).
     """
     parsed = tf.io.parse_example(serialized, record.tf_feature_spec(), example_names=names)
     widths = tf.cast(parsed[record.WIDTH], tf.int32)
-    heights = tf.cast(parsed[record.HEIGHT], tf.int32)
     images = parsed[record.IMAGE]
     label = tf.cast(parsed[record.LABEL], tf.int32)
-    label_length = label.row_lengths()
-    sizes = tf.strings.length(images)
-    label_ok = (label >= 0) & (label < record.NUM_CLASSES)
-    checks = [
-        _assert(tf.reduce_all(tf.equal(heights, height)),
-                f"record height differs from the dataset's height {height}:", names,
-                tf.not_equal(heights, height), heights),
-        _assert(tf.reduce_all(tf.equal(sizes, height * widths)),
-                "image size is not height x width (bytes found, then expected):", names,
-                tf.not_equal(sizes, height * widths), tf.stack([sizes, height * widths], 1)),
-        _assert(tf.reduce_all(label_ok.flat_values), "label outside 0..9:", names,
-                tf.logical_not(tf.reduce_all(label_ok, axis=1)), label.to_tensor(LABEL_PAD)),
-        _assert(tf.reduce_all(label_length > 0), "label is empty:", names, label_length <= 0,
-                label_length),
-    ]
-    if boundary is not None:
-        checks.append(_assert(tf.reduce_all(widths <= boundary),
-                              f"width beyond its bucket's boundary {boundary}:", names,
-                              widths > boundary, widths))
+    checks = [] if names is None else [_check_records(
+        names, heights=tf.cast(parsed[record.HEIGHT], tf.int32), widths=widths,
+        sizes=tf.strings.length(images), label=label, height=height, boundary=boundary)]
     with tf.control_dependencies(checks):
         pad_width = boundary if boundary is not None else tf.reduce_max(widths)
         frames = _columns(images, widths, height, pad_width)
@@ -200,7 +282,7 @@ def _parse_batch(names, serialized, *, height: int, boundary: int | None, max_la
     if with_ids:
         features[ID] = parsed[record.ID]
     labels = {LABEL: label.to_tensor(LABEL_PAD, shape=[None, max_label]),
-              LABEL_LENGTH: tf.cast(label_length, tf.int32)}
+              LABEL_LENGTH: tf.cast(label.row_lengths(), tf.int32)}
     return features, labels
 
 
@@ -258,7 +340,8 @@ def make_dataset(data_dir: str, split: str, batch_size: int, *, training: bool =
       constant_frames: smaller batches for wider buckets (about constant frames per batch).
       drop_remainder: drop each bucket's last partial batch (default: when training).
       skip_corrupt: skip unreadable records (logged) instead of failing.
-      verify: read every file once up front so corrupt files are reported by name.
+      verify: read and check every record once up front (see the module docstring); without it
+        every batch is checked as it streams.
       with_ids: add the records' `id` to the features.
     """
     if batch_size < 1:
@@ -270,40 +353,43 @@ def make_dataset(data_dir: str, split: str, batch_size: int, *, training: bool =
         batch_size = input_context.get_per_replica_batch_size(batch_size)
     by_files = all(len(b.files) >= num_pipelines for b in info.buckets)
     if verify:
-        mine = [f for b in info.buckets
-                for f in (b.files[pipeline_id::num_pipelines] if by_files else b.files)]
-        verify_files(mine, skip_corrupt=skip_corrupt)
+        verify_records(info, [f for b in info.buckets for f in (
+            b.files[pipeline_id::num_pipelines] if by_files else b.files)],
+            skip_corrupt=skip_corrupt)
     drop_remainder = training if drop_remainder is None else drop_remainder
     sizes = bucket_batch_sizes(info, batch_size, constant_frames=constant_frames)
     seed = None if seed is None else seed + pipeline_id
-    per_bucket, weights = [], []
+    per_bucket, batches = [], []
     for bucket in info.buckets:
         files = bucket.files[pipeline_id::num_pipelines] if by_files else bucket.files
-        records = _named_records(files, training=training, seed=seed,
-                                 compression=dataset.COMPRESSION, skip_corrupt=skip_corrupt)
+        size = sizes[bucket.boundary]
+        records = _tagged_records(files, training=training, seed=seed,
+                                  compression=dataset.COMPRESSION, skip_corrupt=skip_corrupt,
+                                  block=size)
         if not by_files and num_pipelines > 1:
             records = records.shard(num_pipelines, pipeline_id)
         if training:
             records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        size = sizes[bucket.boundary]
-        batches = records.batch(size, drop_remainder=drop_remainder).map(
-            lambda names, pair, boundary=bucket.boundary, max_label=bucket.max_label: _parse_batch(
-                tf.strings.join([names, tf.strings.as_string(pair[0])]), pair[1],
+        per_bucket.append(records.batch(size, drop_remainder=drop_remainder).map(
+            lambda tags, serialized, files=files, boundary=bucket.boundary,
+            max_label=bucket.max_label: _parse_batch(
+                serialized, names=None if verify else _record_names(tags, files),
                 height=info.height, boundary=boundary, max_label=max_label, with_ids=with_ids),
-            num_parallel_calls=AUTOTUNE, deterministic=not training)
-        per_bucket.append(batches)
-        weights.append(bucket.records / size)
+            num_parallel_calls=AUTOTUNE, deterministic=not training))
+        share = len(files) / len(bucket.files) if by_files else 1 / num_pipelines
+        batches.append(max(1, math.ceil(bucket.records * share / size)))
     if len(per_bucket) == 1:
         mixed = per_bucket[0]
     elif training:
-        total = sum(weights)
         mixed = tf.data.Dataset.sample_from_datasets(
-            per_bucket, weights=[w / total for w in weights], seed=seed,
+            per_bucket, weights=[n / sum(batches) for n in batches], seed=seed,
             stop_on_empty_dataset=False, rerandomize_each_iteration=True)
     else:
-        mixed = per_bucket[0]
-        for batches in per_bucket[1:]:
-            mixed = mixed.concatenate(batches)
+        # Every bucket's iterator stays live (and reads ahead); the order is fixed.
+        schedule = tf.data.Dataset.from_tensor_slices(
+            tf.constant(_proportional_schedule(batches), tf.int64))
+        mixed = tf.data.Dataset.choose_from_datasets(per_bucket, schedule,
+                                                     stop_on_empty_dataset=False)
     return mixed.prefetch(AUTOTUNE).with_options(_options(sharded_here=input_context is not None))
 
 
@@ -327,14 +413,13 @@ def make_dataset_from_files(file_pattern: str | Sequence[str], batch_size: int, 
     if not bucket_widths or min(bucket_widths) < 1:
         raise InvalidInputError(f"bucket_widths {list(bucket_widths)}: expected positive widths")
     boundaries = [w + 1 for w in sorted(bucket_widths)]  # bucket_by_sequence_length: exclusive
-    records = _named_records(files, training=training, seed=seed, compression=compression or "",
-                             skip_corrupt=False)
+    records = _tagged_records(files, training=training, seed=seed, compression=compression or "",
+                              skip_corrupt=False, block=batch_size)
     if training:
         records = records.shuffle(shuffle_buffer, seed=seed)
 
-    def parse(names, pair):
-        return _parse_batch(tf.strings.join([names, tf.strings.as_string(pair[0])]), pair[1],
-                            height=height, boundary=boundaries[-1] - 1, max_label=None,
+    def parse(tags, serialized):
+        return _parse_batch(serialized, names=_record_names(tags, files), height=height, boundary=boundaries[-1] - 1, max_label=None,
                             with_ids=with_ids)
 
     def split_rows(features, labels):
