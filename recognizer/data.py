@@ -151,43 +151,45 @@ def verify_records(info: SplitInfo, files: Sequence[str] | None = None, *,
         wrong type or size, label outside 0..9, width beyond its bucket), naming file and record.
     """
     wanted = set(files) if files is not None else None
+    mine = [(path, count, bucket.boundary) for bucket in info.buckets
+            for path, count in zip(bucket.files, bucket.file_records)
+            if wanted is None or path in wanted]
     skipped = 0
-    for bucket in info.buckets:
-        mine = [f for f in bucket.files if wanted is None or f in wanted]
-        if not mine:
-            continue
-        if skip_corrupt:
-            for path in mine:
-                readable = _count_readable(path, compression, ignore_errors=True)
-                listed = bucket.file_records[bucket.files.index(path)]
-                if readable < listed:
-                    logging.warning("%s: %d of %d records unreadable, skipped", path,
-                                    listed - readable, listed)
-                    skipped += listed - readable
-        records = _tagged_records(mine, training=False, seed=None, compression=compression,
-                                  skip_corrupt=skip_corrupt, block=1024)
-        checked = records.batch(1024).map(
-            lambda tags, serialized, mine=mine, bucket=bucket: tf.shape(_parse_batch(
-                serialized, names=_record_names(tags, mine), height=info.height,
-                boundary=bucket.boundary, max_label=bucket.max_label,
-                with_ids=False)[0][FRAMES])[0],
-            num_parallel_calls=AUTOTUNE)
-        try:
-            checked.reduce(tf.constant(0), lambda n, size: n + size)
-        except tf.errors.InvalidArgumentError as err:
-            raise InvalidInputError(f"{info.data_dir} split '{info.split}': {_reason(err)}") \
-                from None
-        except tf.errors.DataLossError:
-            for path in mine:
-                try:
-                    _count_readable(path, compression)
-                except tf.errors.OpError as err:
-                    count = _count_readable(path, compression, ignore_errors=True)
-                    raise InvalidInputError(
-                        f"{path}: unreadable after record {count} ({_reason(err)}); the file is "
-                        f"corrupt or truncated (skip_corrupt=True skips what cannot be "
-                        f"read)") from None
-            raise
+    if skip_corrupt:
+        for path, listed, _ in mine:
+            readable = _count_readable(path, compression, ignore_errors=True)
+            if readable < listed:
+                logging.warning("%s: %d of %d records unreadable, skipped", path,
+                                listed - readable, listed)
+                skipped += listed - readable
+    paths = [path for path, _, _ in mine]
+    boundaries = tf.constant([boundary for _, _, boundary in mine], tf.int32)
+
+    def check(tags, serialized):
+        features, _ = _parse_batch(serialized, names=_record_names(tags, paths),
+                                   height=info.height,
+                                   boundary=tf.gather(boundaries, tags // _FILE_SHIFT),
+                                   max_label=None, with_ids=False)
+        return tf.shape(features[WIDTH])[0]
+
+    checked = _tagged_records(paths, training=False, seed=None, compression=compression,
+                              skip_corrupt=skip_corrupt, block=1024).batch(1024).map(
+        check, num_parallel_calls=AUTOTUNE)
+    try:
+        checked.reduce(tf.constant(0), lambda n, size: n + size)
+    except tf.errors.InvalidArgumentError as err:
+        raise InvalidInputError(f"{info.data_dir} split '{info.split}': {_reason(err)}") from None
+    except tf.errors.DataLossError:
+        for path in paths:
+            try:
+                _count_readable(path, compression)
+            except tf.errors.OpError as err:
+                count = _count_readable(path, compression, ignore_errors=True)
+                raise InvalidInputError(
+                    f"{path}: unreadable after record {count} ({_reason(err)}); the file is "
+                    f"corrupt or truncated (skip_corrupt=True skips what cannot be read)") \
+                    from None
+        raise
     return skipped
 
 
@@ -232,7 +234,7 @@ def _first_bad(names, bad, found):
 
 
 def _check_records(names, *, heights, widths, sizes, label, height: int,
-                   boundary: int | None):
+                   boundary: int | tf.Tensor | None):
     """One cheap test per batch; only a failing batch builds the message naming the record."""
     label_ok = tf.reduce_all((label >= 0) & (label < record.NUM_CLASSES), axis=1)
     checks = [  # (bad records, message, what was found there)
@@ -245,8 +247,9 @@ def _check_records(names, *, heights, widths, sizes, label, height: int,
         (tf.equal(label.row_lengths(), 0), "label is empty:", label.row_lengths()),
     ]
     if boundary is not None:
-        checks.append((widths > boundary, f"width beyond its bucket's boundary {boundary}:",
-                       widths))
+        checks.append((widths > boundary, "width beyond its bucket's boundary (found, then "
+                       "boundary):", tf.stack([widths, tf.broadcast_to(boundary, tf.shape(widths))],
+                                              axis=1)))
 
     def report():
         asserts = [tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)),
@@ -259,14 +262,15 @@ def _check_records(names, *, heights, widths, sizes, label, height: int,
     return tf.cond(any_bad, report, lambda: tf.constant(True))
 
 
-def _parse_batch(serialized, *, names=None, height: int, boundary: int | None,
+def _parse_batch(serialized, *, names=None, height: int, boundary: int | tf.Tensor | None,
                  max_label: int | None, with_ids: bool):
     """Parses a batch of records; returns `(features, labels)`.
 
     With `names` (one per record) the batch is also checked against the contract and errors name
-    the record; without, the records are trusted (already verified). `boundary` pads frames to that
-    width (None: to the batch's widest record); `max_label` pads labels to that length (None: to
-    the batch's longest label).
+    the record; without, the records are trusted (already verified). An int `boundary` pads frames
+    to that width; otherwise (None, or a per-record tensor that is only checked) frames are padded
+    to the batch's widest record. `max_label` pads labels to that length (None: to the batch's
+    longest label).
     """
     parsed = tf.io.parse_example(serialized, record.tf_feature_spec(), example_names=names)
     widths = tf.cast(parsed[record.WIDTH], tf.int32)
@@ -276,7 +280,7 @@ def _parse_batch(serialized, *, names=None, height: int, boundary: int | None,
         names, heights=tf.cast(parsed[record.HEIGHT], tf.int32), widths=widths,
         sizes=tf.strings.length(images), label=label, height=height, boundary=boundary)]
     with tf.control_dependencies(checks):
-        pad_width = boundary if boundary is not None else tf.reduce_max(widths)
+        pad_width = boundary if isinstance(boundary, int) else tf.reduce_max(widths)
         frames = _columns(images, widths, height, pad_width)
     features = {FRAMES: frames, WIDTH: widths}
     if with_ids:
