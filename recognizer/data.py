@@ -36,6 +36,7 @@ DATA without a context, for `experimental_distribute_dataset`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -216,6 +217,16 @@ def _tagged_records(files: Sequence[str], *, training: bool, seed: int | None,
                             num_parallel_calls=AUTOTUNE, deterministic=not training)
 
 
+def _plain_records(files: Sequence[str], *, training: bool, seed: int | None, compression: str,
+                   skip_corrupt: bool) -> tf.data.Dataset:
+    """Serialized records of verified files: one reader, file order shuffled when training."""
+    paths = tf.data.Dataset.from_tensor_slices(list(files))
+    if training:
+        paths = paths.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    records = tf.data.TFRecordDataset(paths, compression_type=compression)
+    return records.ignore_errors(log_warning=True) if skip_corrupt else records
+
+
 def _record_names(tags, files: Sequence[str]):
     prefixes = tf.constant([f"{path} record " for path in files])
     return tf.strings.join([tf.gather(prefixes, tags // _FILE_SHIFT),
@@ -367,19 +378,31 @@ def make_dataset(data_dir: str, split: str, batch_size: int, *, training: bool =
     for bucket in info.buckets:
         files = bucket.files[pipeline_id::num_pipelines] if by_files else bucket.files
         size = sizes[bucket.boundary]
-        records = _tagged_records(files, training=training, seed=seed,
-                                  compression=dataset.COMPRESSION, skip_corrupt=skip_corrupt,
-                                  block=size)
+        if verify:
+            records = _plain_records(files, training=training, seed=seed,
+                                        compression=dataset.COMPRESSION,
+                                        skip_corrupt=skip_corrupt)
+        else:
+            records = _tagged_records(files, training=training, seed=seed,
+                                         compression=dataset.COMPRESSION,
+                                         skip_corrupt=skip_corrupt, block=size)
         if not by_files and num_pipelines > 1:
             records = records.shard(num_pipelines, pipeline_id)
         if training:
-            records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        per_bucket.append(records.batch(size, drop_remainder=drop_remainder).map(
-            lambda tags, serialized, files=files, boundary=bucket.boundary,
-            max_label=bucket.max_label: _parse_batch(
-                serialized, names=None if verify else _record_names(tags, files),
-                height=info.height, boundary=boundary, max_label=max_label, with_ids=with_ids),
-            num_parallel_calls=AUTOTUNE, deterministic=not training))
+            records = records.shuffle(shuffle_buffer, seed=seed,
+                                            reshuffle_each_iteration=True)
+        records = records.batch(size, drop_remainder=drop_remainder)
+        parse = functools.partial(_parse_batch, height=info.height, boundary=bucket.boundary,
+                                  max_label=bucket.max_label, with_ids=with_ids)
+        if verify:
+            parsed = records.map(parse, num_parallel_calls=AUTOTUNE,
+                                    deterministic=not training)
+        else:
+            parsed = records.map(
+                lambda tags, serialized, files=files, parse=parse: parse(
+                    serialized, names=_record_names(tags, files)),
+                num_parallel_calls=AUTOTUNE, deterministic=not training)
+        per_bucket.append(parsed)
         share = len(files) / len(bucket.files) if by_files else 1 / num_pipelines
         batches.append(max(1, math.ceil(bucket.records * share / size)))
     if len(per_bucket) == 1:
