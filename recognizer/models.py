@@ -1,0 +1,132 @@
+"""The recognizers, selectable by name, all with one input and output contract.
+
+    inputs  {"frames": uint8 [B, T, height], "width": int32 [B]}
+    outputs {"logits": float32 [B, T', 11], "lengths": int32 [B]}   (class 10 is the CTC blank)
+
+Every model standardizes raw frames with the training statistics (so it takes raw pixels), adds
+Gaussian noise and dropout during training only, masks recurrent layers from `width` (never from
+pixel values: MNIST digits contain all-zero columns), and reports its output lengths from `width`
+and its downsampling.
+
+- `rnn`: the course practical's column-wise recurrent network (SimpleRNN, GRU or LSTM; depth,
+  width, optionally bidirectional): the baseline.
+- `brnn`: stacked bidirectional LSTM/GRU with dropout (the practical's improved network).
+- `crnn` (default): convolution blocks that each halve the width (two by default: / 4), then
+  bidirectional LSTMs (the captcha-OCR / CRNN design).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping, Sequence
+
+import keras
+from keras import layers
+
+from recognizer import ctc
+from recognizer.layers import LengthMask, OutputLengths, Standardize, ZeroBeyondWidth
+from schemas.errors import InvalidInputError
+
+ARCHITECTURES = ("crnn", "brnn", "rnn")
+CELLS = {"simple": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture options (the defaults are each architecture's usual setting).
+
+    Attributes:
+      arch: `crnn`, `brnn` or `rnn`.
+      cell: recurrent cell, `lstm`, `gru` or `simple` (SimpleRNN; `rnn` only).
+      units: recurrent units per direction.
+      layers: recurrent layers.
+      bidirectional: for `rnn` (always true for `brnn` and `crnn`).
+      dropout: dropout after each recurrent layer (and the conv features), training only.
+      noise: standard deviation of the Gaussian noise on standardized inputs, training only.
+      conv_blocks: `crnn` only: conv + 2x2 max-pool blocks, each halving width and height.
+      conv_filters: `crnn` only: filters of the first block, doubling per block.
+    """
+
+    arch: str = "crnn"
+    cell: str = "lstm"
+    units: int = 128
+    layers: int = 2
+    bidirectional: bool = False
+    dropout: float = 0.25
+    noise: float = 0.1
+    conv_blocks: int = 2
+    conv_filters: int = 32
+
+    def __post_init__(self):
+        if self.arch not in ARCHITECTURES:
+            raise InvalidInputError(f"--arch {self.arch}: expected one of {', '.join(ARCHITECTURES)}")
+        if self.cell not in CELLS:
+            raise InvalidInputError(f"--cell {self.cell}: expected one of {', '.join(CELLS)}")
+        if self.arch != "rnn" and self.cell == "simple":
+            raise InvalidInputError(f"--cell simple: only for --arch rnn, expected lstm or gru")
+        for name in ("units", "layers", "conv_filters"):
+            if getattr(self, name) < 1:
+                raise InvalidInputError(f"--{name.replace('_', '-')} {getattr(self, name)}: "
+                                        f"expected at least 1")
+        if self.conv_blocks < 0:
+            raise InvalidInputError(f"--conv-blocks {self.conv_blocks}: expected 0 or more")
+        if not 0 <= self.dropout < 1 or self.noise < 0:
+            raise InvalidInputError(f"--dropout {self.dropout} / --noise {self.noise}: expected "
+                                    f"0 <= dropout < 1 and noise >= 0")
+
+    @property
+    def downsample(self) -> int:
+        return 2 ** self.conv_blocks if self.arch == "crnn" else 1
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def build(config: ModelConfig, *, mean: Sequence[float], std: Sequence[float],
+          height: int = 28) -> keras.Model:
+    """Builds the named architecture; `mean`/`std` per image row come from `stats.json`."""
+    frames = keras.Input(shape=(None, height), dtype="uint8", name="frames")
+    width = keras.Input(shape=(), dtype="int32", name="width")
+    x = Standardize(mean, std, name="standardize")(frames)
+    if config.noise:
+        x = layers.GaussianNoise(config.noise, name="noise")(x)
+    x = ZeroBeyondWidth(name="zero_padding")([x, width])
+    if config.arch == "crnn":
+        x = _conv_front_end(x, width, config, height)
+    lengths = OutputLengths(config.downsample, name="lengths")(width)
+    mask = LengthMask(name="mask")([lengths, x])
+    bidirectional = config.bidirectional or config.arch in ("brnn", "crnn")
+    for i in range(config.layers):
+        cell = CELLS[config.cell](config.units, return_sequences=True, name=f"{config.cell}_{i}")
+        recurrent = layers.Bidirectional(cell, name=f"bi_{config.cell}_{i}") if bidirectional \
+            else cell
+        x = recurrent(x, mask=mask)
+        if config.dropout:
+            x = layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+    logits = layers.Dense(ctc.NUM_OUTPUTS, name="logits")(x)
+    return keras.Model({"frames": frames, "width": width},
+                       {"logits": logits, "lengths": lengths}, name=config.arch)
+
+
+def _conv_front_end(x, width, config: ModelConfig, height: int):
+    """`[B, T, height]` -> `[B, ceil(T / 2^blocks), features]`, zero beyond each sequence."""
+    x = layers.Reshape((-1, height, 1), name="to_image")(x)
+    rows = height
+    for i in range(config.conv_blocks):
+        filters = config.conv_filters * 2 ** i
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{i}")(x)
+        x = layers.MaxPooling2D(2, padding="same", name=f"pool_{i}")(x)
+        x = ZeroBeyondWidth(2 ** (i + 1), name=f"zero_padding_{i}")([x, width])
+        rows = math.ceil(rows / 2)
+    channels = config.conv_filters * 2 ** (config.conv_blocks - 1) if config.conv_blocks else 1
+    x = layers.Reshape((-1, rows * channels), name="to_frames")(x)
+    x = layers.Dense(config.units, activation="relu", name="conv_features")(x)
+    if config.dropout:
+        x = layers.Dropout(config.dropout, name="conv_dropout")(x)
+    return x
+
+
+def config_from_json(values: Mapping[str, Any]) -> ModelConfig:
+    return ModelConfig(**{f.name: values[f.name] for f in dataclasses.fields(ModelConfig)
+                          if f.name in values})
