@@ -1,0 +1,230 @@
+"""Training: every architecture learns, replicas agree with one device, a killed run resumes,
+two workers train together, the exported SavedModel decodes in a fresh process, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from digitseq import cli
+from recognizer import models, train
+from schemas import dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = ["--units", "16", "--layers", "1", "--conv-filters", "8", "--batch-size", "16"]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
+
+
+def _train_cli(*args):
+    return [sys.executable, "-m", "digitseq", "train", *args]
+
+
+@pytest.mark.parametrize("arch", models.ARCHITECTURES)
+def test_each_architecture_learns(variable_dataset, tmp_path, arch):
+    config = train.TrainConfig(
+        data_dir=variable_dataset, model_dir=str(tmp_path / arch), epochs=3, batch_size=16,
+        learning_rate=3e-3, model=models.ModelConfig(arch=arch, units=16, layers=1,
+                                                     conv_filters=8, dropout=0.0, noise=0.0))
+    result = train.train(config, progress=False)
+    losses = [epoch["loss"] for epoch in result["history"]]
+    assert losses[-1] < losses[0] * 0.9, losses
+    for name in ("model.keras", "serving/saved_model.pb", "stats.json", "config.json",
+                 "best.keras"):
+        assert (tmp_path / arch / name).exists(), name
+    written = json.loads((tmp_path / arch / "config.json").read_text())
+    assert written["run"]["model"]["arch"] == arch and written["height"] == 28
+    assert json.loads((tmp_path / arch / "stats.json").read_text()) == dataset.load_stats(
+        variable_dataset)
+    assert (tmp_path / arch / "logs" / "validation").is_dir()
+
+
+def test_two_replicas_match_one_device(variable_dataset):
+    script = textwrap.dedent(f"""
+        import json, sys
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras
+        from recognizer import data, models, train
+        from schemas import dataset
+        stats = dataset.load_stats({variable_dataset!r})
+        config = models.ModelConfig(arch="crnn", units=16, layers=1, conv_filters=8,
+                                    dropout=0.0, noise=0.0)
+        batch = next(iter(data.make_dataset({variable_dataset!r}, "train", 16,
+                                            drop_remainder=True)))
+        keras.utils.set_random_seed(1)
+        initial = models.build(config, mean=stats["mean"], std=stats["std"]).get_weights()
+
+        def one_step(strategy):
+            with strategy.scope():
+                model = models.build(config, mean=stats["mean"], std=stats["std"])
+                model.set_weights(initial)
+                optimizer = keras.optimizers.SGD(0.1)
+                optimizer.build(model.trainable_variables)
+            step = train.make_train_step(model, optimizer, strategy)
+            batches = strategy.experimental_distribute_dataset(
+                tf.data.Dataset.from_tensors(batch))
+            loss = float(step(iter(batches)))
+            return loss, [w.numpy() for w in model.weights]
+
+        one_loss, one_weights = one_step(tf.distribute.OneDeviceStrategy("/cpu:0"))
+        two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        two_loss, two_weights = one_step(two)
+        print(json.dumps({{"replicas": two.num_replicas_in_sync, "one": one_loss,
+                          "two": two_loss,
+                          "max_weight_diff": max(float(np.abs(a - b).max())
+                                                 for a, b in zip(one_weights, two_weights)),
+                          "max_update": max(float(np.abs(a - b).max())
+                                            for a, b in zip(one_weights, initial))}}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=ENV, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    assert report["one"] == pytest.approx(report["two"], abs=1e-5)
+    assert report["max_update"] > 1e-4  # the step really changed the weights
+    assert report["max_weight_diff"] < 1e-5
+
+
+def test_killed_run_resumes_from_the_next_epoch(variable_dataset, tmp_path):
+    model_dir = str(tmp_path / "model")
+    command = _train_cli("--data", variable_dataset, "--model-dir", model_dir, "--epochs", "3",
+                         "--arch", "rnn", *SMALL)
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, env=ENV, cwd=ROOT)
+    seen = []
+    for line in first.stdout:
+        seen.append(line)
+        if "Saved backup after epoch 1" in line:
+            first.send_signal(signal.SIGKILL)
+            break
+    first.wait()
+    assert first.returncode == -signal.SIGKILL, "".join(seen[-20:])
+    assert not os.path.exists(os.path.join(model_dir, "model.keras"))
+
+    second = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "after epoch 1" in second.stderr and "Resuming from" in second.stderr
+    assert "epoch 1/3:" not in second.stderr and "epoch 3/3:" in second.stderr
+    summary = json.loads(second.stdout.strip().splitlines()[-1])
+    assert summary["epochs"] == 2 and summary["last"]["epoch"] == 3
+    assert os.path.exists(os.path.join(model_dir, "serving", "saved_model.pb"))
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_train_together_and_the_chief_exports(variable_dataset, tmp_path):
+    model_dir = str(tmp_path / "model")
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        processes.append(subprocess.Popen(
+            _train_cli("--data", variable_dataset, "--model-dir", model_dir, "--epochs", "1",
+                       "--strategy", "multi_worker", "--arch", "rnn", *SMALL),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            env={**ENV, "TF_CONFIG": json.dumps(tf_config)}))
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for process, (_, err) in zip(processes, outputs):
+        assert process.returncode == 0, err[-3000:]
+    config = json.loads(open(os.path.join(model_dir, "config.json")).read())
+    assert config["replicas"] == 2 and config["strategy"] == "multi_worker"
+    assert os.path.exists(os.path.join(model_dir, "serving", "saved_model.pb"))
+    assert sorted(os.listdir(os.path.join(model_dir, "backup"))) == ["worker-0", "worker-1"]
+
+
+@pytest.fixture(scope="module")
+def trained_model(variable_dataset, tmp_path_factory):
+    model_dir = str(tmp_path_factory.mktemp("trained") / "model")
+    assert cli.run(["train", "--data", variable_dataset, "--model-dir", model_dir,
+                    "--epochs", "2", *SMALL]) == 0
+    return model_dir
+
+
+def test_saved_model_decodes_in_a_fresh_process(trained_model, variable_dataset):
+    import keras
+    import tensorflow as tf
+
+    from recognizer import data, decoding
+
+    features, _ = next(iter(data.make_dataset(variable_dataset, "test", 8)))
+    images = np.transpose(features[data.FRAMES].numpy(), (0, 2, 1))
+    widths = features[data.WIDTH].numpy()
+    np.save(os.path.join(trained_model, "probe_images.npy"), images)
+    np.save(os.path.join(trained_model, "probe_widths.npy"), widths)
+    script = textwrap.dedent(f"""
+        import json, numpy as np, tensorflow as tf
+        serving = tf.saved_model.load({os.path.join(trained_model, 'serving')!r})
+        out = serving.signatures["serving_default"](
+            images=tf.constant(np.load({os.path.join(trained_model, 'probe_images.npy')!r})),
+            widths=tf.constant(np.load({os.path.join(trained_model, 'probe_widths.npy')!r})))
+        print(json.dumps({{k: v.numpy().tolist() for k, v in out.items()}}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    model = keras.models.load_model(os.path.join(trained_model, "model.keras"), safe_mode=True)
+    out = model({"frames": features[data.FRAMES], "width": features[data.WIDTH]})
+    digits, lengths, confidence = decoding.decode(out["logits"], out["lengths"])
+    assert served["lengths"] == lengths.numpy().tolist()
+    assert decoding.to_strings(np.array(served["digits"]), np.array(served["lengths"])) == \
+        decoding.to_strings(digits, lengths)
+    np.testing.assert_allclose(served["confidence"], confidence.numpy(), rtol=1e-4)
+    assert all(0.0 <= c <= 1.0 for c in served["confidence"])
+    del tf
+
+
+def test_model_dir_of_another_run_is_refused(trained_model, variable_dataset, capsys):
+    code = cli.run(["train", "--data", variable_dataset, "--model-dir", trained_model,
+                    "--epochs", "2", "--arch", "rnn", *SMALL])
+    assert code == 2 and "holds another run (differs in model)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case, message", [
+    ("incomplete", "no COMPLETED file"),
+    ("no_stats", "stats.json: missing"),
+    ("no_tf_config", "--strategy multi_worker: TF_CONFIG is not set"),
+    ("infeasible", "labels cannot be aligned by CTC"),
+    ("nan", "training loss became"),
+])
+def test_bad_input_is_refused(variable_dataset, tmp_path, capsys, monkeypatch, case, message):
+    data_dir = tmp_path / "data"
+    shutil.copytree(variable_dataset, data_dir)
+    flags = ["train", "--data", str(data_dir), "--model-dir", str(tmp_path / "model"),
+             "--epochs", "1", *SMALL]
+    if case == "incomplete":
+        (data_dir / dataset.COMPLETED).unlink()
+    elif case == "no_stats":
+        (data_dir / dataset.STATS).unlink()
+    elif case == "no_tf_config":
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+        flags += ["--strategy", "multi_worker"]
+    elif case == "infeasible":
+        flags += ["--conv-blocks", "5"]
+    else:
+        flags += ["--optimizer", "sgd", "--learning-rate", "1e9", "--arch", "rnn"]
+    assert cli.run(flags) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    if case == "infeasible":
+        assert "ids train/" in err
