@@ -126,20 +126,27 @@ class Record:
 
     record_id: str
     image: np.ndarray
-    label: tuple[int, ...]
-    source_index: tuple[int, ...]
+    label: tuple[int, ...] | None
+    source_index: tuple[int, ...] | None
 
     @property
     def width(self) -> int:
         return int(self.image.shape[1])
 
 
-def parse_record(serialized: bytes, *, where: str = "record") -> Record:
+LABEL_FEATURES = (LABEL, SOURCE_INDEX)
+"""What unlabeled records (accepted with `require_label=False`) leave out."""
+
+
+def parse_record(serialized: bytes, *, where: str = "record",
+                 require_label: bool = True) -> Record:
     """Parses one serialized record and checks it against the contract.
 
     Args:
       serialized: bytes of a `tf.train.Example`.
       where: how to name the record in errors, e.g. `"data/train-00000.tfrecord.gz record 17"`.
+      require_label: when false, a record without `label` and `source_index` (or with both empty)
+        is accepted as unlabeled: its `label` and `source_index` are None.
 
     Raises:
       InvalidInputError: not an Example, a feature missing or of the wrong kind or count, a label
@@ -154,7 +161,12 @@ def parse_record(serialized: bytes, *, where: str = "record") -> Record:
     except message.DecodeError as err:
         raise InvalidInputError(f"{where}: not a tf.train.Example ({err})") from None
     values = {}
+    unlabeled = not require_label and not any(
+        _value_count(example.features.feature, name) for name in LABEL_FEATURES)
     for feature in FEATURES:
+        if unlabeled and feature.name in LABEL_FEATURES:
+            values[feature.name] = None
+            continue
         if feature.name not in example.features.feature:
             raise InvalidInputError(f"{where}: feature '{feature.name}' is missing")
         proto = example.features.feature[feature.name]
@@ -182,13 +194,20 @@ def parse_record(serialized: bytes, *, where: str = "record") -> Record:
         raise InvalidInputError(
             f"{where} (id {record_id}): image has {len(image)} bytes, expected height x width = "
             f"{height} x {width} = {height * width}")
-    if len(values[LABEL]) != len(values[SOURCE_INDEX]):
+    if not unlabeled and len(values[LABEL]) != len(values[SOURCE_INDEX]):
         raise InvalidInputError(
             f"{where} (id {record_id}): {len(values[LABEL])} labels but "
             f"{len(values[SOURCE_INDEX])} source indices, expected the same number")
     return Record(record_id=record_id,
                   image=np.frombuffer(image, np.uint8).reshape(height, width),
                   label=values[LABEL], source_index=values[SOURCE_INDEX])
+
+
+def _value_count(features, name: str) -> int:
+    if name not in features:
+        return 0
+    kind = features[name].WhichOneof("kind")
+    return len(getattr(features[name], kind).value) if kind else 0
 
 
 def schema_text() -> str:

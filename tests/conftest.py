@@ -33,6 +33,19 @@ def variable_dataset(tmp_path_factory) -> str:
     return str(out)
 
 
+SMALL = ["--units", "16", "--layers", "1", "--conv-filters", "8", "--batch-size", "16"]
+"""`digitseq train` flags for a model small enough to train in seconds."""
+
+
+@pytest.fixture(scope="session")
+def trained_model(variable_dataset, tmp_path_factory) -> str:
+    """A small crnn trained two epochs on `variable_dataset` and exported."""
+    model_dir = str(tmp_path_factory.mktemp("trained") / "model")
+    assert cli.run(["train", "--data", variable_dataset, "--model-dir", model_dir,
+                    "--epochs", "2", *SMALL]) == 0
+    return model_dir
+
+
 def write_idx(path, array: np.ndarray, *, magic: int | None = None, compress: bool = True,
               truncate: int = 0) -> None:
     """Writes `array` (uint8) as an IDX file, optionally gzip, a wrong magic, or truncated."""

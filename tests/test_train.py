@@ -18,9 +18,9 @@ import pytest
 from digitseq import cli
 from recognizer import models, train
 from schemas import dataset
+from tests.conftest import SMALL
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ["--units", "16", "--layers", "1", "--conv-filters", "8", "--batch-size", "16"]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
 
 
@@ -150,14 +150,6 @@ def test_two_workers_train_together_and_the_chief_exports(variable_dataset, tmp_
     assert config["replicas"] == 2 and config["strategy"] == "multi_worker"
     assert os.path.exists(os.path.join(model_dir, "serving", "saved_model.pb"))
     assert sorted(os.listdir(os.path.join(model_dir, "backup"))) == ["worker-0", "worker-1"]
-
-
-@pytest.fixture(scope="module")
-def trained_model(variable_dataset, tmp_path_factory):
-    model_dir = str(tmp_path_factory.mktemp("trained") / "model")
-    assert cli.run(["train", "--data", variable_dataset, "--model-dir", model_dir,
-                    "--epochs", "2", *SMALL]) == 0
-    return model_dir
 
 
 def test_saved_model_decodes_in_a_fresh_process(trained_model, variable_dataset):

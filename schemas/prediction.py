@@ -1,0 +1,74 @@
+"""The batch prediction output contract.
+
+    <out>/predictions-SSSSS-of-NNNNN.jsonl   one object per scored record (and .parquet if asked)
+    <out>/dead_letter-SSSSS-of-NNNNN.jsonl   one object per record that could not be scored
+    <out>/metrics.json                       corpus metrics over the labeled predictions
+    <out>/run.json                           what was scored: model, input pattern, decoder
+
+A prediction row: `id`, `prediction` (digit string), `label` and `edits` when the record has a
+label, `confidence`, and where the record came from (`file`, `record` number in that file). A dead
+letter: `file`, `record` (number in the file, or the first unreadable one), `id` when it could be
+read, and `error`. Every input record ends up in exactly one of the two.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+PREDICTIONS = "predictions"
+DEAD_LETTER = "dead_letter"
+METRICS = "metrics.json"
+RUN = "run.json"
+SHARD_TEMPLATE = "-SSSSS-of-NNNNN"
+JSONL = ".jsonl"
+PARQUET = ".parquet"
+FORMATS = ("jsonl", "parquet")
+
+ID = "id"
+PREDICTION = "prediction"
+LABEL = "label"
+EDITS = "edits"
+CONFIDENCE = "confidence"
+FILE = "file"
+RECORD = "record"
+ERROR = "error"
+
+DEAD_LETTERS = "dead_letters"
+UNLABELED = "unlabeled"
+
+
+def prediction_row(*, record_id: str, prediction: str, confidence: float, file: str,
+                   record: int, label: str | None = None,
+                   edits: int | None = None) -> dict[str, Any]:
+    """One prediction as written to JSON Lines (label and edits only when known)."""
+    row = {ID: record_id, PREDICTION: prediction}
+    if label is not None:
+        row[LABEL] = label
+        row[EDITS] = edits
+    row.update({CONFIDENCE: confidence, FILE: file, RECORD: record})
+    return row
+
+
+def dead_letter_row(*, file: str, record: int, error: str,
+                    record_id: str | None = None) -> dict[str, Any]:
+    row = {FILE: file, RECORD: record}
+    if record_id is not None:
+        row[ID] = record_id
+    row[ERROR] = error
+    return row
+
+
+PARQUET_COLUMNS = ((ID, "string"), (PREDICTION, "string"), (LABEL, "string"), (EDITS, "int64"),
+                   (CONFIDENCE, "float64"), (FILE, "string"), (RECORD, "int64"))
+
+
+def parquet_schema():
+    """The pyarrow schema of prediction rows (label and edits null when unlabeled)."""
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in PARQUET_COLUMNS])
+
+
+def parquet_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON prediction row with every parquet column present."""
+    return {name: row.get(name) for name, _ in PARQUET_COLUMNS}

@@ -1,0 +1,236 @@
+"""The batch prediction job: conservation, dead letters, agreement with the SavedModel, metrics,
+both decoders, Parquet, multi-process runs, bad flags."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+
+import apache_beam as beam
+import numpy as np
+import pytest
+import tensorflow as tf
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from digitseq import cli
+from pipelines import predict
+from recognizer import decoding, metrics
+from schemas import prediction, record
+
+BAD = {  # record number in bad.tfrecord -> what its dead letter must say
+    0: "not a tf.train.Example",
+    1: "feature 'image' is missing",
+    2: "image has 27 bytes, expected height x width = 28 x 56 = 1568",
+    3: "feature 'label' has value 42, expected 0..9",
+}
+UNLABELED_ID = "user/unlabeled"
+
+
+def _example(**changes) -> bytes:
+    from tensorflow.core.example import example_pb2
+
+    rng = np.random.default_rng(0)
+    serialized = record.to_example(record_id=changes.pop("record_id", "user/x"),
+                                   image=rng.integers(0, 255, (28, 56), dtype=np.uint8),
+                                   label=[1, 2], source_index=[3, 4])
+    example = example_pb2.Example.FromString(serialized)
+    features = example.features.feature
+    for name, value in changes.items():
+        if value is None:
+            del features[name]
+        elif isinstance(value, bytes):
+            features[name].bytes_list.value[:] = [value]
+        else:
+            features[name].int64_list.value[:] = value
+    return example.SerializeToString()
+
+
+@pytest.fixture(scope="module")
+def inputs(variable_dataset, tmp_path_factory) -> str:
+    """The test split's shards, plus an uncompressed file of bad records and an unlabeled one."""
+    directory = tmp_path_factory.mktemp("inputs")
+    for path in glob.glob(os.path.join(variable_dataset, "test", "*")):
+        shutil.copy(path, directory)
+    with tf.io.TFRecordWriter(str(directory / "bad.tfrecord")) as writer:
+        writer.write(b"\x00 not a proto \xff")
+        writer.write(_example(image=None))
+        writer.write(_example(image=b"\x00" * 27))
+        writer.write(_example(label=[4, 42]))
+        writer.write(_example(record_id=UNLABELED_ID, label=None, source_index=None))
+    return str(directory)
+
+
+def _predict(model, input_dir, out, *flags) -> int:
+    return cli.run(["predict", "--model", model, "--input", os.path.join(input_dir, "*"),
+                    "--out", str(out), *flags])
+
+
+def _rows(out, name):
+    rows = []
+    for path in sorted(glob.glob(os.path.join(str(out), f"{name}-*.jsonl"))):
+        with open(path) as f:
+            rows += [json.loads(line) for line in f]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def scored(trained_model, inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("scored")
+    assert _predict(trained_model, inputs, out, "--format", "jsonl,parquet") == 0
+    return out
+
+
+def _test_split(variable_dataset):
+    from tests.records import read_split
+
+    return read_split(variable_dataset, "test")
+
+
+def test_every_record_lands_once_and_bad_ones_say_why(scored, variable_dataset):
+    predictions, dead = _rows(scored, "predictions"), _rows(scored, "dead_letter")
+    expected_ids = {r["id"] for r in _test_split(variable_dataset)} | {UNLABELED_ID}
+    assert sorted(r["id"] for r in predictions) == sorted(expected_ids)
+    assert len(dead) == len(BAD)
+    for row in dead:
+        assert row["file"].endswith("bad.tfrecord")
+        assert BAD[row["record"]] in row["error"], row
+    places = [(r["file"], r["record"]) for r in predictions + dead]
+    assert len(places) == len(set(places))
+    unlabeled = next(r for r in predictions if r["id"] == UNLABELED_ID)
+    assert "label" not in unlabeled and "edits" not in unlabeled
+
+
+def test_predictions_equal_the_saved_model_called_directly(scored, trained_model,
+                                                           variable_dataset):
+    serving = tf.saved_model.load(os.path.join(trained_model, "serving"))
+    by_id = {r["id"]: r for r in _rows(scored, "predictions")}
+    for rec in _test_split(variable_dataset):
+        out = serving.signatures["serving_default"](
+            images=tf.constant(rec["image"][None]),
+            widths=tf.constant([rec["image"].shape[1]], tf.int32))
+        row = by_id[rec["id"]]
+        assert row["prediction"] == decoding.to_strings(out["digits"], out["lengths"])[0]
+        assert row["label"] == metrics.label_string(rec["label"])
+        assert row["confidence"] == pytest.approx(float(out["confidence"][0]), rel=1e-4)
+
+
+def test_metrics_json_equals_a_recomputation_from_the_predictions(scored):
+    predictions = _rows(scored, "predictions")
+    with open(os.path.join(str(scored), prediction.METRICS)) as f:
+        written = json.load(f)
+    labeled = [r for r in predictions if "label" in r]
+    expected = metrics.error_rates((r["label"], r["prediction"]) for r in labeled)
+    assert written == {**json.loads(json.dumps(expected)), "scored": len(predictions),
+                       "unlabeled": 1, "dead_letters": len(BAD)}
+    assert sum(r["edits"] for r in labeled) == round(written["cer"] * written["characters"])
+    with open(os.path.join(str(scored), prediction.RUN)) as f:
+        counters = json.load(f)["counters"]
+    assert counters["scored"] == len(predictions) and counters["dead_lettered"] == len(BAD)
+    assert counters["unlabeled"] == 1
+
+
+def test_parquet_holds_the_same_rows(scored):
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(glob.glob(os.path.join(str(scored), "predictions-*.parquet")))
+    assert table.schema.equals(prediction.parquet_schema())
+    as_json = sorted((prediction.parquet_row(r) for r in _rows(scored, "predictions")),
+                     key=lambda r: r["id"])
+    assert sorted(table.to_pylist(), key=lambda r: r["id"]) == as_json
+
+
+def test_beam_search_decoder_runs_and_agrees_with_recognizer_decoding(
+        trained_model, inputs, variable_dataset, tmp_path):
+    import keras
+
+    assert _predict(trained_model, inputs, tmp_path, "--decoder", "beam",
+                    "--beam-width", "4") == 0
+    by_id = {r["id"]: r for r in _rows(tmp_path, "predictions")}
+    model = keras.models.load_model(os.path.join(trained_model, "model.keras"), safe_mode=True)
+    for rec in _test_split(variable_dataset)[:20]:
+        out = model({"frames": rec["image"].T[None], "width": np.array([rec["image"].shape[1]])})
+        digits, lengths, confidence = decoding.decode(out["logits"], out["lengths"],
+                                                      method=decoding.BEAM, beam_width=4)
+        assert by_id[rec["id"]]["prediction"] == decoding.to_strings(digits, lengths)[0]
+        assert by_id[rec["id"]]["confidence"] == pytest.approx(float(confidence[0]), rel=1e-3)
+
+
+def test_two_worker_processes_give_the_same_outputs(scored, trained_model, inputs, tmp_path):
+    assert _predict(trained_model, inputs, tmp_path, "--direct_num_workers=2",
+                    "--direct_running_mode=multi_processing") == 0
+    for name in ("predictions", "dead_letter"):
+        single = sorted(_rows(scored, name), key=lambda r: (r["file"], r["record"]))
+        multi = sorted(_rows(tmp_path, name), key=lambda r: (r["file"], r["record"]))
+        assert [{k: v for k, v in r.items() if k != "confidence"} for r in multi] == \
+            [{k: v for k, v in r.items() if k != "confidence"} for r in single]
+        np.testing.assert_allclose([r.get("confidence", 0) for r in multi],
+                                   [r.get("confidence", 0) for r in single], rtol=1e-4)
+
+
+class _FailsOnWideBatches(predict.SequenceModelHandler):
+    def run_inference(self, batch, model, inference_args=None):
+        if max(image.shape[1] for image in batch) > 100:
+            raise RuntimeError("out of memory (simulated)")
+        return super().run_inference(batch, model, inference_args)
+
+
+def test_failing_batches_become_dead_letters(trained_model, variable_dataset):
+    files = sorted(glob.glob(os.path.join(variable_dataset, "test", "*")))
+    records = _test_split(variable_dataset)
+    wide = {r["id"] for r in records if r["image"].shape[1] > 100}
+
+    def only_failed_batches(rows):
+        assert wide <= {r["id"] for r in rows}
+        assert all("inference failed for its batch" in r["error"] and
+                   "out of memory (simulated)" in r["error"] for r in rows)
+
+    handler = _FailsOnWideBatches(model_dir=trained_model, max_batch_size=8)
+    with TestPipeline(runner="FnApiRunner") as p:
+        outputs = (p | beam.Create(files)
+                   | predict.ScoreRecords(handler=handler, height=28))
+        assert_that(outputs["dead_letters"], only_failed_batches, label="DeadLetters")
+        ids = ((outputs["predictions"], outputs["dead_letters"]) | beam.Flatten()
+               | beam.Map(lambda r: r["id"]))
+        assert_that(ids, equal_to([r["id"] for r in records]), label="EachOnce")
+
+
+def test_a_truncated_file_yields_a_dead_letter_for_its_unreadable_rest(
+        trained_model, variable_dataset, tmp_path):
+    source = sorted(glob.glob(os.path.join(variable_dataset, "test", "*")))[0]
+    with open(source, "rb") as f:
+        data = f.read()
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "cut.tfrecord.gz").write_bytes(data[: len(data) // 2])
+    assert _predict(trained_model, str(inputs), tmp_path / "out") == 0
+    dead = _rows(tmp_path / "out", "dead_letter")
+    readable = len(_rows(tmp_path / "out", "predictions"))
+    assert len(dead) == 1 and dead[0]["record"] == readable
+    assert "unreadable from record" in dead[0]["error"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--decoder", "viterbi"], "--decoder viterbi: expected greedy or beam"),
+    (["--beam-width", "0", "--decoder", "beam"], "--beam-width 0: expected at least 1"),
+    (["--format", "csv"], "--format csv: expected one or more of jsonl, parquet"),
+    (["--batch-size", "0"], "--batch-size 0: expected at least 1"),
+])
+def test_bad_flags_are_refused(trained_model, inputs, tmp_path, capsys, flags, message):
+    assert _predict(trained_model, inputs, tmp_path, *flags) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_model_input_or_output_is_refused(trained_model, inputs, variable_dataset, scored,
+                                              tmp_path, capsys):
+    assert _predict(variable_dataset, inputs, tmp_path) == 2
+    assert "no serving/saved_model.pb, expected an exported model directory" in \
+        capsys.readouterr().err
+    assert cli.run(["predict", "--model", trained_model, "--input", str(tmp_path / "none*"),
+                    "--out", str(tmp_path)]) == 2
+    assert "matches no files" in capsys.readouterr().err
+    assert _predict(trained_model, inputs, scored) == 2
+    assert "already holds prediction outputs" in capsys.readouterr().err
+    assert os.path.exists(os.path.join(str(scored), prediction.METRICS))
