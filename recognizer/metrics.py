@@ -30,8 +30,7 @@ class Counts:
     normalized_edits: float = 0.0
 
     def merge(self, other: "Counts") -> "Counts":
-        return Counts(*(a + b for a, b in zip(dataclasses.astuple(self),
-                                              dataclasses.astuple(other))))
+        return Counts(*(getattr(self, name) + getattr(other, name) for name in _COUNT_FIELDS))
 
     def rates(self) -> dict:
         def ratio(a, b):
@@ -42,6 +41,9 @@ class Counts:
                 "wer": ratio(self.word_edits, self.words),
                 "ser": ratio(self.sequence_errors, self.sequences),
                 "ler": ratio(self.normalized_edits, self.sequences)}
+
+
+_COUNT_FIELDS = tuple(field.name for field in dataclasses.fields(Counts))
 
 
 @dataclasses.dataclass

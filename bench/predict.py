@@ -1,0 +1,142 @@
+"""Batch prediction job throughput vs an in-process loop, and its memory, measured in one run.
+
+    .venv/bin/python bench/predict.py [--count 20000] [--model DIR] [--workers 1] [--mnist DIR]
+
+Renders a variable-length (2..5) test split of `--count` sequences; without `--model`, trains the
+default `crnn` for one epoch on a small train split (weights do not change the cost). Then, with
+the same exported model, prints sequences/s for
+  (a) the loop: load the SavedModel, feed `recognizer.data.make_dataset` batches (bucketed, 128)
+      to `serving_default`, decode to strings, in this process;
+  (b) `digitseq predict` (`pipelines.predict.run_prediction`) on the local runner with
+      `--workers` processes, writing JSON Lines, dead letters and metrics.json;
+the ratio b/a (target >= 0.7); and the job's peak memory (largest process of its tree, fresh
+interpreter) at the `--memory-counts` input sizes with their ratio (flat: close to 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+BATCH = 128
+
+
+def render(location: str, out_dir: str, count: int) -> str:
+    from digitseq.beam_options import pipeline_options
+    from pipelines import render as render_lib
+    from pipelines import sequences
+
+    if not os.path.exists(os.path.join(out_dir, "COMPLETED")):
+        render_lib.render_dataset(
+            out_dir=out_dir, mnist_location=location,
+            params=sequences.RenderParams(mode="variable"),
+            counts={"train": 2000, "validation": 200, "test": count}, seed=1, shards=4,
+            overwrite=True, pipeline_options=pipeline_options([]))
+    return out_dir
+
+
+def train_model(data_dir: str, model_dir: str) -> str:
+    from recognizer import train
+
+    train.train(train.TrainConfig(data_dir=data_dir, model_dir=model_dir, epochs=1),
+                progress=False)
+    return model_dir
+
+
+def loop(model_dir: str, data_dir: str) -> tuple[float, int]:
+    """The in-process baseline. Returns (seconds, sequences)."""
+    import tensorflow as tf
+
+    from recognizer import data, decoding
+
+    started = time.perf_counter()
+    serve = tf.saved_model.load(os.path.join(model_dir, "serving")).signatures["serving_default"]
+    count = 0
+    for features, _ in data.make_dataset(data_dir, "test", BATCH):
+        out = serve(images=tf.transpose(features[data.FRAMES], [0, 2, 1]),
+                    widths=features[data.WIDTH])
+        count += len(decoding.to_strings(out["digits"], out["lengths"]))
+    return time.perf_counter() - started, count
+
+
+def job(model_dir: str, data_dir: str, out_dir: str, workers: int) -> tuple[float, int]:
+    """The Beam job as users run it (local runner). Returns (seconds, sequences scored)."""
+    from digitseq.beam_options import pipeline_options
+    from pipelines import predict
+
+    flags = [f"--direct_num_workers={workers}"]
+    if workers > 1:
+        flags.append("--direct_running_mode=multi_processing")
+    started = time.perf_counter()
+    result = predict.run_prediction(
+        model_dir=model_dir, input_pattern=os.path.join(data_dir, "test", "*"), out_dir=out_dir,
+        batch_size=BATCH, overwrite=True, pipeline_options=pipeline_options(flags))
+    return time.perf_counter() - started, result["scored"]
+
+
+def peak_memory_mb(model_dir: str, data_dir: str, workers: int) -> float:
+    child = subprocess.run(
+        [sys.executable, __file__, "--memory-child", data_dir, "--model", model_dir,
+         "--workers", str(workers)], check=True, capture_output=True, text=True)
+    return float(child.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    from pipelines import mnist
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--model", default=None, help="exported model (default: train one)")
+    parser.add_argument("--mnist", default=None, help="default: $MNIST_DIR, else the sample")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--memory-counts", default="10000,40000")
+    parser.add_argument("--work", default=None, help="keep datasets and model here")
+    parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.memory_child:
+        with tempfile.TemporaryDirectory() as tmp:
+            job(args.model, args.memory_child, tmp, args.workers)
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        print(max(own, children) / 1024)
+        return
+
+    location = mnist.default_location(args.mnist)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work or tmp
+        data_dir = render(location, os.path.join(work, f"data-{args.count}"), args.count)
+        model_dir = args.model or os.path.join(work, "model")
+        if not args.model and not os.path.exists(os.path.join(model_dir, "serving")):
+            train_model(data_dir, model_dir)
+        print(f"MNIST: {location}; {args.count} variable-length test sequences; model "
+              f"{model_dir}; {os.cpu_count()} cores", flush=True)
+        loop_s, loop_n = loop(model_dir, data_dir)
+        print(f"in-process loop:   {loop_n / loop_s:9,.0f} sequences/s ({loop_s:.1f} s, "
+              f"includes loading the model)", flush=True)
+        job_s, job_n = job(model_dir, data_dir, os.path.join(tmp, "scored"), args.workers)
+        assert job_n == loop_n == args.count, (job_n, loop_n)
+        print(f"Beam job ({args.workers} worker{'s' if args.workers > 1 else ''}): "
+              f"{job_n / job_s:9,.0f} sequences/s ({job_s:.1f} s, includes pipeline start-up "
+              f"and writing outputs)")
+        print(f"ratio job/loop:    {loop_s / job_s:9.2f}  (target >= 0.7)", flush=True)
+
+        sizes = [int(v) for v in args.memory_counts.split(",")]
+        peaks = {n: peak_memory_mb(model_dir, render(location, os.path.join(work, f"data-{n}"), n),
+                                   args.workers) for n in sizes}
+    for n, peak in peaks.items():
+        print(f"peak memory at {n:>7} sequences: {peak:7.0f} MB")
+    print(f"memory ratio {max(sizes)}/{min(sizes)}: {peaks[max(sizes)] / peaks[min(sizes)]:.2f}"
+          f"  (target: flat, <= 1.3)")
+
+
+if __name__ == "__main__":
+    main()
