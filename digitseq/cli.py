@@ -14,10 +14,11 @@ import os
 import sys
 from typing import Sequence
 
-from digitseq import __version__, demo_cmd, predict_cmd, render_cmd, train_cmd
+from digitseq import (__version__, demo_cmd, inspect_cmd, predict_cmd, render_cmd, report_cmd,
+                      train_cmd)
 from schemas.errors import InvalidInputError
 
-COMMANDS = (render_cmd, train_cmd, predict_cmd, demo_cmd)
+COMMANDS = (render_cmd, inspect_cmd, train_cmd, predict_cmd, report_cmd, demo_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,25 +62,34 @@ def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
 
 
 def summary(out_dir: str, metadata: dict, seconds: float) -> str:
-    """A table of what was written, per split."""
+    """The dataset's table (see `describe`), and how fast it was written."""
+    total = sum(metadata["counts"].values())
+    return (f"{describe(out_dir, metadata)}\n{total} sequences in {seconds:.1f} s "
+            f"({total / max(seconds, 1e-9):,.0f}/s)")
+
+
+def describe(out_dir: str, metadata: dict) -> str:
+    """A table of a dataset: per split, sequences, shards, size, length histogram, widths."""
     from schemas import dataset
 
     stats = dataset.load_stats(out_dir)
-    lines = [f"dataset {out_dir} ({metadata['params']['mode']}, MNIST from "
+    params = metadata["params"]
+    lines = [f"dataset {out_dir} ({params['mode']}, seed {metadata['seed']}, MNIST from "
              f"{metadata['source']['location']})",
-             f"{'split':<11}{'sequences':>10}{'shards':>8}{'MB':>8}  lengths     widths"]
-    total = 0
+             f"{'split':<11}{'sequences':>10}{'shards':>8}{'MB':>8}  {'widths':<9}  "
+             f"sequences by length"]
     for split, count in metadata["counts"].items():
         files = metadata["files"][split]
-        lengths = sorted(int(k) for k in metadata["length_histogram"][split])
+        lengths = metadata["length_histogram"][split]
         widths = sorted(int(k) for k in metadata["width_histogram"][split])
         megabytes = sum(f["bytes"] for f in files) / 1e6
+        histogram = "  ".join(f"{n}:{lengths[n]}" for n in sorted(lengths, key=int))
         lines.append(f"{split:<11}{count:>10}{len(files):>8}{megabytes:>8.1f}  "
-                     f"{_span(lengths):<11} {_span(widths)}")
-        total += count
-    lines.append(f"train frames {stats['count']}, pixel mean {stats['global_mean']:.2f}, "
-                 f"std {stats['global_std']:.2f}; {total} sequences in {seconds:.1f} s "
-                 f"({total / seconds:,.0f}/s)")
+                     f"{_span(widths):<9}  {histogram or '-'}")
+    lines.append(f"train statistics: {stats['count']} frames, pixel mean "
+                 f"{stats['global_mean']:.2f}, std {stats['global_std']:.2f} (per row: mean "
+                 f"{min(stats['mean']):.1f}..{max(stats['mean']):.1f}, std "
+                 f"{min(stats['std']):.1f}..{max(stats['std']):.1f})")
     return "\n".join(lines)
 
 

@@ -205,7 +205,7 @@ class SequenceModelHandler(ModelHandler[np.ndarray, Decoded, Any]):
         return NAMESPACE
 
 
-def _prediction_row(item: tuple[RecordKey, Decoded]) -> dict[str, Any]:
+def _prediction_row(item):
     import editdistance
 
     key, decoded = item
@@ -215,7 +215,7 @@ def _prediction_row(item: tuple[RecordKey, Decoded]) -> dict[str, Any]:
         edits=None if key.label is None else editdistance.eval(key.label, decoded.digits))
 
 
-def _failed_batch_rows(failure) -> Iterable[dict[str, Any]]:
+def _failed_batch_rows(failure):
     batch, (_, error, _) = failure
     for key, _ in batch:
         yield prediction.dead_letter_row(file=key.file, record=key.record,
@@ -325,6 +325,34 @@ class WriteJsonLines(beam.PTransform):
                 | "ToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=False))
                 | "Write" >> beam.io.WriteToText(self._prefix, file_name_suffix=prediction.JSONL,
                                                  shard_name_template=prediction.SHARD_TEMPLATE))
+
+
+def read_rows(out_dir: str, name: str = prediction.PREDICTIONS) -> Iterable[dict[str, Any]]:
+    """The JSON Lines rows of `<out_dir>/<name>-*.jsonl`, file by file."""
+    import tensorflow as tf
+
+    for path in sorted(tf.io.gfile.glob(os.path.join(out_dir, f"{name}-*{prediction.JSONL}"))):
+        with tf.io.gfile.GFile(path) as f:
+            for line in f:
+                yield json.loads(line)
+
+
+def read_images(places: Iterable[tuple[str, int]]) -> dict[tuple[str, int], np.ndarray]:
+    """The images of records named by `(file, record number)`, as predictions name them."""
+    import tensorflow as tf
+
+    wanted: dict[str, set[int]] = {}
+    for path, number in places:
+        wanted.setdefault(path, set()).add(number)
+    images = {}
+    for path, numbers in wanted.items():
+        records = tf.data.TFRecordDataset(path, compression_type="GZIP" if is_gzip(path) else "")
+        for number, serialized in enumerate(records.take(max(numbers) + 1).as_numpy_iterator()):
+            if number in numbers:
+                parsed = record.parse_record(serialized, where=f"{path} record {number}",
+                                             require_label=False)
+                images[(path, number)] = parsed.image
+    return images
 
 
 def output_files(out_dir: str) -> list[str]:

@@ -353,7 +353,8 @@ def make_dataset(data_dir: str, split: str, batch_size: int, *, training: bool =
       shuffle_buffer: records per bucket in the shuffle buffer when training.
       seed: seed for file order, shuffling and bucket mixing (None: nondeterministic).
       constant_frames: smaller batches for wider buckets (about constant frames per batch).
-      drop_remainder: drop each bucket's last partial batch (default: when training).
+      drop_remainder: drop each bucket's last partial batch (default: when training); a bucket
+        with fewer records than one batch keeps its partial batch, so none goes unseen.
       skip_corrupt: skip unreadable records (logged) instead of failing.
       verify: read and check every record once up front (see the module docstring); without it
         every batch is checked as it streams.
@@ -378,6 +379,8 @@ def make_dataset(data_dir: str, split: str, batch_size: int, *, training: bool =
     for bucket in info.buckets:
         files = bucket.files[pipeline_id::num_pipelines] if by_files else bucket.files
         size = sizes[bucket.boundary]
+        local_records = (sum(bucket.file_records[pipeline_id::num_pipelines]) if by_files
+                         else bucket.records / num_pipelines)
         if verify:
             records = _plain_records(files, training=training, seed=seed,
                                         compression=dataset.COMPRESSION,
@@ -391,7 +394,7 @@ def make_dataset(data_dir: str, split: str, batch_size: int, *, training: bool =
         if training:
             records = records.shuffle(shuffle_buffer, seed=seed,
                                             reshuffle_each_iteration=True)
-        records = records.batch(size, drop_remainder=drop_remainder)
+        records = records.batch(size, drop_remainder=drop_remainder and local_records >= size)
         parse = functools.partial(_parse_batch, height=info.height, boundary=bucket.boundary,
                                   max_label=bucket.max_label, with_ids=with_ids)
         if verify:
@@ -403,8 +406,7 @@ def make_dataset(data_dir: str, split: str, batch_size: int, *, training: bool =
                     serialized, names=_record_names(tags, files)),
                 num_parallel_calls=AUTOTUNE, deterministic=not training)
         per_bucket.append(parsed)
-        share = len(files) / len(bucket.files) if by_files else 1 / num_pipelines
-        batches.append(max(1, math.ceil(bucket.records * share / size)))
+        batches.append(max(1, math.ceil(local_records / size)))
     if len(per_bucket) == 1:
         mixed = per_bucket[0]
     elif training:

@@ -243,7 +243,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     iterator = iter(train_data)
     history = []
     started = time.perf_counter()
-    trained_examples = 0
+    trained_examples, step_seconds = 0, 0.0
     while int(state["epoch"].numpy()) < config.epochs:
         epoch = int(state["epoch"].numpy()) + 1
         bar = _Progress(steps, epoch, config.epochs, enabled=progress and is_chief)
@@ -258,6 +258,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
             bar.update(i + 1, float(np.mean(losses)))
         seconds = time.perf_counter() - epoch_started
         trained_examples += steps * config.batch_size
+        step_seconds += seconds
         record = {"epoch": epoch, "loss": float(np.mean(losses)),
                   "examples_per_second": steps * config.batch_size / seconds}
         if has_validation:
@@ -288,8 +289,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
 
     result = {"history": history, "best_val_cer": float(state["best_cer"].numpy()),
               "train_seconds": time.perf_counter() - started,
-              "train_examples_per_second": trained_examples / max(
-                  time.perf_counter() - started, 1e-9)}
+              "train_examples_per_second": trained_examples / max(step_seconds, 1e-9)}
     if is_chief:
         best_path = os.path.join(config.model_dir, BEST)
         if tf.io.gfile.exists(best_path):
