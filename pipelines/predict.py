@@ -41,6 +41,8 @@ NAMESPACE = "digitseq.predict"
 GREEDY, BEAM = "greedy", "beam"
 DEAD = "dead_letters"
 _GZIP_MAGIC = b"\x1f\x8b"
+COUNTERS = ("records_read", "unreadable_files", "scored", "unlabeled", "dead_lettered")
+"""Beam counters of the job (namespace `NAMESPACE`), reported in `run.json`."""
 _READ_BLOCK = 256
 """Records taken from tf.data at a time (one at a time costs about 0.5 ms each)."""
 _READ_BUFFER = 1 << 22
@@ -290,7 +292,7 @@ class ErrorCountsFn(beam.CombineFn):
 def metrics_document(errors: Mapping[str, Any], *, scored: int, unlabeled: int,
                      dead_letters: int) -> dict[str, Any]:
     """`metrics.json`: error rates over labeled predictions, plus what was not in them."""
-    return {**errors, "scored": scored, prediction.UNLABELED: unlabeled,
+    return {**errors, prediction.SCORED: scored, prediction.UNLABELED: unlabeled,
             prediction.DEAD_LETTERS: dead_letters}
 
 
@@ -308,9 +310,8 @@ class CorpusMetrics(beam.PTransform):
         }
         return (labeled
                 | "ErrorCounts" >> beam.CombineGlobally(ErrorCountsFn())
-                | "Document" >> beam.Map(
-                    lambda errors, **n: metrics_document(errors, **n),
-                    **{k: beam.pvalue.AsSingleton(v) for k, v in counts.items()}))
+                | "Document" >> beam.Map(metrics_document, **{
+                    name: beam.pvalue.AsSingleton(count) for name, count in counts.items()}))
 
 
 class WriteJsonLines(beam.PTransform):
@@ -459,9 +460,10 @@ def run_prediction(*, model_dir: str, input_pattern: str, out_dir: str,
 
     with tf.io.gfile.GFile(os.path.join(out_dir, prediction.METRICS)) as f:
         document = json.load(f)
-    counters = {c.key.metric.name: c.committed
-                for c in result.metrics().query()["counters"]
-                if c.key.metric.namespace == NAMESPACE}
+    counters = dict.fromkeys(COUNTERS, 0)
+    counters.update({c.key.metric.name: c.committed
+                     for c in result.metrics().query()["counters"]
+                     if c.key.metric.namespace == NAMESPACE})
     export.write_json(os.path.join(out_dir, prediction.RUN), {
         "model": model_dir, "input": input_pattern, "files": files, "decoder": decoder,
         "beam_width": beam_width if decoder == BEAM else None, "formats": list(formats),

@@ -33,6 +33,7 @@ FILE = "file"
 RECORD = "record"
 ERROR = "error"
 
+SCORED = "scored"
 DEAD_LETTERS = "dead_letters"
 UNLABELED = "unlabeled"
 
