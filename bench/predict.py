@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from bench import common  # noqa: E402
 
 BATCH = 128
 
@@ -72,21 +72,17 @@ def job(model_dir: str, data_dir: str, out_dir: str, workers: int) -> tuple[floa
     from digitseq.beam_options import pipeline_options
     from pipelines import predict
 
-    flags = [f"--direct_num_workers={workers}"]
-    if workers > 1:
-        flags.append("--direct_running_mode=multi_processing")
     started = time.perf_counter()
     result = predict.run_prediction(
         model_dir=model_dir, input_pattern=os.path.join(data_dir, "test", "*"), out_dir=out_dir,
-        batch_size=BATCH, overwrite=True, pipeline_options=pipeline_options(flags))
+        batch_size=BATCH, overwrite=True,
+        pipeline_options=pipeline_options(common.local_runner_flags(workers)))
     return time.perf_counter() - started, result["scored"]
 
 
 def peak_memory_mb(model_dir: str, data_dir: str, workers: int) -> float:
-    child = subprocess.run(
-        [sys.executable, __file__, "--memory-child", data_dir, "--model", model_dir,
-         "--workers", str(workers)], check=True, capture_output=True, text=True)
-    return float(child.stdout.strip().splitlines()[-1])
+    return common.child_peak_mb([__file__, "--memory-child", data_dir, "--model", model_dir,
+                                 "--workers", str(workers)])
 
 
 def main() -> None:
@@ -105,9 +101,7 @@ def main() -> None:
     if args.memory_child:
         with tempfile.TemporaryDirectory() as tmp:
             job(args.model, args.memory_child, tmp, args.workers)
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        print(max(own, children) / 1024)
+        print(common.peak_rss_mb())
         return
 
     location = mnist.default_location(args.mnist)

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from bench import common  # noqa: E402
 
 
 def plain_loop(location: str, count: int, out_path: str, seed: int = 0) -> float:
@@ -59,9 +59,7 @@ def beam_job(location: str, count: int, out_dir: str, workers: int) -> float:
     from digitseq.beam_options import pipeline_options
     from pipelines import render, sequences
 
-    flags = [f"--direct_num_workers={workers}"]
-    if workers > 1:
-        flags.append("--direct_running_mode=multi_processing")
+    flags = common.local_runner_flags(workers)
     started = time.perf_counter()
     render.render_dataset(out_dir=out_dir, mnist_location=location,
                           params=sequences.RenderParams(mode="variable"),
@@ -72,10 +70,8 @@ def beam_job(location: str, count: int, out_dir: str, workers: int) -> float:
 
 def peak_memory_mb(location: str, count: int, workers: int) -> float:
     """Peak RSS of the job's process tree (the largest single process), in a fresh interpreter."""
-    child = subprocess.run(
-        [sys.executable, __file__, "--memory-child", str(count), "--mnist", location,
-         "--workers", str(workers)], check=True, capture_output=True, text=True)
-    return float(child.stdout.strip().splitlines()[-1])
+    return common.child_peak_mb([__file__, "--memory-child", str(count), "--mnist", location,
+                                 "--workers", str(workers)])
 
 
 def main() -> None:
@@ -93,9 +89,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.memory_child:
             beam_job(location, args.memory_child, os.path.join(tmp, "out"), args.workers)
-            own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            print(max(own, children) / 1024)
+            print(common.peak_rss_mb())
             return
         print(f"MNIST: {location}; {args.count} variable-length sequences; "
               f"{os.cpu_count()} cores", flush=True)
