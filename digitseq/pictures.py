@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import transforms  # noqa: E402
 import numpy as np  # noqa: E402
 
 DPI = 100
@@ -64,8 +65,9 @@ def report_figure(samples: Sequence[tuple[np.ndarray, str, str]], metrics: Mappi
         ax.text(0.0, -0.18, "read", transform=ax.transAxes, fontsize=10, family="monospace",
                 va="top")
         for i, (char, correct) in enumerate(align(label, predicted)):
-            ax.text(0.2 + 0.055 * i, -0.18, char, transform=ax.transAxes, fontsize=11,
-                    family="monospace", va="top", weight="bold", color=OK if correct else WRONG)
+            at = transforms.offset_copy(ax.transAxes, fig=figure, x=36 + 8 * i, units="points")
+            ax.text(0.0, -0.18, char, transform=at, fontsize=11, family="monospace", va="top",
+                    weight="bold", color=OK if correct else WRONG)
 
     bars = figure.add_subplot(grid[5, :2])
     lengths = [int(n) for n in metrics.get("by_length", {})]

@@ -33,6 +33,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines import filesystems
 from recognizer import metrics as metrics_lib
 from schemas import prediction, record
 from schemas.errors import InvalidInputError
@@ -103,6 +104,7 @@ class _ReadFileFn(beam.DoFn):
     def process(self, path: str):
         import tensorflow as tf
 
+        filesystems.ensure_filesystem(path)
         gzip = is_gzip(path)
         index, problem = 0, None
         records = tf.data.TFRecordDataset(path, compression_type="GZIP" if gzip else "",
@@ -387,6 +389,7 @@ def prepare_output_dir(out_dir: str, *, overwrite: bool) -> None:
 def match_inputs(pattern: str) -> list[str]:
     import tensorflow as tf
 
+    filesystems.ensure_filesystem(pattern)
     try:
         files = sorted(f for f in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(f))
     except tf.errors.OpError as err:
