@@ -26,3 +26,11 @@ def child_peak_mb(argv: list[str]) -> float:
     """Runs `python argv...` (which must print `peak_rss_mb()` last) and returns that figure."""
     child = subprocess.run([sys.executable, *argv], check=True, capture_output=True, text=True)
     return float(child.stdout.strip().splitlines()[-1])
+
+
+def print_memory(peaks: dict[int, float], *, target: str = "<= 1.3") -> None:
+    """Peak memory per input size, and the ratio of the largest size's to the smallest's."""
+    for n, peak in sorted(peaks.items()):
+        print(f"peak memory at {n:>7} sequences: {peak:7.0f} MB")
+    low, high = min(peaks), max(peaks)
+    print(f"memory ratio {high}/{low}: {peaks[high] / peaks[low]:.2f}  (target {target})")

@@ -126,10 +126,7 @@ def main() -> None:
         sizes = [int(v) for v in args.memory_counts.split(",")]
         peaks = {n: peak_memory_mb(model_dir, render(location, os.path.join(work, f"data-{n}"), n),
                                    args.workers) for n in sizes}
-    for n, peak in peaks.items():
-        print(f"peak memory at {n:>7} sequences: {peak:7.0f} MB")
-    print(f"memory ratio {max(sizes)}/{min(sizes)}: {peaks[max(sizes)] / peaks[min(sizes)]:.2f}"
-          f"  (target: flat, <= 1.3)")
+    common.print_memory(peaks, target="flat, <= 1.3")
 
 
 if __name__ == "__main__":

@@ -103,10 +103,7 @@ def main() -> None:
 
     sizes = [int(v) for v in args.memory_counts.split(",")]
     peaks = {n: peak_memory_mb(location, n, args.workers) for n in sizes}
-    for n, peak in peaks.items():
-        print(f"peak memory at {n:>7} sequences: {peak:7.0f} MB")
-    print(f"memory ratio {max(sizes)}/{min(sizes)}: {peaks[max(sizes)] / peaks[min(sizes)]:.2f}"
-          f"  (target <= 1.3)")
+    common.print_memory(peaks)
 
 
 if __name__ == "__main__":
