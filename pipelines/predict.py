@@ -24,7 +24,6 @@ import dataclasses
 import json
 import logging
 import os
-import zlib
 from typing import Any, Iterable, Mapping, Sequence
 
 import apache_beam as beam
@@ -33,7 +32,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import filesystems
+from pipelines import filesystems, tfrecord_files
 from recognizer import metrics as metrics_lib
 from schemas import prediction, record
 from schemas.errors import InvalidInputError
@@ -41,7 +40,6 @@ from schemas.errors import InvalidInputError
 NAMESPACE = "digitseq.predict"
 GREEDY, BEAM = "greedy", "beam"
 DEAD = "dead_letters"
-_GZIP_MAGIC = b"\x1f\x8b"
 COUNTERS = ("records_read", "unreadable_files", "scored", "unlabeled", "dead_lettered")
 """Beam counters of the job (namespace `NAMESPACE`), reported in `run.json`."""
 _READ_BLOCK = 256
@@ -65,34 +63,6 @@ class Decoded:
     confidence: float
 
 
-def is_gzip(path: str) -> bool:
-    import tensorflow as tf
-
-    with tf.io.gfile.GFile(path, "rb") as f:
-        return f.read(2) == _GZIP_MAGIC
-
-
-def gzip_problem(path: str) -> str | None:
-    """Why a GZIP file's stream does not end properly (truncated, corrupt), or None.
-
-    TensorFlow's GZIP reader stops quietly at a truncated stream, so the job checks the end.
-    """
-    import tensorflow as tf
-
-    decompressor = zlib.decompressobj(wbits=31)
-    try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            while chunk := f.read(1 << 22):
-                while chunk:
-                    decompressor.decompress(chunk)
-                    chunk = decompressor.unused_data
-                    if decompressor.eof and chunk:
-                        decompressor = zlib.decompressobj(wbits=31)
-    except zlib.error as err:
-        return f"corrupt GZIP stream ({err})"
-    return None if decompressor.eof else "the GZIP stream ends early (truncated file)"
-
-
 class _ReadFileFn(beam.DoFn):
     """A file path -> `(path, record number, serialized)` per record, in file order."""
 
@@ -105,9 +75,9 @@ class _ReadFileFn(beam.DoFn):
         import tensorflow as tf
 
         filesystems.ensure_filesystem(path)
-        gzip = is_gzip(path)
+        compression = tfrecord_files.compression_type(path)
         index, problem = 0, None
-        records = tf.data.TFRecordDataset(path, compression_type="GZIP" if gzip else "",
+        records = tf.data.TFRecordDataset(path, compression_type=compression,
                                           buffer_size=_READ_BUFFER)
         try:
             for block in records.batch(_READ_BLOCK).as_numpy_iterator():
@@ -117,8 +87,8 @@ class _ReadFileFn(beam.DoFn):
                     index += 1
         except tf.errors.OpError as err:
             problem = f"{type(err).__name__}: {err.message.splitlines()[0]}"
-        if problem is None and gzip:
-            problem = gzip_problem(path)
+        if problem is None and compression:
+            problem = tfrecord_files.gzip_problem(path)
         if problem is not None:
             self._unreadable.inc()
             yield beam.pvalue.TaggedOutput(DEAD, prediction.dead_letter_row(
@@ -349,7 +319,8 @@ def read_images(places: Iterable[tuple[str, int]]) -> dict[tuple[str, int], np.n
         wanted.setdefault(path, set()).add(number)
     images = {}
     for path, numbers in wanted.items():
-        records = tf.data.TFRecordDataset(path, compression_type="GZIP" if is_gzip(path) else "")
+        records = tf.data.TFRecordDataset(path,
+                                          compression_type=tfrecord_files.compression_type(path))
         for number, serialized in enumerate(records.take(max(numbers) + 1).as_numpy_iterator()):
             if number in numbers:
                 parsed = record.parse_record(serialized, where=f"{path} record {number}",

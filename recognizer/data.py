@@ -44,7 +44,7 @@ from typing import Mapping, Sequence
 
 import tensorflow as tf
 
-from pipelines import filesystems
+from pipelines import filesystems, tfrecord_files
 from schemas import dataset, record
 from schemas.errors import InvalidInputError
 
@@ -432,6 +432,8 @@ def make_dataset_from_files(file_pattern: str | Sequence[str], batch_size: int, 
     For files not written by the render job (not one width bucket per file). Records are parsed a
     batch at a time, then regrouped by width: each batch is padded to the smallest of
     `bucket_widths` that holds its records (a record wider than the largest fails, by name).
+    With GZIP compression every file's stream is checked to its end first (TensorFlow would
+    stop quietly at a truncated one, and there is no metadata to compare sizes with).
     """
     filesystems.ensure_filesystem(file_pattern if isinstance(file_pattern, str)
                                   else file_pattern[0])
@@ -441,6 +443,11 @@ def make_dataset_from_files(file_pattern: str | Sequence[str], batch_size: int, 
         raise InvalidInputError(f"{file_pattern}: no files match")
     if not bucket_widths or min(bucket_widths) < 1:
         raise InvalidInputError(f"bucket_widths {list(bucket_widths)}: expected positive widths")
+    if compression == "GZIP":
+        for path in files:
+            problem = tfrecord_files.gzip_problem(path)
+            if problem:
+                raise InvalidInputError(f"{path}: {problem}; the file is corrupt or truncated")
     boundaries = [w + 1 for w in sorted(bucket_widths)]  # bucket_by_sequence_length: exclusive
     records = _tagged_records(files, training=training, seed=seed, compression=compression or "",
                               skip_corrupt=False, block=batch_size)

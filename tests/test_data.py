@@ -3,6 +3,7 @@ distribution and every kind of bad input."""
 
 from __future__ import annotations
 
+import glob
 import gzip
 import json
 import logging
@@ -158,6 +159,16 @@ def test_mirrored_strategy_on_two_logical_devices(variable_dataset):
         assert set(batch[0]).isdisjoint(batch[1])
         ids += batch[0] + batch[1]
     assert sorted(ids) == sorted(r["id"] for r in read_split(variable_dataset, "train"))
+
+
+def test_truncated_gzip_files_of_users_are_named(variable_dataset, tmp_path):
+    source = sorted(glob.glob(os.path.join(variable_dataset, "test", "*")))[0]
+    cut = tmp_path / "cut.tfrecord.gz"
+    with open(source, "rb") as f:
+        data_bytes = f.read()
+    cut.write_bytes(data_bytes[: len(data_bytes) // 2])
+    with pytest.raises(InvalidInputError, match=f"{cut}: the GZIP stream ends early"):
+        data.make_dataset_from_files(str(cut), 8, bucket_widths=[56])
 
 
 def test_files_that_are_not_bucketed_fall_back_to_bucket_by_sequence_length(variable_dataset):
