@@ -134,7 +134,7 @@ def check_feasible(data_dir: str, split: str, downsample: int, *, batch_size: in
     """
     ds = data.make_dataset(data_dir, split, batch_size, with_ids=True)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(input_signature=ds.element_spec)
     def bad(features, labels):
         mask = ctc.infeasible(labels[data.LABEL], labels[data.LABEL_LENGTH],
                               ctc.output_lengths(features[data.WIDTH], downsample))
@@ -309,7 +309,7 @@ class Evaluator:
                  method: str = decoding.GREEDY, beam_width: int = 8):
         self._dataset = data.make_dataset(data_dir, split, batch_size)
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(input_signature=[self._dataset.element_spec[0]])
         def predict(features):
             out = model(features, training=False)
             return decoding.decode(out["logits"], out["lengths"], method=method,
