@@ -28,17 +28,18 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import apache_beam as beam
 import numpy as np
+import tensorflow as tf
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import filesystems, tfrecord_files
+from recognizer import decoding
 from recognizer import metrics as metrics_lib
-from schemas import prediction, record
+from schemas import dataset, exported, prediction, record
 from schemas.errors import InvalidInputError
 
 NAMESPACE = "digitseq.predict"
-GREEDY, BEAM = "greedy", "beam"
 DEAD = "dead_letters"
 COUNTERS = ("records_read", "unreadable_files", "scored", "unlabeled", "dead_lettered")
 """Beam counters of the job (namespace `NAMESPACE`), reported in `run.json`."""
@@ -72,8 +73,6 @@ class _ReadFileFn(beam.DoFn):
         self._unreadable = Metrics.counter(NAMESPACE, "unreadable_files")
 
     def process(self, path: str):
-        import tensorflow as tf
-
         filesystems.ensure_filesystem(path)
         compression = tfrecord_files.compression_type(path)
         index, problem = 0, None
@@ -133,10 +132,11 @@ class SequenceModelHandler(ModelHandler[np.ndarray, Decoded, Any]):
     `logits` signature's output with `recognizer.decoding`.
     """
 
-    def __init__(self, *, model_dir: str, decoder: str = GREEDY, beam_width: int = 8,
+    def __init__(self, *, model_dir: str, decoder: str = decoding.GREEDY, beam_width: int = 8,
                  max_batch_size: int = 128):
-        if decoder not in (GREEDY, BEAM):
-            raise InvalidInputError(f"--decoder {decoder}: expected {GREEDY} or {BEAM}")
+        if decoder not in (decoding.GREEDY, decoding.BEAM):
+            raise InvalidInputError(
+                f"--decoder {decoder}: expected {decoding.GREEDY} or {decoding.BEAM}")
         if beam_width < 1:
             raise InvalidInputError(f"--beam-width {beam_width}: expected at least 1")
         if max_batch_size < 1:
@@ -145,30 +145,24 @@ class SequenceModelHandler(ModelHandler[np.ndarray, Decoded, Any]):
         self._model_dir, self._decoder, self._beam_width = model_dir, decoder, beam_width
 
     def load_model(self):
-        import tensorflow as tf
-
-        from recognizer import export
-
-        return tf.saved_model.load(os.path.join(self._model_dir, export.SERVING))
+        return tf.saved_model.load(os.path.join(self._model_dir, exported.SERVING))
 
     def run_inference(self, batch: Sequence[np.ndarray], model,
                       inference_args: Mapping[str, Any] | None = None) -> list[Decoded]:
-        import tensorflow as tf
-
-        from recognizer import decoding, export
-
         widths = np.array([image.shape[1] for image in batch], np.int32)
         images = np.zeros((len(batch), batch[0].shape[0], widths.max()), np.uint8)
         for i, image in enumerate(batch):
             images[i, :, :widths[i]] = image
-        inputs = {"images": tf.constant(images), "widths": tf.constant(widths)}
-        if self._decoder == GREEDY:
-            out = model.signatures[export.SERVING_DEFAULT](**inputs)
-            digits, lengths, confidence = out["digits"], out["lengths"], out["confidence"]
+        inputs = {exported.IMAGES: tf.constant(images), exported.WIDTHS: tf.constant(widths)}
+        if self._decoder == decoding.GREEDY:
+            out = model.signatures[exported.SERVING_DEFAULT](**inputs)
+            digits, lengths, confidence = (out[exported.DIGITS], out[exported.LENGTHS],
+                                           out[exported.CONFIDENCE])
         else:
-            out = model.signatures[export.LOGITS](**inputs)
+            out = model.signatures[exported.LOGITS_SIGNATURE](**inputs)
             digits, lengths, confidence = decoding.decode(
-                out["logits"], out["lengths"], method=decoding.BEAM, beam_width=self._beam_width)
+                out[exported.LOGITS], out[exported.LENGTHS], method=decoding.BEAM,
+                beam_width=self._beam_width)
         return [Decoded(text, float(c)) for text, c in
                 zip(decoding.to_strings(digits, lengths), confidence.numpy())]
 
@@ -302,8 +296,6 @@ class WriteJsonLines(beam.PTransform):
 
 def read_rows(out_dir: str, name: str = prediction.PREDICTIONS) -> Iterable[dict[str, Any]]:
     """The JSON Lines rows of `<out_dir>/<name>-*.jsonl`, file by file."""
-    import tensorflow as tf
-
     for path in sorted(tf.io.gfile.glob(os.path.join(out_dir, f"{name}-*{prediction.JSONL}"))):
         with tf.io.gfile.GFile(path) as f:
             for line in f:
@@ -312,8 +304,6 @@ def read_rows(out_dir: str, name: str = prediction.PREDICTIONS) -> Iterable[dict
 
 def read_images(places: Iterable[tuple[str, int]]) -> dict[tuple[str, int], np.ndarray]:
     """The images of records named by `(file, record number)`, as predictions name them."""
-    import tensorflow as tf
-
     wanted: dict[str, set[int]] = {}
     for path, number in places:
         wanted.setdefault(path, set()).add(number)
@@ -331,8 +321,6 @@ def read_images(places: Iterable[tuple[str, int]]) -> dict[tuple[str, int], np.n
 
 def output_files(out_dir: str) -> list[str]:
     """What a prediction run writes in `out_dir` (existing files only)."""
-    import tensorflow as tf
-
     found = []
     for pattern in (f"{prediction.PREDICTIONS}-*", f"{prediction.DEAD_LETTER}-*",
                     prediction.METRICS, prediction.RUN):
@@ -342,8 +330,6 @@ def output_files(out_dir: str) -> list[str]:
 
 def prepare_output_dir(out_dir: str, *, overwrite: bool) -> None:
     """Refuses to mix runs: existing outputs need `overwrite`, which deletes them first."""
-    import tensorflow as tf
-
     existing = output_files(out_dir)
     if existing and not overwrite:
         raise InvalidInputError(
@@ -358,8 +344,6 @@ def prepare_output_dir(out_dir: str, *, overwrite: bool) -> None:
 
 
 def match_inputs(pattern: str) -> list[str]:
-    import tensorflow as tf
-
     filesystems.ensure_filesystem(pattern)
     try:
         files = sorted(f for f in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(f))
@@ -372,28 +356,20 @@ def match_inputs(pattern: str) -> list[str]:
 
 def load_model_config(model_dir: str) -> dict[str, Any]:
     """The exported model's `config.json`, after checking the directory is a model export."""
-    import tensorflow as tf
-
-    from recognizer import export
-
-    for name in (os.path.join(export.SERVING, "saved_model.pb"), export.CONFIG):
+    for name in (os.path.join(exported.SERVING, exported.SAVED_MODEL), exported.CONFIG):
         if not tf.io.gfile.exists(os.path.join(model_dir, name)):
             raise InvalidInputError(
                 f"--model {model_dir}: no {name}, expected an exported model directory "
                 f"(digitseq train writes one)")
-    with tf.io.gfile.GFile(os.path.join(model_dir, export.CONFIG)) as f:
+    with tf.io.gfile.GFile(os.path.join(model_dir, exported.CONFIG)) as f:
         return json.load(f)
 
 
 def run_prediction(*, model_dir: str, input_pattern: str, out_dir: str,
-                   decoder: str = GREEDY, beam_width: int = 8, batch_size: int = 128,
+                   decoder: str = decoding.GREEDY, beam_width: int = 8, batch_size: int = 128,
                    formats: Sequence[str] = ("jsonl",), overwrite: bool = False,
                    pipeline_options: PipelineOptions | None = None) -> dict[str, Any]:
     """Runs the job to completion; returns `metrics.json`'s content plus counters."""
-    import tensorflow as tf
-
-    from recognizer import export
-
     unknown = sorted(set(formats) - set(prediction.FORMATS))
     if unknown or not formats:
         raise InvalidInputError(f"--format {','.join(formats)}: expected one or more of "
@@ -438,8 +414,9 @@ def run_prediction(*, model_dir: str, input_pattern: str, out_dir: str,
     counters.update({c.key.metric.name: c.committed
                      for c in result.metrics().query()["counters"]
                      if c.key.metric.namespace == NAMESPACE})
-    export.write_json(os.path.join(out_dir, prediction.RUN), {
+    dataset.write_json(os.path.join(out_dir, prediction.RUN), {
         "model": model_dir, "input": input_pattern, "files": files, "decoder": decoder,
-        "beam_width": beam_width if decoder == BEAM else None, "formats": list(formats),
+        "beam_width": beam_width if decoder == decoding.BEAM else None,
+        "formats": list(formats),
         "counters": counters})
     return {**document, "counters": counters}

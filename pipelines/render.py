@@ -11,7 +11,6 @@ files are byte-identical whatever the runner and the number of workers. `WriteDa
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from typing import Any, Mapping, Sequence
@@ -119,19 +118,12 @@ def build_metadata(summaries: Sequence[ShardSummary], info: Mapping[str, Any]) -
     return metadata
 
 
-def _write_json(path: str, value: Any) -> None:
-    import tensorflow as tf
-
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(value, indent=2) + "\n")
-
-
 def _write_dataset_info(summaries: list[ShardSummary], stats: RowMoments, *, out_dir: str,
                         info: Mapping[str, Any]) -> str:
     import tensorflow as tf
 
-    _write_json(os.path.join(out_dir, dataset.STATS), stats.to_json())
-    _write_json(os.path.join(out_dir, dataset.METADATA), build_metadata(summaries, info))
+    dataset.write_json(os.path.join(out_dir, dataset.STATS), stats.to_json())
+    dataset.write_json(os.path.join(out_dir, dataset.METADATA), build_metadata(summaries, info))
     with tf.io.gfile.GFile(os.path.join(out_dir, dataset.COMPLETED), "w") as f:
         f.write("")
     return out_dir

@@ -40,7 +40,7 @@ import functools
 import logging
 import math
 import os
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import tensorflow as tf
 
@@ -455,8 +455,8 @@ def make_dataset_from_files(file_pattern: str | Sequence[str], batch_size: int, 
         records = records.shuffle(shuffle_buffer, seed=seed)
 
     def parse(tags, serialized):
-        return _parse_batch(serialized, names=_record_names(tags, files), height=height, boundary=boundaries[-1] - 1, max_label=None,
-                            with_ids=with_ids)
+        return _parse_batch(serialized, names=_record_names(tags, files), height=height,
+                            boundary=boundaries[-1] - 1, max_label=None, with_ids=with_ids)
 
     def split_rows(features, labels):
         """Batch -> records, each cut back to its own width and label length."""

@@ -64,7 +64,7 @@ class ModelConfig:
         if self.cell not in CELLS:
             raise InvalidInputError(f"--cell {self.cell}: expected one of {', '.join(CELLS)}")
         if self.arch != "rnn" and self.cell == "simple":
-            raise InvalidInputError(f"--cell simple: only for --arch rnn, expected lstm or gru")
+            raise InvalidInputError("--cell simple: only for --arch rnn, expected lstm or gru")
         for name in ("units", "layers", "conv_filters"):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"--{name.replace('_', '-')} {getattr(self, name)}: "

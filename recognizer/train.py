@@ -31,14 +31,12 @@ import numpy as np
 import tensorflow as tf
 
 from recognizer import ctc, data, decoding, metrics, models
-from schemas import dataset
+from schemas import dataset, exported
 from schemas.errors import InvalidInputError
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
               "sgd": keras.optimizers.SGD}
-CONFIG = "config.json"
-BEST = "best.keras"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +109,7 @@ def worker_role(strategy: tf.distribute.Strategy) -> tuple[int, bool]:
 
 def check_model_dir(config: TrainConfig) -> None:
     """Refuses a model directory that holds a different run (same run: resume)."""
-    path = os.path.join(config.model_dir, CONFIG)
+    path = os.path.join(config.model_dir, exported.CONFIG)
     if tf.io.gfile.exists(path):
         with tf.io.gfile.GFile(path) as f:
             previous = json.load(f).get("run")
@@ -123,8 +121,8 @@ def check_model_dir(config: TrainConfig) -> None:
                 f"{', '.join(changed) or 'everything'}); use a new directory")
     elif tf.io.gfile.exists(config.model_dir) and tf.io.gfile.listdir(config.model_dir):
         raise InvalidInputError(
-            f"--model-dir {config.model_dir}: not empty and no {CONFIG}, so not a digitseq run; "
-            f"use a new directory")
+            f"--model-dir {config.model_dir}: not empty and no {exported.CONFIG}, so not a "
+            f"digitseq run; use a new directory")
 
 
 def check_feasible(data_dir: str, split: str, downsample: int, *, batch_size: int = 1024) -> int:
@@ -210,7 +208,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     keras.utils.set_random_seed(config.seed)
     if is_chief:
         tf.io.gfile.makedirs(config.model_dir)
-        export.write_json(os.path.join(config.model_dir, CONFIG),
+        dataset.write_json(os.path.join(config.model_dir, exported.CONFIG),
                           {"run": config.run_identity(), "epochs": config.epochs})
 
     with strategy.scope():
@@ -276,7 +274,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
             state["stale_epochs"].assign_add(1)
         if is_chief:
             if improved:
-                model.save(os.path.join(config.model_dir, BEST))
+                model.save(os.path.join(config.model_dir, exported.BEST))
             _write_summaries(writers, record, optimizer, samples if has_validation else None,
                              epoch)
         state["epoch"].assign(epoch)
@@ -291,7 +289,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
               "train_seconds": time.perf_counter() - started,
               "train_examples_per_second": trained_examples / max(step_seconds, 1e-9)}
     if is_chief:
-        best_path = os.path.join(config.model_dir, BEST)
+        best_path = os.path.join(config.model_dir, exported.BEST)
         if tf.io.gfile.exists(best_path):
             model.load_weights(best_path)
         export.export_model(model, config.model_dir, stats=stats, metadata=metadata,

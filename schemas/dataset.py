@@ -39,6 +39,14 @@ def is_dataset(directory: str) -> bool:
                for name in (COMPLETED, METADATA, STATS, *SPLITS))
 
 
+def write_json(path: str, value: Any) -> None:
+    """Writes `value` as indented JSON to `path` (any `tf.io.gfile` path)."""
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(value, indent=2) + "\n")
+
+
 def read_json(directory: str, name: str) -> dict[str, Any]:
     """Reads `<directory>/<name>` after checking that the directory is complete."""
     import tensorflow as tf
