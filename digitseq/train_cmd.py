@@ -26,6 +26,9 @@ def register(subparsers) -> None:
                         help="stop after this many epochs without better validation CER (0: off)")
     parser.add_argument("--constant-frames", action="store_true",
                         help="smaller batches for wider buckets")
+    parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"))
+    parser.add_argument("--warmup-epochs", type=float, default=0.0)
+    parser.add_argument("--augment", action="store_true")
     model = parser.add_argument_group("architecture")
     model.add_argument("--cell", default="lstm", help="lstm, gru or simple (rnn only)")
     model.add_argument("--units", type=int, default=128)
@@ -35,6 +38,8 @@ def register(subparsers) -> None:
     model.add_argument("--noise", type=float, default=0.1)
     model.add_argument("--conv-blocks", type=int, default=2, help="crnn: each halves the width")
     model.add_argument("--conv-filters", type=int, default=32)
+    model.add_argument("--conv-layers", type=int, default=1)
+    model.add_argument("--batch-norm", action="store_true")
     parser.set_defaults(run=run)
 
 
@@ -46,10 +51,12 @@ def run(args: argparse.Namespace, _: list[str]) -> int:
         model=models.ModelConfig(arch=args.arch, cell=args.cell, units=args.units,
                                  layers=args.layers, bidirectional=args.bidirectional,
                                  dropout=args.dropout, noise=args.noise,
-                                 conv_blocks=args.conv_blocks, conv_filters=args.conv_filters),
+                                 conv_blocks=args.conv_blocks, conv_filters=args.conv_filters,
+                                 conv_layers=args.conv_layers, batch_norm=args.batch_norm),
         epochs=args.epochs, batch_size=args.batch_size, strategy=args.strategy,
         optimizer=args.optimizer, learning_rate=args.learning_rate, seed=args.seed,
-        early_stopping=args.early_stopping, constant_frames=args.constant_frames)
+        early_stopping=args.early_stopping, constant_frames=args.constant_frames,
+        schedule=args.schedule, warmup_epochs=args.warmup_epochs, augment=args.augment)
     result = train.train(config)
     last = result["history"][-1] if result["history"] else {}
     print(json.dumps({"model_dir": args.model_dir, "epochs": len(result["history"]),

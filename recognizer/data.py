@@ -45,6 +45,7 @@ from typing import Sequence
 import tensorflow as tf
 
 from pipelines import filesystems, tfrecord_files
+from recognizer.augment import Augmentation, warp_frames
 from schemas import dataset, record
 from schemas.errors import InvalidInputError
 
@@ -341,7 +342,8 @@ def make_dataset(data_dir: str, split: str, batch_size: int, *, training: bool =
                  shuffle_buffer: int = 2048, seed: int | None = None,
                  constant_frames: bool = False, drop_remainder: bool | None = None,
                  skip_corrupt: bool = False, verify: bool = True,
-                 with_ids: bool = False) -> tf.data.Dataset:
+                 with_ids: bool = False,
+                 augmentation: Augmentation | None = None) -> tf.data.Dataset:
     """Batches of one split of a rendered dataset, bucketed by width (see the module docstring).
 
     Args:
@@ -359,6 +361,8 @@ def make_dataset(data_dir: str, split: str, batch_size: int, *, training: bool =
       verify: read and check every record once up front (see the module docstring); without it
         every batch is checked as it streams.
       with_ids: add the records' `id` to the features.
+      augmentation: when training, warp every sequence's image at random (`recognizer.augment`),
+        reproducibly from `seed`.
     """
     if batch_size < 1:
         raise InvalidInputError(f"batch_size {batch_size}: expected at least 1")
@@ -419,7 +423,22 @@ def make_dataset(data_dir: str, split: str, batch_size: int, *, training: bool =
             tf.constant(_proportional_schedule(batches), tf.int64))
         mixed = tf.data.Dataset.choose_from_datasets(per_bucket, schedule,
                                                      stop_on_empty_dataset=False)
+    if training and augmentation is not None:
+        mixed = _augmented(mixed, augmentation, seed)
     return mixed.prefetch(AUTOTUNE).with_options(_options(sharded_here=input_context is not None))
+
+
+def _augmented(batches: tf.data.Dataset, augmentation: Augmentation,
+               seed: int | None) -> tf.data.Dataset:
+    """Batches with every image warped; each batch's seed pair comes from one random stream."""
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+    def warp(batch, batch_seed):
+        features, labels = batch
+        warped = warp_frames(features[FRAMES], features[WIDTH], batch_seed, augmentation)
+        return {**features, FRAMES: warped}, labels
+
+    return tf.data.Dataset.zip(batches, seeds).map(warp, num_parallel_calls=AUTOTUNE)
 
 
 def make_dataset_from_files(file_pattern: str | Sequence[str], batch_size: int, *,

@@ -46,6 +46,8 @@ class ModelConfig:
       noise: standard deviation of the Gaussian noise on standardized inputs, training only.
       conv_blocks: `crnn` only: conv + 2x2 max-pool blocks, each halving width and height.
       conv_filters: `crnn` only: filters of the first block, doubling per block.
+      conv_layers: `crnn` only: 3x3 convolutions per block, before its pooling.
+      batch_norm: `crnn` only: batch normalization after each convolution.
     """
 
     arch: str = "crnn"
@@ -57,6 +59,8 @@ class ModelConfig:
     noise: float = 0.1
     conv_blocks: int = 2
     conv_filters: int = 32
+    conv_layers: int = 1
+    batch_norm: bool = False
 
     def __post_init__(self):
         if self.arch not in ARCHITECTURES:
@@ -65,7 +69,7 @@ class ModelConfig:
             raise InvalidInputError(f"--cell {self.cell}: expected one of {', '.join(CELLS)}")
         if self.arch != "rnn" and self.cell == "simple":
             raise InvalidInputError("--cell simple: only for --arch rnn, expected lstm or gru")
-        for name in ("units", "layers", "conv_filters"):
+        for name in ("units", "layers", "conv_filters", "conv_layers"):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"--{name.replace('_', '-')} {getattr(self, name)}: "
                                         f"expected at least 1")
@@ -115,7 +119,16 @@ def _conv_front_end(x, width, config: ModelConfig, height: int):
     rows = height
     for i in range(config.conv_blocks):
         filters = config.conv_filters * 2 ** i
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{i}")(x)
+        for j in range(config.conv_layers):
+            name = f"conv_{i}" if config.conv_layers == 1 else f"conv_{i}_{j}"
+            if config.batch_norm:
+                x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
+                x = layers.BatchNormalization(name=f"{name}_norm")(x)
+                x = layers.Activation("relu", name=f"{name}_relu")(x)
+            else:
+                x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
+            if j < config.conv_layers - 1:
+                x = ZeroBeyondWidth(2 ** i, name=f"{name}_zero_padding")([x, width])
         x = layers.MaxPooling2D(2, padding="same", name=f"pool_{i}")(x)
         x = ZeroBeyondWidth(2 ** (i + 1), name=f"zero_padding_{i}")([x, width])
         rows = math.ceil(rows / 2)

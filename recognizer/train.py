@@ -30,11 +30,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recognizer import ctc, data, decoding, metrics, models
+from recognizer import augment, ctc, data, decoding, metrics, models
 from schemas import dataset, exported
 from schemas.errors import InvalidInputError
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
               "sgd": keras.optimizers.SGD}
 
@@ -55,6 +56,9 @@ class TrainConfig:
     early_stopping: int = 0
     constant_frames: bool = False
     tensorboard_images: int = 6
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    augment: bool = False
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -69,6 +73,13 @@ class TrainConfig:
                 f"--optimizer {self.optimizer}: expected one of {', '.join(OPTIMIZERS)}")
         if not self.learning_rate > 0:
             raise InvalidInputError(f"--learning-rate {self.learning_rate}: expected > 0")
+        if self.schedule not in SCHEDULES:
+            raise InvalidInputError(
+                f"--schedule {self.schedule}: expected one of {', '.join(SCHEDULES)}")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise InvalidInputError(
+                f"--warmup-epochs {self.warmup_epochs}: expected 0 <= warmup < --epochs "
+                f"{self.epochs}")
         if self.early_stopping < 0:
             raise InvalidInputError(f"--early-stopping {self.early_stopping}: expected >= 0")
 
@@ -78,7 +89,21 @@ class TrainConfig:
                 else self.data_dir, "model": self.model.to_json(),
                 "batch_size": self.batch_size, "optimizer": self.optimizer,
                 "learning_rate": self.learning_rate, "seed": self.seed,
-                "constant_frames": self.constant_frames}
+                "constant_frames": self.constant_frames, "schedule": self.schedule,
+                "warmup_epochs": self.warmup_epochs, "augment": self.augment}
+
+
+def learning_rate_schedule(config: TrainConfig, *, steps_per_epoch: int):
+    """The learning rate: constant, or a linear warm-up then cosine decay to zero at the end."""
+    if config.schedule == "constant":
+        return config.learning_rate
+    warmup = round(config.warmup_epochs * steps_per_epoch)
+    total = config.epochs * steps_per_epoch
+    if not warmup:
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
+    return keras.optimizers.schedules.CosineDecay(
+        config.learning_rate / 10, total - warmup, warmup_target=config.learning_rate,
+        warmup_steps=warmup)
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -205,6 +230,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     check_feasible(config.data_dir, "train", config.model.downsample)
     info = data.split_info(config.data_dir, "train")
     has_validation = bool(metadata["counts"].get("validation"))
+    steps = max(1, info.records // config.batch_size)
     keras.utils.set_random_seed(config.seed)
     if is_chief:
         tf.io.gfile.makedirs(config.model_dir)
@@ -214,7 +240,8 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     with strategy.scope():
         model = models.build(config.model, mean=stats["mean"], std=stats["std"],
                              height=metadata["height"])
-        optimizer = OPTIMIZERS[config.optimizer](learning_rate=config.learning_rate)
+        optimizer = OPTIMIZERS[config.optimizer](
+            learning_rate=learning_rate_schedule(config, steps_per_epoch=steps))
         optimizer.build(model.trainable_variables)
         state = {"epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
                  "best_cer": tf.Variable(math.inf, dtype=tf.float64, trainable=False),
@@ -230,8 +257,9 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     train_data = strategy.distribute_datasets_from_function(
         lambda ctx: data.make_dataset(config.data_dir, "train", config.batch_size, training=True,
                                       input_context=ctx, seed=config.seed,
-                                      constant_frames=config.constant_frames).repeat())
-    steps = max(1, info.records // config.batch_size)
+                                      constant_frames=config.constant_frames,
+                                      augmentation=augment.Augmentation() if config.augment
+                                      else None).repeat())
 
     train_step = make_train_step(model, optimizer, strategy)
 
