@@ -35,11 +35,10 @@ def render(location: str, out_dir: str, count: int) -> str:
     from pipelines import sequences
 
     if not os.path.exists(os.path.join(out_dir, "COMPLETED")):
-        render_lib.render_dataset(
-            out_dir=out_dir, mnist_location=location,
-            params=sequences.RenderParams(mode="variable"),
-            counts={"train": 2000, "validation": 200, "test": count}, seed=1, shards=4,
-            overwrite=True, pipeline_options=pipeline_options([]))
+        render_lib.render_dataset(render_lib.RenderConfig(
+            out_dir=out_dir, mnist=location, params=sequences.RenderParams(mode="variable"),
+            train=2000, validation=200, test=count, seed=1, shards=4, overwrite=True),
+            pipeline_options([]))
     return out_dir
 
 
@@ -56,13 +55,14 @@ def loop(model_dir: str, data_dir: str) -> tuple[float, int]:
     import tensorflow as tf
 
     from recognizer import data, decoding
+    from schemas import batch
 
     started = time.perf_counter()
     serve = tf.saved_model.load(os.path.join(model_dir, "serving")).signatures["serving_default"]
     count = 0
     for features, _ in data.make_dataset(data_dir, "test", BATCH):
-        out = serve(images=tf.transpose(features[data.FRAMES], [0, 2, 1]),
-                    widths=features[data.WIDTH])
+        out = serve(images=tf.transpose(features[batch.FRAMES], [0, 2, 1]),
+                    widths=features[batch.WIDTH])
         count += len(decoding.to_strings(out["digits"], out["lengths"]))
     return time.perf_counter() - started, count
 
@@ -73,10 +73,9 @@ def job(model_dir: str, data_dir: str, out_dir: str, workers: int) -> tuple[floa
     from pipelines import predict
 
     started = time.perf_counter()
-    result = predict.run_prediction(
+    result = predict.run_prediction(predict.PredictConfig(
         model_dir=model_dir, input_pattern=os.path.join(data_dir, "test", "*"), out_dir=out_dir,
-        batch_size=BATCH, overwrite=True,
-        pipeline_options=pipeline_options(common.local_runner_flags(workers)))
+        batch_size=BATCH, overwrite=True), pipeline_options(common.local_runner_flags(workers)))
     return time.perf_counter() - started, result["scored"]
 
 

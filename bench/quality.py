@@ -44,10 +44,10 @@ def score(model_dir: str, data_dir: str) -> dict:
     import keras
 
     import recognizer.layers  # noqa: F401  (registers the custom layers)
-    from recognizer import train
+    from recognizer.evaluation import Evaluator
 
     model = keras.saving.load_model(os.path.join(model_dir, "model.keras"), safe_mode=True)
-    summary, _ = train.Evaluator(model, data_dir, "test", batch_size=256)()
+    summary, _ = Evaluator(model, data_dir, "test", batch_size=256)()
     return summary
 
 

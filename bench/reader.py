@@ -26,8 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from recognizer import data  # noqa: E402
-from schemas import dataset, record  # noqa: E402
+from recognizer import data, layout  # noqa: E402
+from schemas import batch, dataset, record  # noqa: E402
 
 BATCH = 256
 
@@ -91,12 +91,11 @@ def main() -> None:
             from pipelines import mnist, render, sequences
 
             data_dir = os.path.join(tmp, "data")
-            render.render_dataset(
-                out_dir=data_dir, mnist_location=mnist.default_location(args.mnist),
-                params=sequences.RenderParams(mode="variable"),
-                counts={"train": args.count, "validation": 0, "test": 0}, seed=0, shards=4,
-                pipeline_options=pipeline_options([]))
-        info = data.split_info(data_dir, "train")
+            render.render_dataset(render.RenderConfig(
+                out_dir=data_dir, mnist=mnist.default_location(args.mnist),
+                params=sequences.RenderParams(mode="variable"), train=args.count, validation=0,
+                test=0, seed=0, shards=4), pipeline_options([]))
+        info = layout.split_info(data_dir, "train")
         files = [f for b in info.buckets for f in b.files]
         boundaries = [b.boundary + 1 for b in info.buckets]
         print(f"{info.records} train records in {len(files)} GZIP files, buckets "
@@ -111,16 +110,17 @@ def main() -> None:
         started = time.perf_counter()
         evaluation = data.make_dataset(data_dir, "train", BATCH)
         verify_s = time.perf_counter() - started
-        c, _ = rate(evaluation, lambda e: int(e[0][data.WIDTH].shape[0]), args.epochs)
+        c, _ = rate(evaluation, lambda e: int(e[0][batch.WIDTH].shape[0]), args.epochs)
         c_train, _ = rate(data.make_dataset(data_dir, "train", BATCH, training=True, seed=0),
-                          lambda e: int(e[0][data.WIDTH].shape[0]), args.epochs)
-        c_checked, _ = rate(data.make_dataset(data_dir, "train", BATCH, verify=False),
-                            lambda e: int(e[0][data.WIDTH].shape[0]), args.epochs)
+                          lambda e: int(e[0][batch.WIDTH].shape[0]), args.epochs)
+        c_checked, _ = rate(data.make_dataset(data_dir, "train", BATCH,
+                                                config=data.ReaderConfig(verify=False)),
+                            lambda e: int(e[0][batch.WIDTH].shape[0]), args.epochs)
 
         real = padded = 0
         for features, _ in evaluation:
-            real += int(tf.reduce_sum(features[data.WIDTH]))
-            padded += int(features[data.FRAMES].shape[0] * features[data.FRAMES].shape[1])
+            real += int(tf.reduce_sum(features[batch.WIDTH]))
+            padded += int(features[batch.FRAMES].shape[0] * features[batch.FRAMES].shape[1])
         widest = sum(int(w) * n for w, n in dataset.load_metadata(data_dir)[
             "width_histogram"]["train"].items()) / (info.records * info.max_width)
 

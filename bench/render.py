@@ -61,10 +61,10 @@ def beam_job(location: str, count: int, out_dir: str, workers: int) -> float:
 
     flags = common.local_runner_flags(workers)
     started = time.perf_counter()
-    render.render_dataset(out_dir=out_dir, mnist_location=location,
-                          params=sequences.RenderParams(mode="variable"),
-                          counts={"train": count, "validation": 0, "test": 0}, seed=0,
-                          shards=4, overwrite=True, pipeline_options=pipeline_options(flags))
+    render.render_dataset(render.RenderConfig(
+        out_dir=out_dir, mnist=location, params=sequences.RenderParams(mode="variable"),
+        train=count, validation=0, test=0, seed=0, shards=4, overwrite=True),
+        pipeline_options(flags))
     return time.perf_counter() - started
 
 

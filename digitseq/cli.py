@@ -1,9 +1,10 @@
 """`digitseq <command> [flags]`: the console script.
 
-Each command module registers its own flags and a `run(args, extra_argv)` function. Commands that
-launch Beam jobs pass the flags they do not know (`--runner`, `--direct_num_workers`, Dataflow
-flags, ...) to `PipelineOptions`; the others reject unknown flags. Bad input ends in a one-line
-error and exit status 2.
+Each command module registers its flags (built from the libraries' config dataclasses, see
+`digitseq.flags`) and a `run(args, extra_argv)` function. Commands that launch Beam jobs pass the
+flags they do not know (`--runner`, `--direct_num_workers`, Dataflow flags, ...) to
+`PipelineOptions`; the others reject unknown flags. Bad input ends in a one-line error naming the
+flag, and exit status 2.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Sequence
 
 from digitseq import (__version__, demo_cmd, inspect_cmd, predict_cmd, render_cmd, report_cmd,
                       train_cmd)
-from schemas.errors import InvalidInputError
+from schemas.errors import ConfigError, InvalidInputError
 
 COMMANDS = (render_cmd, inspect_cmd, train_cmd, predict_cmd, report_cmd, demo_cmd)
 
@@ -44,6 +45,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     logging.getLogger().setLevel(args.log_level)
     try:
         return args.run(args, extra) or 0
+    except ConfigError as err:
+        flags = getattr(args, "flags", None)
+        message = err.render(flags.name) if flags is not None else str(err)
+        print(f"digitseq {args.command}: error: {message}", file=sys.stderr)
+        return 2
     except InvalidInputError as err:
         print(f"digitseq {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 
-SHEET = "inspect-{split}.png"
-
 
 def register(subparsers) -> None:
+    from digitseq.pictures import SHEET
+
     parser = subparsers.add_parser(
         "inspect", help="print a dataset's metadata and statistics; draw a contact sheet",
         description="Print a rendered dataset's counts, length histograms, widths and "
@@ -21,46 +21,12 @@ def register(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def first_records(data_dir: str, split: str, count: int) -> list:
-    """`count` records of `split` taken round-robin over its shards (so every length shows),
-    parsed and checked."""
-    import tensorflow as tf
-
-    from schemas import dataset, record
-    from schemas.errors import InvalidInputError
-
-    metadata = dataset.load_metadata(data_dir)
-    if split not in metadata["files"]:
-        raise InvalidInputError(f"{data_dir}: no split '{split}', expected one of "
-                                f"{', '.join(metadata['files'])}")
-    files = [os.path.join(data_dir, entry["path"]) for entry in metadata["files"][split]]
-    if not files:
-        raise InvalidInputError(f"{data_dir}: split '{split}' is empty (0 records)")
-    records = tf.data.Dataset.from_tensor_slices(files).interleave(
-        lambda path: tf.data.TFRecordDataset(path, compression_type=dataset.COMPRESSION),
-        cycle_length=len(files), block_length=1)
-    return [record.parse_record(serialized, where=f"{data_dir} split {split}")
-            for serialized in records.take(count).as_numpy_iterator()]
-
-
-def write_sheet(data_dir: str, split: str, out_path: str, *, count: int = 32) -> str:
-    from digitseq import pictures
-    from recognizer import metrics
-    from schemas.errors import InvalidInputError
-
-    if not 1 <= count <= 32:
-        raise InvalidInputError(f"--count {count}: expected 1..32")
-    samples = [(r.image, metrics.label_string(r.label), r.record_id)
-               for r in first_records(data_dir, split, count)]
-    pictures.save_png(pictures.contact_sheet(samples, title=f"{data_dir}: {split}"), out_path)
-    return out_path
-
-
 def run(args: argparse.Namespace, _: list[str]) -> int:
-    from digitseq import render_cmd
+    from digitseq import pictures, text
     from schemas import dataset
 
-    print(render_cmd.describe(args.data, dataset.load_metadata(args.data)))
-    out = args.out or os.path.join(args.data, SHEET.format(split=args.split))
-    print(f"wrote {write_sheet(args.data, args.split, out, count=args.count)}")
+    print(text.dataset_table(args.data, dataset.load_metadata(args.data),
+                             dataset.load_stats(args.data)))
+    out = args.out or os.path.join(args.data, pictures.SHEET.format(split=args.split))
+    print(f"wrote {pictures.write_sheet(args.data, args.split, out, count=args.count)}")
     return 0

@@ -3,6 +3,7 @@
 - `report_figure`: a grid of sequences with label and prediction (wrong digits in red, missing
   ones as a red `_`), CER by sequence length as bars, and the digit confusion matrix.
 - `contact_sheet`: sequences of a dataset with their labels.
+- `write_sheet` and `write_report` draw them for a dataset directory and a prediction run.
 
 Images are uint8 `[height, width]` arrays; figures have a fixed size (`FIGURE_INCHES` at `DPI`),
 so their PNGs do too. `save_png` writes through `tf.io.gfile`, so `gs://` paths work.
@@ -11,7 +12,8 @@ so their PNGs do too. `save_png` writes through `tf.io.gfile`, so `gs://` paths 
 from __future__ import annotations
 
 import io
-from typing import Mapping, Sequence
+import os
+from typing import Any, Iterable, Mapping, Sequence
 
 import matplotlib
 
@@ -123,3 +125,61 @@ def save_png(figure: plt.Figure, path: str) -> None:
     plt.close(figure)
     with tf.io.gfile.GFile(path, "wb") as f:
         f.write(buffer.getvalue())
+
+
+SHEET = "inspect-{split}.png"
+REPORT = "report.png"
+
+
+def write_sheet(data_dir: str, split: str, out_path: str, *, count: int = 32) -> str:
+    """A contact sheet of `count` records of a dataset split."""
+    from recognizer import metrics
+    from schemas import dataset
+    from schemas.errors import ConfigError
+
+    if not 1 <= count <= 32:
+        raise ConfigError("count", count, "expected 1..32")
+    samples = [(r.image, metrics.label_string(r.label), r.record_id)
+               for r in dataset.sample_records(data_dir, split, count)]
+    save_png(contact_sheet(samples, title=f"{data_dir}: {split}"), out_path)
+    return out_path
+
+
+def choose_rows(rows: Iterable[Mapping[str, Any]], count: int) -> list[Mapping[str, Any]]:
+    """Up to `count` rows in file order: errors (half, if there are enough correct ones to fill
+    the rest), then correct ones."""
+    wrong, right = [], []
+    for row in rows:
+        is_wrong = "label" in row and row["label"] != row["prediction"]
+        bucket = wrong if is_wrong else right
+        if len(bucket) < count:
+            bucket.append(row)
+        if len(wrong) >= count and len(right) >= count:
+            break
+    errors = max(count // 2, count - len(right))
+    chosen = wrong[:errors]
+    return chosen + right[:count - len(chosen)]
+
+
+def write_report(predictions_dir: str, out_path: str, *, count: int = 16) -> str:
+    """A report of a prediction run: chosen sequences, CER by length, digit confusions."""
+    import tensorflow as tf
+
+    from schemas import prediction, storage
+    from schemas.errors import ConfigError, InvalidInputError
+
+    if not 1 <= count <= 16:
+        raise ConfigError("count", count, "expected 1..16")
+    metrics_path = os.path.join(predictions_dir, prediction.METRICS)
+    if not tf.io.gfile.exists(metrics_path):
+        raise InvalidInputError(f"{predictions_dir}: no {prediction.METRICS}, expected the output "
+                                f"directory of a finished digitseq predict run")
+    metrics = storage.read_json(metrics_path)
+    rows = choose_rows(prediction.read_rows(predictions_dir), count)
+    images = prediction.read_images((row[prediction.FILE], row[prediction.RECORD])
+                                    for row in rows)
+    samples = [(images[(row[prediction.FILE], row[prediction.RECORD])],
+                row.get(prediction.LABEL, "?"), row[prediction.PREDICTION]) for row in rows]
+    figure = report_figure(samples, metrics, title=f"digitseq predictions: {predictions_dir}")
+    save_png(figure, out_path)
+    return out_path

@@ -20,7 +20,7 @@ import pathlib
 
 import numpy as np
 
-from pipelines import filesystems
+from schemas import storage
 from schemas.errors import InvalidInputError
 
 SAMPLE = "sample"
@@ -87,7 +87,7 @@ def load(location: str) -> Mnist:
         return _load_npz(str(SAMPLE_PATH), kind=SAMPLE, location=SAMPLE)
     if "://" not in location:
         location = os.path.abspath(os.path.expanduser(location))
-    filesystems.ensure_filesystem(location)
+    storage.ensure_filesystem(location)
     if location.endswith(".npz"):
         if not tf.io.gfile.exists(location):
             raise InvalidInputError(f"MNIST source {location}: no such file")

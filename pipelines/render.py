@@ -25,8 +25,9 @@ from pipelines import mnist as mnist_lib
 from pipelines import sequences
 from pipelines.shards import SerializedRecord, ShardSummary, WriteShards
 from pipelines.stats import RowMoments, RowMomentsFn
-from schemas import dataset, record
-from schemas.errors import InvalidInputError
+from schemas import dataset, record, storage
+from schemas.errors import ConfigError
+from schemas.options import option
 
 _MNIST_HANDLE = shared.Shared()
 
@@ -122,8 +123,8 @@ def _write_dataset_info(summaries: list[ShardSummary], stats: RowMoments, *, out
                         info: Mapping[str, Any]) -> str:
     import tensorflow as tf
 
-    dataset.write_json(os.path.join(out_dir, dataset.STATS), stats.to_json())
-    dataset.write_json(os.path.join(out_dir, dataset.METADATA), build_metadata(summaries, info))
+    storage.write_json(os.path.join(out_dir, dataset.STATS), stats.to_json())
+    storage.write_json(os.path.join(out_dir, dataset.METADATA), build_metadata(summaries, info))
     with tf.io.gfile.GFile(os.path.join(out_dir, dataset.COMPLETED), "w") as f:
         f.write("")
     return out_dir
@@ -172,14 +173,14 @@ def prepare_output_dir(out_dir: str, *, overwrite: bool) -> None:
     """Checks `out_dir` can take a new dataset; with `overwrite`, removes the old dataset's parts.
 
     Raises:
-      InvalidInputError: it holds a dataset and `overwrite` is false, or it cannot be written.
+      ConfigError: it holds a dataset and `overwrite` is false, or it cannot be written.
     """
     import tensorflow as tf
 
     if dataset.is_dataset(out_dir):
         if not overwrite:
-            raise InvalidInputError(
-                f"--out {out_dir}: already holds a dataset; pass --overwrite to replace it")
+            raise ConfigError("out_dir", out_dir, "already holds a dataset; pass overwrite "
+                              "to replace it", others=["overwrite"])
         for name in (dataset.COMPLETED, dataset.METADATA, dataset.STATS, *dataset.SPLITS):
             path = os.path.join(out_dir, name)
             if tf.io.gfile.isdir(path):
@@ -194,30 +195,68 @@ def prepare_output_dir(out_dir: str, *, overwrite: bool) -> None:
         tf.io.gfile.remove(probe)
     except (tf.errors.OpError, OSError) as err:
         reason = getattr(err, "message", None) or str(err)
-        raise InvalidInputError(f"--out {out_dir}: cannot write there ({reason})") from None
+        raise ConfigError("out_dir", out_dir, f"cannot write there ({reason})") from None
 
 
-def render_dataset(*, out_dir: str, mnist_location: str, params: sequences.RenderParams,
-                   counts: Mapping[str, int], seed: int, shards: int, overwrite: bool = False,
+@dataclasses.dataclass(frozen=True)
+class RenderConfig:
+    """A render job: what to render, from which MNIST, and where.
+
+    Attributes:
+      out_dir: dataset directory (local or gs://).
+      params: how sequences look
+      train: training sequences.
+      validation: validation sequences.
+      test: test sequences.
+      seed: the global seed every shard's seed derives from.
+      shards: shards per sequence length per split.
+      mnist: MNIST location: IDX directory, mnist.npz or 'sample' (default: $MNIST_DIR, else
+        ~/.keras/datasets/mnist.npz, else the bundled sample).
+      overwrite: replace a dataset already in the output directory.
+    """
+
+    out_dir: str = option(flag="--out")
+    params: sequences.RenderParams = option(default_factory=sequences.RenderParams)
+    train: int = 10000
+    validation: int = 1000
+    test: int = 2000
+    seed: int = 0
+    shards: int = 4
+    mnist: str | None = None
+    overwrite: bool = False
+
+    def __post_init__(self):
+        for split, count in self.counts.items():
+            if count < 0:
+                raise ConfigError(split, count, "expected a count of 0 or more")
+        if self.shards < 1:
+            raise ConfigError("shards", self.shards, "expected at least 1")
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Sequences per split."""
+        return {split: getattr(self, split) for split in dataset.SPLITS}
+
+
+def render_dataset(config: RenderConfig,
                    pipeline_options: PipelineOptions | None = None) -> dict[str, Any]:
     """Validates everything it can up front, runs the render pipeline, returns `metadata.json`."""
-    for split in counts:
-        if split not in dataset.SPLITS:
-            raise InvalidInputError(f"split '{split}': expected one of {', '.join(dataset.SPLITS)}")
-    mnist = mnist_lib.load(mnist_location)
-    sequences.check_pools(mnist, counts)
-    plans = sequences.plan_shards(params, counts, seed=seed, shards=shards)
+    mnist = mnist_lib.load(mnist_lib.default_location(config.mnist))
+    sequences.check_pools(mnist, config.counts)
+    plans = sequences.plan_shards(config.params, config.counts, seed=config.seed,
+                                  shards=config.shards)
     pools = {split: sequences.digit_pool(getattr(mnist, sequences.source_split(split)), split)
              for split in dataset.SPLITS}
-    prepare_output_dir(out_dir, overwrite=overwrite)
+    prepare_output_dir(config.out_dir, overwrite=config.overwrite)
     info = {
-        "params": {**dataclasses.asdict(params), "counts": dict(counts), "shards": shards},
-        "seed": seed,
+        "params": {**dataclasses.asdict(config.params), "counts": config.counts,
+                   "shards": config.shards},
+        "seed": config.seed,
         "source": {"location": mnist.location, "kind": mnist.kind, "sha256": mnist.sha256},
     }
-    logging.info("Rendering %s into %s: %d shards", dict(counts), out_dir, len(plans))
+    logging.info("Rendering %s into %s: %d shards", config.counts, config.out_dir, len(plans))
     with beam.Pipeline(options=pipeline_options or PipelineOptions()) as pipeline:
         _ = pipeline | "RenderDataset" >> RenderDataset(
-            out_dir=out_dir, mnist_location=mnist.location, params=params, seed=seed,
-            plans=plans, pools=pools, info=info)
-    return dataset.load_metadata(out_dir)
+            out_dir=config.out_dir, mnist_location=mnist.location, params=config.params,
+            seed=config.seed, plans=plans, pools=pools, info=info)
+    return dataset.load_metadata(config.out_dir)

@@ -19,8 +19,10 @@ import numpy as np
 
 from pipelines.mnist import IMAGE_SIZE, Mnist, MnistSplit
 from schemas import dataset
-from schemas.errors import InvalidInputError
+from schemas.errors import ConfigError
+from schemas.options import check_choice, option
 
+MODES = ("fixed", "variable")
 VALIDATION_START = 55000
 SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
 
@@ -30,8 +32,8 @@ class RenderParams:
     """How sequences look.
 
     Attributes:
-      mode: `fixed` (every sequence `length` digits) or `variable` (`min_length`..`max_length`,
-        uniformly).
+      mode: fixed (every sequence `length` digits) or variable (`min_length`..`max_length`
+        digits, uniformly).
       length: digits per sequence in fixed mode.
       min_length: shortest sequence in variable mode.
       max_length: longest sequence in variable mode.
@@ -39,7 +41,7 @@ class RenderParams:
       jitter: largest vertical shift of a digit, in pixels, either way.
     """
 
-    mode: str = "fixed"
+    mode: str = option("fixed", choices=MODES)
     length: int = 5
     min_length: int = 2
     max_length: int = 5
@@ -47,21 +49,19 @@ class RenderParams:
     jitter: int = 0
 
     def __post_init__(self):
-        if self.mode not in ("fixed", "variable"):
-            raise InvalidInputError(f"--mode {self.mode}: expected fixed or variable")
+        check_choice("mode", self.mode, MODES)
         if self.mode == "fixed" and self.length < 1:
-            raise InvalidInputError(f"--length {self.length}: expected at least 1")
+            raise ConfigError("length", self.length, "expected at least 1")
         if self.mode == "variable" and self.min_length < 1:
-            raise InvalidInputError(f"--min-length {self.min_length}: expected at least 1")
+            raise ConfigError("min_length", self.min_length, "expected at least 1")
         if self.mode == "variable" and self.min_length > self.max_length:
-            raise InvalidInputError(
-                f"--min-length {self.min_length} > --max-length {self.max_length}: expected "
-                f"min <= max")
+            raise ConfigError("min_length", self.min_length,
+                              f"expected at most max_length {self.max_length}",
+                              others=["max_length"])
         if self.gap[0] < 0 or self.gap[0] > self.gap[1]:
-            raise InvalidInputError(
-                f"--gap {self.gap[0]},{self.gap[1]}: expected 0 <= MIN <= MAX")
+            raise ConfigError("gap", self.gap, "expected 0 <= MIN <= MAX")
         if not 0 <= self.jitter < IMAGE_SIZE:
-            raise InvalidInputError(f"--jitter {self.jitter}: expected 0..{IMAGE_SIZE - 1}")
+            raise ConfigError("jitter", self.jitter, f"expected 0..{IMAGE_SIZE - 1}")
 
     @property
     def lengths(self) -> tuple[int, ...]:
@@ -129,18 +129,17 @@ def check_pools(mnist: Mnist, counts: Mapping[str, int]) -> None:
     """Fails early if a split asked for sequences has no digits to draw from."""
     for split, count in counts.items():
         if count < 0:
-            raise InvalidInputError(f"--{split} {count}: expected a count of 0 or more")
+            raise ConfigError(split, count, "expected a count of 0 or more")
         if count and not len(digit_pool(getattr(mnist, source_split(split)), split)):
             where = {"train": f"MNIST train indices below {VALIDATION_START}",
                      "validation": f"MNIST train indices {VALIDATION_START} and above",
                      "test": "MNIST test"}[split]
-            raise InvalidInputError(
-                f"--{split} {count}: the {split} split draws digits from {where}, but "
-                f"{mnist.location} has none")
+            raise ConfigError(split, count, f"the {split} split draws digits from {where}, but "
+                              f"{mnist.location} has none")
     if counts.get("train", 0) < 1:
-        raise InvalidInputError(
-            "--train 0: the standardization statistics come from the train split, expected at "
-            "least 1 training sequence")
+        raise ConfigError("train", counts.get("train", 0),
+                          "the standardization statistics come from the train split, expected "
+                          "at least 1 training sequence")
 
 
 def plan_shards(params: RenderParams, counts: Mapping[str, int], *, seed: int,
@@ -151,7 +150,7 @@ def plan_shards(params: RenderParams, counts: Mapping[str, int], *, seed: int,
     the lengths), seeded from the global seed and the split.
     """
     if shards < 1:
-        raise InvalidInputError(f"--shards {shards}: expected at least 1")
+        raise ConfigError("shards", shards, "expected at least 1")
     plans = []
     for split in dataset.SPLITS:
         count = counts.get(split, 0)

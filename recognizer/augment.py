@@ -18,7 +18,8 @@ import math
 
 import tensorflow as tf
 
-from schemas.errors import InvalidInputError
+from schemas.errors import ConfigError
+from schemas.options import option
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,26 +27,21 @@ class Augmentation:
     """Ranges of the random warp; each value is drawn uniformly per sequence.
 
     Attributes:
-      shear: largest slant, as horizontal pixels per row (0.3 moves the top row 4 pixels).
+      shear: largest slant, as horizontal pixels per row (0.3 moves the top row about 4 pixels).
       scale: largest relative change of height (0.1: 0.9 to 1.1 times as tall).
       shift: largest vertical shift in pixels, either way.
       rotation: largest rotation in degrees, either way.
     """
 
-    shear: float = 0.3
-    scale: float = 0.1
-    shift: float = 2.0
-    rotation: float = 2.0
+    shear: float = option(0.3, flag="--augment-shear")
+    scale: float = option(0.1, flag="--augment-scale")
+    shift: float = option(2.0, flag="--augment-shift")
+    rotation: float = option(2.0, flag="--augment-rotation")
 
     def __post_init__(self):
-        if not 0 <= self.shear <= 1:
-            raise InvalidInputError(f"augment shear {self.shear}: expected 0..1")
-        if not 0 <= self.scale < 0.5:
-            raise InvalidInputError(f"augment scale {self.scale}: expected 0 <= scale < 0.5")
-        if not 0 <= self.shift <= 8:
-            raise InvalidInputError(f"augment shift {self.shift}: expected 0..8 pixels")
-        if not 0 <= self.rotation <= 30:
-            raise InvalidInputError(f"augment rotation {self.rotation}: expected 0..30 degrees")
+        for name, high in (("shear", 1.0), ("scale", 0.5), ("shift", 8.0), ("rotation", 30.0)):
+            if not 0 <= getattr(self, name) <= high:
+                raise ConfigError(name, getattr(self, name), f"expected 0..{high:g}")
 
 
 def warp_frames(frames: tf.Tensor, widths: tf.Tensor, seed: tf.Tensor,

@@ -21,12 +21,6 @@ BLANK = record.NUM_CLASSES
 NUM_OUTPUTS = record.NUM_CLASSES + 1
 
 
-def output_lengths(widths, downsample: int):
-    """Frames the model emits for sequences `widths` columns wide: ceil(width / downsample)."""
-    widths = tf.cast(widths, tf.int32)
-    return (widths + downsample - 1) // downsample
-
-
 def sparse_labels(labels, label_length) -> tf.SparseTensor:
     """Padded labels `[B, L]` (any padding value) -> the `SparseTensor` CTC wants."""
     labels = tf.cast(labels, tf.int32)

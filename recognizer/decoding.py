@@ -4,8 +4,8 @@ Both return `(digits int32 [B, L] padded with -1, lengths int32 [B], confidence 
 Confidence is the probability of the decoded path: for greedy, the product over real frames of
 each frame's highest class probability; for beam search, the probability of the best beam (the
 sum over its alignments that the beam kept). Both run as TensorFlow ops, so they serve inside the
-exported SavedModel as well as in Python. Beam search costs far more (about 320 ms per batch of 64
-at width 100 vs 1 ms greedy on these CPUs): keep the width small.
+exported SavedModel as well as in Python. Beam search costs far more than greedy decoding (see
+bench/README.md): keep the width small.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from recognizer import ctc
 
 GREEDY = "greedy"
 BEAM = "beam"
+DECODERS = (GREEDY, BEAM)
 PAD = -1
 
 
 def decode(logits, lengths, *, method: str = GREEDY, beam_width: int = 8):
     """Decodes `logits [B, T, NUM_OUTPUTS]` with `lengths [B]` real frames each."""
-    if method not in (GREEDY, BEAM):
+    if method not in DECODERS:
         raise ValueError(f"decoder '{method}': expected {GREEDY} or {BEAM}")
     if method == BEAM and beam_width < 1:
         raise ValueError(f"beam_width {beam_width}: expected at least 1")

@@ -13,8 +13,8 @@ import keras
 import tensorflow as tf
 
 from recognizer import decoding
-from schemas import exported
-from schemas.dataset import write_json
+from schemas import batch, exported
+from schemas.storage import write_json
 
 
 def _signature(height: int) -> list[tf.TensorSpec]:
@@ -23,7 +23,8 @@ def _signature(height: int) -> list[tf.TensorSpec]:
 
 
 def _call(model: keras.Model, images, widths) -> dict:
-    return model({"frames": tf.transpose(images, [0, 2, 1]), "width": widths}, training=False)
+    return model({batch.FRAMES: tf.transpose(images, [0, 2, 1]), batch.WIDTH: widths},
+                 training=False)
 
 
 def serving_function(model: keras.Model, height: int):
@@ -32,7 +33,7 @@ def serving_function(model: keras.Model, height: int):
     @tf.function(input_signature=_signature(height))
     def serve(images, widths):
         out = _call(model, images, widths)
-        digits, lengths, confidence = decoding.decode(out["logits"], out["lengths"])
+        digits, lengths, confidence = decoding.decode(out[batch.LOGITS], out[batch.LENGTHS])
         return {exported.DIGITS: digits, exported.LENGTHS: lengths,
                 exported.CONFIDENCE: confidence}
 
@@ -45,7 +46,7 @@ def logits_function(model: keras.Model, height: int):
     @tf.function(input_signature=_signature(height))
     def logits(images, widths):
         out = _call(model, images, widths)
-        return {exported.LOGITS: out["logits"], exported.LENGTHS: out["lengths"]}
+        return {exported.LOGITS: out[batch.LOGITS], exported.LENGTHS: out[batch.LENGTHS]}
 
     return logits
 

@@ -1,4 +1,7 @@
-"""Custom Keras layers of the recognizer, registered so `model.keras` loads with safe_mode=True."""
+"""Custom Keras layers of the recognizer, registered so `model.keras` loads with safe_mode=True.
+
+`import recognizer` registers them (the package imports this module).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,19 @@ import keras
 from keras import ops
 
 PACKAGE = "digitseq"
+
+
+def output_lengths(widths, downsample: int):
+    """Frames a network that downsamples by `downsample` emits for sequences `widths` wide:
+    ceil(width / downsample)."""
+    widths = ops.cast(widths, "int32")
+    return (widths + downsample - 1) // downsample
+
+
+def frame_mask(lengths, frames: int):
+    """Boolean `[B, frames]`: frame t < length."""
+    steps = ops.arange(frames, dtype="int32")
+    return ops.expand_dims(steps, 0) < ops.expand_dims(ops.cast(lengths, "int32"), 1)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -49,8 +65,7 @@ class OutputLengths(keras.layers.Layer):
         self.downsample = int(downsample)
 
     def call(self, widths):
-        widths = ops.cast(widths, "int32")
-        return (widths + self.downsample - 1) // self.downsample
+        return output_lengths(widths, self.downsample)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -65,8 +80,7 @@ class LengthMask(keras.layers.Layer):
 
     def call(self, inputs):
         lengths, sequence = inputs
-        steps = ops.arange(ops.shape(sequence)[1], dtype="int32")
-        return ops.expand_dims(steps, 0) < ops.expand_dims(ops.cast(lengths, "int32"), 1)
+        return frame_mask(lengths, ops.shape(sequence)[1])
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[1][:2])
@@ -87,9 +101,8 @@ class ZeroBeyondWidth(keras.layers.Layer):
 
     def call(self, inputs):
         x, width = inputs
-        lengths = (ops.cast(width, "int32") + self.downsample - 1) // self.downsample
-        steps = ops.arange(ops.shape(x)[1], dtype="int32")
-        keep = ops.cast(ops.expand_dims(steps, 0) < ops.expand_dims(lengths, 1), x.dtype)
+        keep = ops.cast(frame_mask(output_lengths(width, self.downsample), ops.shape(x)[1]),
+                        x.dtype)
         for _ in range(len(x.shape) - 2):
             keep = ops.expand_dims(keep, -1)
         return x * keep

@@ -3,6 +3,8 @@
     inputs  {"frames": uint8 [B, T, height], "width": int32 [B]}
     outputs {"logits": float32 [B, T', 11], "lengths": int32 [B]}   (class 10 is the CTC blank)
 
+(key names: `schemas.batch`).
+
 Every model standardizes raw frames with the training statistics (so it takes raw pixels), adds
 Gaussian noise and dropout during training only, masks recurrent layers from `width` (never from
 pixel values: MNIST digits contain all-zero columns), and reports its output lengths from `width`
@@ -19,14 +21,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import keras
 from keras import layers
 
 from recognizer import ctc
 from recognizer.layers import LengthMask, OutputLengths, Standardize, ZeroBeyondWidth
-from schemas.errors import InvalidInputError
+from schemas import batch
+from schemas.errors import ConfigError
+from schemas.options import check_choice, option
 
 ARCHITECTURES = ("crnn", "brnn", "rnn")
 CELLS = {"simple": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}
@@ -37,21 +41,21 @@ class ModelConfig:
     """Architecture options (the defaults are each architecture's usual setting).
 
     Attributes:
-      arch: `crnn`, `brnn` or `rnn`.
-      cell: recurrent cell, `lstm`, `gru` or `simple` (SimpleRNN; `rnn` only).
-      units: recurrent units per direction.
+      arch: the architecture.
+      cell: recurrent cell (`simple` is SimpleRNN, `rnn` only).
+      units: recurrent units per direction (and `crnn`'s conv feature size).
       layers: recurrent layers.
-      bidirectional: for `rnn` (always true for `brnn` and `crnn`).
+      bidirectional: bidirectional recurrent layers for `rnn` (always on for `brnn` and `crnn`).
       dropout: dropout after each recurrent layer (and the conv features), training only.
       noise: standard deviation of the Gaussian noise on standardized inputs, training only.
-      conv_blocks: `crnn` only: conv + 2x2 max-pool blocks, each halving width and height.
-      conv_filters: `crnn` only: filters of the first block, doubling per block.
-      conv_layers: `crnn` only: 3x3 convolutions per block, before its pooling.
-      batch_norm: `crnn` only: batch normalization after each convolution.
+      conv_blocks: `crnn`: conv + 2x2 max-pool blocks, each halving width and height.
+      conv_filters: `crnn`: filters of the first block, doubling per block.
+      conv_layers: `crnn`: 3x3 convolutions per block, before its pooling.
+      batch_norm: `crnn`: batch normalization after each convolution.
     """
 
-    arch: str = "crnn"
-    cell: str = "lstm"
+    arch: str = option("crnn", choices=ARCHITECTURES)
+    cell: str = option("lstm", choices=CELLS)
     units: int = 128
     layers: int = 2
     bidirectional: bool = False
@@ -63,21 +67,20 @@ class ModelConfig:
     batch_norm: bool = False
 
     def __post_init__(self):
-        if self.arch not in ARCHITECTURES:
-            raise InvalidInputError(f"--arch {self.arch}: expected one of {', '.join(ARCHITECTURES)}")
-        if self.cell not in CELLS:
-            raise InvalidInputError(f"--cell {self.cell}: expected one of {', '.join(CELLS)}")
+        check_choice("arch", self.arch, ARCHITECTURES)
+        check_choice("cell", self.cell, CELLS)
         if self.arch != "rnn" and self.cell == "simple":
-            raise InvalidInputError("--cell simple: only for --arch rnn, expected lstm or gru")
+            raise ConfigError("cell", self.cell, "only for arch rnn, expected lstm or gru",
+                              others=["arch"])
         for name in ("units", "layers", "conv_filters", "conv_layers"):
             if getattr(self, name) < 1:
-                raise InvalidInputError(f"--{name.replace('_', '-')} {getattr(self, name)}: "
-                                        f"expected at least 1")
+                raise ConfigError(name, getattr(self, name), "expected at least 1")
         if self.conv_blocks < 0:
-            raise InvalidInputError(f"--conv-blocks {self.conv_blocks}: expected 0 or more")
-        if not 0 <= self.dropout < 1 or self.noise < 0:
-            raise InvalidInputError(f"--dropout {self.dropout} / --noise {self.noise}: expected "
-                                    f"0 <= dropout < 1 and noise >= 0")
+            raise ConfigError("conv_blocks", self.conv_blocks, "expected 0 or more")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError("dropout", self.dropout, "expected 0 <= dropout < 1")
+        if self.noise < 0:
+            raise ConfigError("noise", self.noise, "expected 0 or more")
 
     @property
     def downsample(self) -> int:
@@ -90,8 +93,8 @@ class ModelConfig:
 def build(config: ModelConfig, *, mean: Sequence[float], std: Sequence[float],
           height: int = 28) -> keras.Model:
     """Builds the named architecture; `mean`/`std` per image row come from `stats.json`."""
-    frames = keras.Input(shape=(None, height), dtype="uint8", name="frames")
-    width = keras.Input(shape=(), dtype="int32", name="width")
+    frames = keras.Input(shape=(None, height), dtype="uint8", name=batch.FRAMES)
+    width = keras.Input(shape=(), dtype="int32", name=batch.WIDTH)
     x = Standardize(mean, std, name="standardize")(frames)
     if config.noise:
         x = layers.GaussianNoise(config.noise, name="noise")(x)
@@ -109,8 +112,8 @@ def build(config: ModelConfig, *, mean: Sequence[float], std: Sequence[float],
         if config.dropout:
             x = layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     logits = layers.Dense(ctc.NUM_OUTPUTS, name="logits")(x)
-    return keras.Model({"frames": frames, "width": width},
-                       {"logits": logits, "lengths": lengths}, name=config.arch)
+    return keras.Model({batch.FRAMES: frames, batch.WIDTH: width},
+                       {batch.LOGITS: logits, batch.LENGTHS: lengths}, name=config.arch)
 
 
 def _conv_front_end(x, width, config: ModelConfig, height: int):
@@ -138,8 +141,3 @@ def _conv_front_end(x, width, config: ModelConfig, height: int):
     if config.dropout:
         x = layers.Dropout(config.dropout, name="conv_dropout")(x)
     return x
-
-
-def config_from_json(values: Mapping[str, Any]) -> ModelConfig:
-    return ModelConfig(**{f.name: values[f.name] for f in dataclasses.fields(ModelConfig)
-                          if f.name in values})

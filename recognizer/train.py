@@ -18,11 +18,9 @@ exports the model directory at the end.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
-import sys
 import time
 from typing import Any
 
@@ -30,67 +28,80 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recognizer import augment, ctc, data, decoding, metrics, models
-from schemas import dataset, exported
-from schemas.errors import InvalidInputError
+from recognizer import checks, ctc, data, distribution, export, models, reporting
+from recognizer.evaluation import Evaluator
+from recognizer.layout import split_info
+from schemas import batch, dataset, exported, storage
+from schemas.errors import ConfigError
+from schemas.options import check_choice, option
 
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
-SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
               "sgd": keras.optimizers.SGD}
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """What to train on, how, and where to write it."""
+    """What to train on, how, and where to write it.
 
-    data_dir: str
-    model_dir: str
-    model: models.ModelConfig = models.ModelConfig()
+    Attributes:
+      data_dir: dataset directory (digitseq render).
+      model_dir: where checkpoints, logs and the exported model go.
+      model: architecture
+      reader: reading the training data
+      epochs: passes over the training split.
+      batch_size: global batch size (split over the replicas).
+      strategy: tf.distribute strategy: auto (mirrored over several GPUs, else one device),
+        one_device, mirrored, or multi_worker (reads TF_CONFIG).
+      optimizer: the Keras optimizer.
+      learning_rate: the (peak) learning rate.
+      schedule: constant, or cosine decay to zero over the run (after any warm-up).
+      warmup_epochs: epochs of linear warm-up from a tenth of the learning rate (cosine only).
+      seed: seed of initialization, shuffling and augmentation.
+      early_stopping: stop after this many epochs without a better validation CER (0: off).
+      tensorboard_images: validation sequences drawn in TensorBoard each epoch.
+    """
+
+    data_dir: str = option(flag="--data")
+    model_dir: str = option()
+    model: models.ModelConfig = option(default_factory=models.ModelConfig)
+    reader: data.ReaderConfig = option(default_factory=data.ReaderConfig)
     epochs: int = 10
     batch_size: int = 64
-    strategy: str = "auto"
-    optimizer: str = "adam"
+    strategy: str = option("auto", choices=distribution.STRATEGIES)
+    optimizer: str = option("adam", choices=OPTIMIZERS)
     learning_rate: float = 1e-3
+    schedule: str = option("constant", choices=SCHEDULES)
+    warmup_epochs: float = 0.0
     seed: int = 0
     early_stopping: int = 0
-    constant_frames: bool = False
     tensorboard_images: int = 6
-    schedule: str = "constant"
-    warmup_epochs: float = 0.0
-    augment: bool = False
 
     def __post_init__(self):
-        if self.epochs < 1:
-            raise InvalidInputError(f"--epochs {self.epochs}: expected at least 1")
-        if self.batch_size < 1:
-            raise InvalidInputError(f"--batch-size {self.batch_size}: expected at least 1")
-        if self.strategy not in STRATEGIES:
-            raise InvalidInputError(
-                f"--strategy {self.strategy}: expected one of {', '.join(STRATEGIES)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise InvalidInputError(
-                f"--optimizer {self.optimizer}: expected one of {', '.join(OPTIMIZERS)}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, getattr(self, name), "expected at least 1")
+        check_choice("strategy", self.strategy, distribution.STRATEGIES)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
         if not self.learning_rate > 0:
-            raise InvalidInputError(f"--learning-rate {self.learning_rate}: expected > 0")
-        if self.schedule not in SCHEDULES:
-            raise InvalidInputError(
-                f"--schedule {self.schedule}: expected one of {', '.join(SCHEDULES)}")
+            raise ConfigError("learning_rate", self.learning_rate, "expected > 0")
         if not 0 <= self.warmup_epochs < self.epochs:
-            raise InvalidInputError(
-                f"--warmup-epochs {self.warmup_epochs}: expected 0 <= warmup < --epochs "
-                f"{self.epochs}")
-        if self.early_stopping < 0:
-            raise InvalidInputError(f"--early-stopping {self.early_stopping}: expected >= 0")
+            raise ConfigError("warmup_epochs", self.warmup_epochs,
+                              f"expected 0 <= warmup_epochs < epochs ({self.epochs})",
+                              others=["epochs"])
+        for name in ("early_stopping", "tensorboard_images"):
+            if getattr(self, name) < 0:
+                raise ConfigError(name, getattr(self, name), "expected 0 or more")
 
     def run_identity(self) -> dict[str, Any]:
         """What makes two runs the same run (epochs may grow between restarts)."""
         return {"data_dir": os.path.abspath(self.data_dir) if "://" not in self.data_dir
                 else self.data_dir, "model": self.model.to_json(),
-                "batch_size": self.batch_size, "optimizer": self.optimizer,
-                "learning_rate": self.learning_rate, "seed": self.seed,
-                "constant_frames": self.constant_frames, "schedule": self.schedule,
-                "warmup_epochs": self.warmup_epochs, "augment": self.augment}
+                "reader": dataclasses.asdict(self.reader), "batch_size": self.batch_size,
+                "optimizer": self.optimizer, "learning_rate": self.learning_rate,
+                "schedule": self.schedule, "warmup_epochs": self.warmup_epochs,
+                "seed": self.seed}
 
 
 def learning_rate_schedule(config: TrainConfig, *, steps_per_epoch: int):
@@ -106,94 +117,6 @@ def learning_rate_schedule(config: TrainConfig, *, steps_per_epoch: int):
         warmup_steps=warmup)
 
 
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """`auto`: mirrored over GPUs if there are several, else one device."""
-    if name == "multi_worker":
-        if not os.environ.get("TF_CONFIG"):
-            raise InvalidInputError(
-                "--strategy multi_worker: TF_CONFIG is not set; expected a JSON cluster spec, "
-                'e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
-                '"task": {"type": "worker", "index": 0}} in every worker\'s environment')
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "mirrored" or (name == "auto" and len(gpus) > 1):
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
-
-
-def worker_role(strategy: tf.distribute.Strategy) -> tuple[int, bool]:
-    """(task index, is chief) of this process."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return 0, True
-    index = resolver.task_id or 0
-    return index, resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and index == 0 and
-        "chief" not in resolver.cluster_spec().as_dict())
-
-
-def check_model_dir(config: TrainConfig) -> None:
-    """Refuses a model directory that holds a different run (same run: resume)."""
-    path = os.path.join(config.model_dir, exported.CONFIG)
-    if tf.io.gfile.exists(path):
-        with tf.io.gfile.GFile(path) as f:
-            previous = json.load(f).get("run")
-        if previous != config.run_identity():
-            changed = sorted(k for k in config.run_identity()
-                             if (previous or {}).get(k) != config.run_identity()[k])
-            raise InvalidInputError(
-                f"--model-dir {config.model_dir}: holds another run (differs in "
-                f"{', '.join(changed) or 'everything'}); use a new directory")
-    elif tf.io.gfile.exists(config.model_dir) and tf.io.gfile.listdir(config.model_dir):
-        raise InvalidInputError(
-            f"--model-dir {config.model_dir}: not empty and no {exported.CONFIG}, so not a "
-            f"digitseq run; use a new directory")
-
-
-def check_feasible(data_dir: str, split: str, downsample: int, *, batch_size: int = 1024) -> int:
-    """Fails if any label needs more CTC frames than the model emits for its width.
-
-    Returns the number of sequences checked.
-    """
-    ds = data.make_dataset(data_dir, split, batch_size, with_ids=True)
-
-    @tf.function(input_signature=ds.element_spec)
-    def bad(features, labels):
-        mask = ctc.infeasible(labels[data.LABEL], labels[data.LABEL_LENGTH],
-                              ctc.output_lengths(features[data.WIDTH], downsample))
-        return tf.boolean_mask(features[data.ID], mask)
-
-    offenders, checked = [], 0
-    for features, labels in ds:
-        offenders += [i.decode() for i in bad(features, labels).numpy()]
-        checked += int(features[data.WIDTH].shape[0])
-    if offenders:
-        raise InvalidInputError(
-            f"{data_dir} split '{split}': {len(offenders)} of {checked} labels cannot be aligned "
-            f"by CTC (they need more frames than the model emits for their width at downsample "
-            f"{downsample}: digits plus one blank per repeated pair); ids "
-            f"{', '.join(offenders[:10])}{' ...' if len(offenders) > 10 else ''}")
-    return checked
-
-
-class _Progress:
-    """A Keras progress bar on a terminal; plain log lines (about ten per epoch) otherwise."""
-
-    def __init__(self, steps: int, epoch: int, epochs: int, enabled: bool):
-        self._steps, self._epoch, self._epochs = steps, epoch, epochs
-        self._tty = enabled and sys.stdout.isatty()
-        self._enabled = enabled
-        self._bar = keras.utils.Progbar(steps, stateful_metrics=["loss"]) if self._tty else None
-        self._every = max(1, steps // 10)
-
-    def update(self, step: int, loss: float) -> None:
-        if self._bar is not None:
-            self._bar.update(step, [("loss", loss)])
-        elif self._enabled and (step % self._every == 0 or step == self._steps):
-            logging.info("epoch %d/%d step %d/%d loss %.4f", self._epoch, self._epochs, step,
-                         self._steps, loss)
-
-
 def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
                     strategy: tf.distribute.Strategy):
     """One synchronous step over the next distributed batch; returns the global mean loss."""
@@ -201,8 +124,8 @@ def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
     def step(features, labels):
         with tf.GradientTape() as tape:
             out = model(features, training=True)
-            per_example = ctc.loss_per_example(labels[data.LABEL], labels[data.LABEL_LENGTH],
-                                               out["logits"], out["lengths"])
+            per_example = ctc.loss_per_example(labels[batch.LABEL], labels[batch.LABEL_LENGTH],
+                                               out[batch.LOGITS], out[batch.LENGTHS])
             loss = tf.nn.compute_average_loss(per_example)
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
@@ -217,29 +140,23 @@ def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
     return train_step
 
 
-def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
-    """Trains, validates every epoch, resumes after a crash, exports; returns the summary."""
-    from recognizer import export
+@dataclasses.dataclass
+class _Run:
+    """The trainable objects of a run and the loop state that is checkpointed with them."""
 
-    metadata = dataset.load_metadata(config.data_dir)
-    stats = dataset.load_stats(config.data_dir)
-    strategy = make_strategy(config.strategy)
-    worker, is_chief = worker_role(strategy)
-    if is_chief:
-        check_model_dir(config)
-    check_feasible(config.data_dir, "train", config.model.downsample)
-    info = data.split_info(config.data_dir, "train")
-    has_validation = bool(metadata["counts"].get("validation"))
-    steps = max(1, info.records // config.batch_size)
-    keras.utils.set_random_seed(config.seed)
-    if is_chief:
-        tf.io.gfile.makedirs(config.model_dir)
-        dataset.write_json(os.path.join(config.model_dir, exported.CONFIG),
-                          {"run": config.run_identity(), "epochs": config.epochs})
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    epoch: tf.Variable
+    best_cer: tf.Variable
+    stale_epochs: tf.Variable
+    backup: tf.train.CheckpointManager
 
+
+def _build_run(config: TrainConfig, strategy: tf.distribute.Strategy, *, stats, height: int,
+               steps: int, worker: int) -> _Run:
+    """Builds model and optimizer in the strategy's scope; restores the last backup if any."""
     with strategy.scope():
-        model = models.build(config.model, mean=stats["mean"], std=stats["std"],
-                             height=metadata["height"])
+        model = models.build(config.model, mean=stats["mean"], std=stats["std"], height=height)
         optimizer = OPTIMIZERS[config.optimizer](
             learning_rate=learning_rate_schedule(config, steps_per_epoch=steps))
         optimizer.build(model.trainable_variables)
@@ -253,134 +170,102 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         checkpoint.restore(backup.latest_checkpoint).assert_existing_objects_matched()
         logging.info("Resuming from %s after epoch %d", backup.latest_checkpoint,
                      int(state["epoch"].numpy()))
+    return _Run(model=model, optimizer=optimizer, backup=backup, **state)
 
+
+def _train_epoch(train_step, iterator, *, steps: int, epoch: int, config: TrainConfig,
+                 progress: reporting.Progress) -> float:
+    """Runs one epoch's steps; returns the mean loss. A non-finite loss stops training."""
+    losses = []
+    for i in range(steps):
+        loss = float(train_step(iterator))
+        if not math.isfinite(loss):
+            raise ConfigError("learning_rate", config.learning_rate,
+                              f"training loss became {loss} at epoch {epoch} step {i + 1}; "
+                              f"expected a lower learning rate")
+        losses.append(loss)
+        progress.update(i + 1, float(np.mean(losses)))
+    return float(np.mean(losses))
+
+
+def _improved(run: _Run, criterion: float) -> bool:
+    """Updates the best value and the count of epochs without improvement."""
+    if criterion < float(run.best_cer.numpy()):
+        run.best_cer.assign(criterion)
+        run.stale_epochs.assign(0)
+        return True
+    run.stale_epochs.assign_add(1)
+    return False
+
+
+def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
+    """Trains, validates every epoch, resumes after a crash, exports; returns the summary."""
+    metadata = dataset.load_metadata(config.data_dir)
+    stats = dataset.load_stats(config.data_dir)
+    strategy = distribution.make_strategy(config.strategy)
+    worker, is_chief = distribution.worker_role(strategy)
+    if is_chief:
+        checks.check_model_dir(config.model_dir, config.run_identity())
+    checks.check_feasible(config.data_dir, "train", config.model.downsample)
+    steps = max(1, split_info(config.data_dir, "train").records // config.batch_size)
+    has_validation = bool(metadata["counts"].get("validation"))
+    keras.utils.set_random_seed(config.seed)
+    if is_chief:
+        tf.io.gfile.makedirs(config.model_dir)
+        storage.write_json(os.path.join(config.model_dir, exported.CONFIG),
+                           {"run": config.run_identity(), "epochs": config.epochs})
+    run = _build_run(config, strategy, stats=stats, height=metadata["height"], steps=steps,
+                     worker=worker)
     train_data = strategy.distribute_datasets_from_function(
         lambda ctx: data.make_dataset(config.data_dir, "train", config.batch_size, training=True,
                                       input_context=ctx, seed=config.seed,
-                                      constant_frames=config.constant_frames,
-                                      augmentation=augment.Augmentation() if config.augment
-                                      else None).repeat())
-
-    train_step = make_train_step(model, optimizer, strategy)
-
-    writers = _summary_writers(config.model_dir) if is_chief else None
-    evaluator = Evaluator(model, config.data_dir, "validation",
+                                      config=config.reader).repeat())
+    train_step = make_train_step(run.model, run.optimizer, strategy)
+    writers = reporting.summary_writers(config.model_dir) if is_chief else None
+    evaluator = Evaluator(run.model, config.data_dir, "validation",
                           batch_size=config.batch_size) if has_validation else None
     iterator = iter(train_data)
-    history = []
-    started = time.perf_counter()
-    trained_examples, step_seconds = 0, 0.0
-    while int(state["epoch"].numpy()) < config.epochs:
-        epoch = int(state["epoch"].numpy()) + 1
-        bar = _Progress(steps, epoch, config.epochs, enabled=progress and is_chief)
-        epoch_started, losses = time.perf_counter(), []
-        for i in range(steps):
-            loss = float(train_step(iterator))
-            if not math.isfinite(loss):
-                raise InvalidInputError(
-                    f"training loss became {loss} at epoch {epoch} step {i + 1} "
-                    f"(--learning-rate {config.learning_rate}); lower the learning rate")
-            losses.append(loss)
-            bar.update(i + 1, float(np.mean(losses)))
+    history, started, trained_examples, step_seconds = [], time.perf_counter(), 0, 0.0
+    while int(run.epoch.numpy()) < config.epochs:
+        epoch = int(run.epoch.numpy()) + 1
+        epoch_started = time.perf_counter()
+        loss = _train_epoch(train_step, iterator, steps=steps, epoch=epoch, config=config,
+                            progress=reporting.Progress(steps, epoch, config.epochs,
+                                                        enabled=progress and is_chief))
         seconds = time.perf_counter() - epoch_started
         trained_examples += steps * config.batch_size
         step_seconds += seconds
-        record = {"epoch": epoch, "loss": float(np.mean(losses)),
+        record = {"epoch": epoch, "loss": loss,
                   "examples_per_second": steps * config.batch_size / seconds}
-        if has_validation:
+        samples = None
+        if evaluator is not None:
             summary, samples = evaluator(samples=config.tensorboard_images)
             record.update(val_cer=summary["cer"], val_ser=summary["ser"], val_ler=summary["ler"])
         logging.info("epoch %d/%d: %s", epoch, config.epochs,
                      ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k != "epoch"))
         history.append(record)
-        cer = record.get("val_cer", record["loss"])
-        improved = cer < float(state["best_cer"].numpy())
-        if improved:
-            state["best_cer"].assign(cer)
-            state["stale_epochs"].assign(0)
-        else:
-            state["stale_epochs"].assign_add(1)
+        improved = _improved(run, record.get("val_cer", loss))
         if is_chief:
             if improved:
-                model.save(os.path.join(config.model_dir, exported.BEST))
-            _write_summaries(writers, record, optimizer, samples if has_validation else None,
-                             epoch)
-        state["epoch"].assign(epoch)
-        backup.save(checkpoint_number=epoch)
-        logging.info("Saved backup after epoch %d", epoch)
-        if config.early_stopping and int(state["stale_epochs"].numpy()) >= config.early_stopping:
+                run.model.save(os.path.join(config.model_dir, exported.BEST))
+            reporting.write_summaries(writers, record, run.optimizer, samples, epoch)
+        run.epoch.assign(epoch)
+        run.backup.save(checkpoint_number=epoch)
+        if config.early_stopping and int(run.stale_epochs.numpy()) >= config.early_stopping:
             logging.info("Early stopping: validation CER has not improved for %d epochs",
                          config.early_stopping)
             break
 
-    result = {"history": history, "best_val_cer": float(state["best_cer"].numpy()),
+    result = {"history": history, "best_val_cer": float(run.best_cer.numpy()),
               "train_seconds": time.perf_counter() - started,
               "train_examples_per_second": trained_examples / max(step_seconds, 1e-9)}
     if is_chief:
         best_path = os.path.join(config.model_dir, exported.BEST)
         if tf.io.gfile.exists(best_path):
-            model.load_weights(best_path)
-        export.export_model(model, config.model_dir, stats=stats, metadata=metadata,
+            run.model.load_weights(best_path)
+        export.export_model(run.model, config.model_dir, stats=stats, metadata=metadata,
                             config={"run": config.run_identity(), "epochs": config.epochs,
                                     "strategy": config.strategy,
                                     "replicas": strategy.num_replicas_in_sync,
                                     "result": result})
     return result
-
-
-class Evaluator:
-    """Error rates of a model on one split; the dataset and the decoding graph are built once."""
-
-    def __init__(self, model: keras.Model, data_dir: str, split: str, *, batch_size: int = 256,
-                 method: str = decoding.GREEDY, beam_width: int = 8):
-        self._dataset = data.make_dataset(data_dir, split, batch_size)
-
-        @tf.function(input_signature=[self._dataset.element_spec[0]])
-        def predict(features):
-            out = model(features, training=False)
-            return decoding.decode(out["logits"], out["lengths"], method=method,
-                                   beam_width=beam_width)
-
-        self._predict = predict
-
-    def __call__(self, samples: int = 0) -> tuple[dict, list]:
-        """`ErrorCounts.summary()`, and the first `samples` (frames, label, prediction)."""
-        counts, kept = metrics.ErrorCounts(), []
-        for features, labels in self._dataset:
-            digits, lengths, _ = self._predict(features)
-            truth = decoding.to_strings(labels[data.LABEL], labels[data.LABEL_LENGTH])
-            for i, (reference, hypothesis) in enumerate(
-                    zip(truth, decoding.to_strings(digits, lengths))):
-                counts.add(reference, hypothesis)
-                if len(kept) < samples:
-                    width = int(features[data.WIDTH][i])
-                    kept.append((features[data.FRAMES][i, :width].numpy(), reference,
-                                 hypothesis))
-        return counts.summary(), kept
-
-
-def _summary_writers(model_dir: str) -> dict:
-    logs = os.path.join(model_dir, "logs")
-    return {"train": tf.summary.create_file_writer(os.path.join(logs, "train")),
-            "validation": tf.summary.create_file_writer(os.path.join(logs, "validation"))}
-
-
-def _write_summaries(writers, record, optimizer, samples, epoch: int) -> None:
-    with writers["train"].as_default(step=epoch):
-        tf.summary.scalar("loss", record["loss"])
-        learning_rate = keras.ops.convert_to_numpy(optimizer.learning_rate)
-        tf.summary.scalar("learning_rate", float(learning_rate))
-        tf.summary.scalar("examples_per_second", record["examples_per_second"])
-    if samples is None:
-        return
-    with writers["validation"].as_default(step=epoch):
-        tf.summary.scalar("cer", record["val_cer"])
-        tf.summary.scalar("ser", record["val_ser"])
-        for i, (frames, reference, hypothesis) in enumerate(samples):
-            image = frames.T[None, :, :, None]
-            tf.summary.image(f"sequence_{i}", image,
-                             description=f"label {reference}, predicted {hypothesis}")
-            tf.summary.text(f"sequence_{i}", f"label `{reference}` predicted `{hypothesis}`"
-                            f"{'' if reference == hypothesis else ' (wrong)'}")
-    for writer in writers.values():
-        writer.flush()

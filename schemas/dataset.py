@@ -12,10 +12,10 @@ Every shard's entry in `metadata.json` names its bucket: the sequence `length` i
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
+from schemas import storage
 from schemas.errors import InvalidInputError
 
 COMPLETED = "COMPLETED"
@@ -39,14 +39,6 @@ def is_dataset(directory: str) -> bool:
                for name in (COMPLETED, METADATA, STATS, *SPLITS))
 
 
-def write_json(path: str, value: Any) -> None:
-    """Writes `value` as indented JSON to `path` (any `tf.io.gfile` path)."""
-    import tensorflow as tf
-
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(value, indent=2) + "\n")
-
-
 def read_json(directory: str, name: str) -> dict[str, Any]:
     """Reads `<directory>/<name>` after checking that the directory is complete."""
     import tensorflow as tf
@@ -56,13 +48,9 @@ def read_json(directory: str, name: str) -> dict[str, Any]:
             f"{directory}: no {COMPLETED} file, so not a complete digitseq dataset (the render job "
             f"writes it last; was the job interrupted, or is this the wrong directory?)")
     path = os.path.join(directory, name)
-    try:
-        with tf.io.gfile.GFile(path) as f:
-            return json.load(f)
-    except tf.errors.NotFoundError:
-        raise InvalidInputError(f"{path}: missing from a dataset marked {COMPLETED}") from None
-    except json.JSONDecodeError as err:
-        raise InvalidInputError(f"{path}: not valid JSON ({err})") from None
+    if not tf.io.gfile.exists(path):
+        raise InvalidInputError(f"{path}: missing from a dataset marked {COMPLETED}")
+    return storage.read_json(path)
 
 
 def load_metadata(directory: str) -> dict[str, Any]:
@@ -86,3 +74,24 @@ def load_stats(directory: str) -> dict[str, Any]:
         raise InvalidInputError(
             f"{os.path.join(directory, STATS)}: keys {sorted(missing)} missing")
     return stats
+
+
+def sample_records(directory: str, split: str, count: int) -> list:
+    """`count` parsed and checked records of `split`, taken round-robin over its shards (so
+    every length shows)."""
+    import tensorflow as tf
+
+    from schemas import record
+
+    metadata = load_metadata(directory)
+    if split not in metadata["files"]:
+        raise InvalidInputError(f"{directory}: no split '{split}', expected one of "
+                                f"{', '.join(metadata['files'])}")
+    files = [os.path.join(directory, entry["path"]) for entry in metadata["files"][split]]
+    if not files:
+        raise InvalidInputError(f"{directory}: split '{split}' is empty (0 records)")
+    records = tf.data.Dataset.from_tensor_slices(files).interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type=COMPRESSION),
+        cycle_length=len(files), block_length=1)
+    return [record.parse_record(serialized, where=f"{directory} split {split}")
+            for serialized in records.take(count).as_numpy_iterator()]

@@ -1,9 +1,41 @@
-"""The exception raised for bad input: a file, record, flag or parameter that breaks a contract.
+"""The exceptions raised for bad input: a file, record, flag or parameter that breaks a contract.
 
-Messages name the thing (file, record, flag), what was found and what was expected. The CLI turns
+Messages name the thing (file, record, option), what was found and what was expected. The CLI turns
 these into one-line errors with a non-zero exit; anything else is a bug and keeps its traceback.
+Library code names options by their config field (`min_length`); the command line shows the
+same message with its flags (`--min-length`), see `ConfigError.render`.
 """
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Sequence
 
 
 class InvalidInputError(ValueError):
     """Bad input from the user or from data on disk."""
+
+
+class ConfigError(InvalidInputError):
+    """A config field with a value it cannot take.
+
+    The message reads `<field> <value>: <expected>`; `expected` may name other fields (listed in
+    `others`), so a front end can show every name its own way.
+    """
+
+    def __init__(self, field: str, value: Any, expected: str, *, others: Sequence[str] = ()):
+        self.field, self.value, self.expected = field, value, expected
+        self.fields = (field, *others)
+        super().__init__(f"{field} {_show(value)}: {expected}")
+
+    def render(self, name: Callable[[str], str]) -> str:
+        """The message with every field `f` it mentions written as `name(f)`."""
+        pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, self.fields)) + r")(?![\w-])")
+        expected = pattern.sub(lambda match: name(match.group(1)), self.expected)
+        return f"{name(self.field)} {_show(self.value)}: {expected}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)

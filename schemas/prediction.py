@@ -9,11 +9,19 @@ A prediction row: `id`, `prediction` (digit string), `label` and `edits` when th
 label, `confidence`, and where the record came from (`file`, `record` number in that file). A dead
 letter: `file`, `record` (number in the file, or the first unreadable one), `id` when it could be
 read, and `error`. Every input record ends up in exactly one of the two.
+
+`read_rows` and `read_images` read a finished run back (for reports and tests).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import json
+import os
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from schemas import record, storage
 
 PREDICTIONS = "predictions"
 DEAD_LETTER = "dead_letter"
@@ -73,3 +81,31 @@ def parquet_schema():
 def parquet_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """A JSON prediction row with every parquet column present."""
     return {name: row.get(name) for name, _ in PARQUET_COLUMNS}
+
+
+def read_rows(out_dir: str, name: str = PREDICTIONS) -> Iterable[dict[str, Any]]:
+    """The JSON Lines rows of `<out_dir>/<name>-*.jsonl`, file by file."""
+    import tensorflow as tf
+
+    for path in sorted(tf.io.gfile.glob(os.path.join(out_dir, f"{name}-*{JSONL}"))):
+        with tf.io.gfile.GFile(path) as f:
+            for line in f:
+                yield json.loads(line)
+
+
+def read_images(places: Iterable[tuple[str, int]]) -> dict[tuple[str, int], np.ndarray]:
+    """The images of records named by `(file, record number)`, as predictions name them."""
+    import tensorflow as tf
+
+    wanted: dict[str, set[int]] = {}
+    for path, number in places:
+        wanted.setdefault(path, set()).add(number)
+    images = {}
+    for path, numbers in wanted.items():
+        records = tf.data.TFRecordDataset(path, compression_type=storage.compression_type(path))
+        for number, serialized in enumerate(records.take(max(numbers) + 1).as_numpy_iterator()):
+            if number in numbers:
+                parsed = record.parse_record(serialized, where=f"{path} record {number}",
+                                             require_label=False)
+                images[(path, number)] = parsed.image
+    return images

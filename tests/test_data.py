@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recognizer import data
-from schemas import dataset, record
+from recognizer import data, data_from_files, layout
+from schemas import batch, dataset, record
 from schemas.errors import InvalidInputError
 from tests.conftest import render
 from tests.records import read_split
@@ -27,19 +27,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _ids(ds):
-    return [i.decode() for features, _ in ds for i in features[data.ID].numpy()]
+    return [i.decode() for features, _ in ds for i in features[batch.ID].numpy()]
 
 
 def test_shapes_and_dtypes(variable_dataset):
-    boundaries = {b.boundary for b in data.split_info(variable_dataset, "train").buckets}
+    boundaries = {b.boundary for b in layout.split_info(variable_dataset, "train").buckets}
     assert boundaries == {56, 84, 112, 140}
     for features, labels in data.make_dataset(variable_dataset, "train", 32):
-        frames = features[data.FRAMES]
+        frames = features[batch.FRAMES]
         assert frames.dtype == tf.uint8 and frames.shape[2] == 28
         assert frames.shape[1] in boundaries
-        assert features[data.WIDTH].dtype == tf.int32
-        assert labels[data.LABEL].dtype == tf.int32 and labels[data.LABEL_LENGTH].dtype == tf.int32
-        assert labels[data.LABEL].shape[0] == frames.shape[0] <= 32
+        assert features[batch.WIDTH].dtype == tf.int32
+        assert labels[batch.LABEL].dtype == tf.int32 and labels[batch.LABEL_LENGTH].dtype == tf.int32
+        assert labels[batch.LABEL].shape[0] == frames.shape[0] <= 32
 
 
 @pytest.mark.parametrize("training", [False, True])
@@ -55,16 +55,16 @@ def test_frames_are_the_image_columns_and_labels_match(variable_dataset):
     originals = {r["id"]: r for r in read_split(variable_dataset, "validation")}
     seen = 0
     for features, labels in data.make_dataset(variable_dataset, "validation", 8, with_ids=True):
-        for i, rid in enumerate(features[data.ID].numpy()):
+        for i, rid in enumerate(features[batch.ID].numpy()):
             original = originals[rid.decode()]
             width = original["image"].shape[1]
-            frames = features[data.FRAMES][i].numpy()
-            assert features[data.WIDTH][i] == width
+            frames = features[batch.FRAMES][i].numpy()
+            assert features[batch.WIDTH][i] == width
             np.testing.assert_array_equal(frames[:width], original["image"].T)
             assert not frames[width:].any()
-            length = int(labels[data.LABEL_LENGTH][i])
-            assert labels[data.LABEL][i][:length].numpy().tolist() == original["label"]
-            assert (labels[data.LABEL][i][length:].numpy() == data.LABEL_PAD).all()
+            length = int(labels[batch.LABEL_LENGTH][i])
+            assert labels[batch.LABEL][i][:length].numpy().tolist() == original["label"]
+            assert (labels[batch.LABEL][i][length:].numpy() == batch.LABEL_PAD).all()
             seen += 1
     assert seen == len(originals)
 
@@ -73,23 +73,24 @@ def test_padding_never_exceeds_the_bucket_boundary(tmp_path):
     out = tmp_path / "gaps"
     assert render(out, "--mode", "variable", "--train", "200", "--validation", "0", "--test", "0",
                   "--gap", "0,6", "--shards", "1") == 0
-    info = data.split_info(str(out), "train")
+    info = layout.split_info(str(out), "train")
     boundary_of_length = {b.max_label: b.boundary for b in info.buckets}
     padded = real = 0
     for features, labels in data.make_dataset(str(out), "train", 16):
-        widths = features[data.WIDTH].numpy()
-        length = int(labels[data.LABEL_LENGTH][0])
-        assert features[data.FRAMES].shape[1] == boundary_of_length[length] >= widths.max()
-        padded += features[data.FRAMES].shape[0] * features[data.FRAMES].shape[1]
+        widths = features[batch.WIDTH].numpy()
+        length = int(labels[batch.LABEL_LENGTH][0])
+        assert features[batch.FRAMES].shape[1] == boundary_of_length[length] >= widths.max()
+        padded += features[batch.FRAMES].shape[0] * features[batch.FRAMES].shape[1]
         real += widths.sum()
     assert real / padded > 0.9
 
 
 def test_constant_frames_gives_smaller_batches_for_wider_buckets(variable_dataset):
     sizes = {}
-    for features, _ in data.make_dataset(variable_dataset, "train", 32, constant_frames=True):
-        width = features[data.FRAMES].shape[1]
-        sizes[width] = max(sizes.get(width, 0), features[data.FRAMES].shape[0])
+    for features, _ in data.make_dataset(variable_dataset, "train", 32,
+                                         config=data.ReaderConfig(constant_frames=True)):
+        width = features[batch.FRAMES].shape[1]
+        sizes[width] = max(sizes.get(width, 0), features[batch.FRAMES].shape[0])
     assert sizes[56] > sizes[84] > sizes[112] > sizes[140]
 
 
@@ -98,9 +99,9 @@ def test_one_trace_per_bucket(variable_dataset):
 
     @tf.function
     def step(features, labels):
-        traces.append(features[data.FRAMES].shape)
-        return tf.reduce_sum(tf.cast(features[data.FRAMES], tf.int32)) + tf.reduce_sum(
-            labels[data.LABEL])
+        traces.append(features[batch.FRAMES].shape)
+        return tf.reduce_sum(tf.cast(features[batch.FRAMES], tf.int32)) + tf.reduce_sum(
+            labels[batch.LABEL])
 
     for features, labels in data.make_dataset(variable_dataset, "train", 16, training=True,
                                               seed=3):
@@ -121,11 +122,11 @@ def test_two_input_pipelines_cover_the_split_disjointly(tmp_path, shards, by):
         assert ds.options().experimental_distribute.auto_shard_policy == \
             tf.data.experimental.AutoShardPolicy.OFF
         batches = list(ds)
-        assert max(f[data.FRAMES].shape[0] for f, _ in batches) <= 4  # per replica: 8 / 2
+        assert max(f[batch.FRAMES].shape[0] for f, _ in batches) <= 4  # per replica: 8 / 2
         parts.append(set(_ids(batches)))
     everything = {r["id"] for r in read_split(str(out), "train")}
     assert parts[0].isdisjoint(parts[1]) and parts[0] | parts[1] == everything
-    info = data.split_info(str(out), "train")
+    info = layout.split_info(str(out), "train")
     assert all(len(b.files) >= 2 for b in info.buckets) == (by == "files")
 
 
@@ -154,10 +155,10 @@ def test_mirrored_strategy_on_two_logical_devices(variable_dataset):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
     ids = []
-    for batch in report["batches"]:
-        assert len(batch) == 2 and all(len(r) <= 8 for r in batch)
-        assert set(batch[0]).isdisjoint(batch[1])
-        ids += batch[0] + batch[1]
+    for replicas in report["batches"]:
+        assert len(replicas) == 2 and all(len(r) <= 8 for r in replicas)
+        assert set(replicas[0]).isdisjoint(replicas[1])
+        ids += replicas[0] + replicas[1]
     assert sorted(ids) == sorted(r["id"] for r in read_split(variable_dataset, "train"))
 
 
@@ -168,26 +169,26 @@ def test_truncated_gzip_files_of_users_are_named(variable_dataset, tmp_path):
         data_bytes = f.read()
     cut.write_bytes(data_bytes[: len(data_bytes) // 2])
     with pytest.raises(InvalidInputError, match=f"{cut}: the GZIP stream ends early"):
-        data.make_dataset_from_files(str(cut), 8, bucket_widths=[56])
+        data_from_files.make_dataset_from_files(str(cut), 8, bucket_widths=[56])
 
 
 def test_files_that_are_not_bucketed_fall_back_to_bucket_by_sequence_length(variable_dataset):
     files = sorted(os.path.join(variable_dataset, "test", f)
                    for f in os.listdir(os.path.join(variable_dataset, "test")))
-    ds = data.make_dataset_from_files(files, 8, bucket_widths=[56, 84, 112, 140],
+    ds = data_from_files.make_dataset_from_files(files, 8, bucket_widths=[56, 84, 112, 140],
                                       with_ids=True)
     originals = {r["id"]: r for r in read_split(variable_dataset, "test")}
     seen = []
     for features, labels in ds:
-        widths = features[data.WIDTH].numpy()
-        assert features[data.FRAMES].shape[1] in (56, 84, 112, 140)
-        assert widths.max() <= features[data.FRAMES].shape[1]
-        for i, rid in enumerate(features[data.ID].numpy()):
+        widths = features[batch.WIDTH].numpy()
+        assert features[batch.FRAMES].shape[1] in (56, 84, 112, 140)
+        assert widths.max() <= features[batch.FRAMES].shape[1]
+        for i, rid in enumerate(features[batch.ID].numpy()):
             original = originals[rid.decode()]
-            np.testing.assert_array_equal(features[data.FRAMES][i][:widths[i]].numpy(),
+            np.testing.assert_array_equal(features[batch.FRAMES][i][:widths[i]].numpy(),
                                           original["image"].T)
-            length = int(labels[data.LABEL_LENGTH][i])
-            assert labels[data.LABEL][i][:length].numpy().tolist() == original["label"]
+            length = int(labels[batch.LABEL_LENGTH][i])
+            assert labels[batch.LABEL][i][:length].numpy().tolist() == original["label"]
             seen.append(rid.decode())
     assert sorted(seen) == sorted(originals)
 
@@ -256,7 +257,8 @@ def test_corrupt_gzip_is_named_or_skipped(dataset_copy, caplog):
                                                 r"\(.*\); the file is corrupt"):
         data.make_dataset(str(dataset_copy), "train", 8)
     with caplog.at_level(logging.WARNING):
-        ds = data.make_dataset(str(dataset_copy), "train", 8, skip_corrupt=True, with_ids=True)
+        ds = data.make_dataset(str(dataset_copy), "train", 8, with_ids=True,
+                               config=data.ReaderConfig(skip_corrupt=True))
     import re
 
     found = re.search(rf"{path}: (\d+) of {entry['records']} records unreadable, skipped",
@@ -293,7 +295,8 @@ def test_bad_records_are_named_with_file_and_record(dataset_copy, change, messag
     path = _replace_shard(dataset_copy, records)
     expected = InvalidInputError if verify else tf.errors.InvalidArgumentError
     with pytest.raises(expected, match=message) as info:
-        for _ in data.make_dataset(str(dataset_copy), "train", 8, verify=verify):
+        for _ in data.make_dataset(str(dataset_copy), "train", 8,
+                                     config=data.ReaderConfig(verify=verify)):
             pass
     assert f"{path} record 2" in str(info.value)
     if verify:

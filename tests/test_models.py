@@ -48,10 +48,10 @@ def test_pixels_never_make_the_mask(sample_mnist):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"arch": "transformer"}, "--arch transformer"),
-    ({"arch": "crnn", "cell": "simple"}, "--cell simple: only for --arch rnn"),
-    ({"units": 0}, "--units 0"),
-    ({"dropout": 1.0}, "--dropout 1.0"),
+    ({"arch": "transformer"}, "arch transformer"),
+    ({"arch": "crnn", "cell": "simple"}, "cell simple: only for arch rnn"),
+    ({"units": 0}, "units 0"),
+    ({"dropout": 1.0}, "dropout 1.0"),
 ])
 def test_bad_options(options, message):
     with pytest.raises(InvalidInputError, match=message):

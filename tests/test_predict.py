@@ -16,7 +16,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from digitseq import cli
-from pipelines import predict
+from pipelines import model_handler, scoring
 from recognizer import decoding, metrics
 from schemas import prediction, record
 
@@ -170,7 +170,7 @@ def test_two_worker_processes_give_the_same_outputs(scored, trained_model, input
                                    [r.get("confidence", 0) for r in single], rtol=1e-4)
 
 
-class _FailsOnWideBatches(predict.SequenceModelHandler):
+class _FailsOnWideBatches(model_handler.SequenceModelHandler):
     def run_inference(self, batch, model, inference_args=None):
         if max(image.shape[1] for image in batch) > 100:
             raise RuntimeError("out of memory (simulated)")
@@ -190,7 +190,7 @@ def test_failing_batches_become_dead_letters(trained_model, variable_dataset):
     handler = _FailsOnWideBatches(model_dir=trained_model, max_batch_size=8)
     with TestPipeline(runner="FnApiRunner") as p:
         outputs = (p | beam.Create(files)
-                   | predict.ScoreRecords(handler=handler, height=28))
+                   | scoring.ScoreRecords(handler=handler, height=28))
         assert_that(outputs["dead_letters"], only_failed_batches, label="DeadLetters")
         ids = ((outputs["predictions"], outputs["dead_letters"]) | beam.Flatten()
                | beam.Map(lambda r: r["id"]))

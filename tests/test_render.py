@@ -137,7 +137,7 @@ def test_different_seed_gives_different_sequences(tmp_path):
 
 @pytest.mark.parametrize("flags, message", [
     (["--mode", "variable", "--min-length", "4", "--max-length", "2"],
-     "--min-length 4 > --max-length 2"),
+     "--min-length 4: expected at most --max-length 2"),
     (["--length", "0"], "--length 0: expected at least 1"),
     (["--train", "-5"], "--train -5: expected a count of 0 or more"),
     (["--test", "-1"], "--test -1"),

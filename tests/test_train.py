@@ -157,10 +157,11 @@ def test_saved_model_decodes_in_a_fresh_process(trained_model, variable_dataset)
     import tensorflow as tf
 
     from recognizer import data, decoding
+    from schemas import batch
 
     features, _ = next(iter(data.make_dataset(variable_dataset, "test", 8)))
-    images = np.transpose(features[data.FRAMES].numpy(), (0, 2, 1))
-    widths = features[data.WIDTH].numpy()
+    images = np.transpose(features[batch.FRAMES].numpy(), (0, 2, 1))
+    widths = features[batch.WIDTH].numpy()
     np.save(os.path.join(trained_model, "probe_images.npy"), images)
     np.save(os.path.join(trained_model, "probe_widths.npy"), widths)
     script = textwrap.dedent(f"""
@@ -176,7 +177,7 @@ def test_saved_model_decodes_in_a_fresh_process(trained_model, variable_dataset)
     assert result.returncode == 0, result.stderr[-3000:]
     served = json.loads(result.stdout.strip().splitlines()[-1])
     model = keras.models.load_model(os.path.join(trained_model, "model.keras"), safe_mode=True)
-    out = model({"frames": features[data.FRAMES], "width": features[data.WIDTH]})
+    out = model({"frames": features[batch.FRAMES], "width": features[batch.WIDTH]})
     digits, lengths, confidence = decoding.decode(out["logits"], out["lengths"])
     assert served["lengths"] == lengths.numpy().tolist()
     assert decoding.to_strings(np.array(served["digits"]), np.array(served["lengths"])) == \

@@ -1,0 +1,135 @@
+"""Command-line flags built from the libraries' config dataclasses, so each option is declared once.
+
+Every field of a config dataclass becomes a flag: `--field-name` (or the field's
+`metadata["flag"]`), typed from its annotation, with the field's default, its `choices` (from
+metadata), and help from the `Attributes:` section of the class docstring. A field whose type is
+itself a config dataclass adds that class's flags (in an argument group). Supported field types:
+`int`, `float`, `str`, `bool` (a switch: `--x` / `--no-x`), `X | None`, and `tuple[int, int]` or
+`tuple[float, float]` (written `MIN,MAX`).
+
+`Flags` remembers which flag belongs to which field, so `ConfigError`s raised by the libraries can
+be shown with flag names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import re
+import types
+import typing
+from typing import Any, Iterable
+
+from schemas.options import CHOICES, FLAG, METAVAR
+
+def field_docs(cls: type) -> dict[str, str]:
+    """`{field: text}` from the `Attributes:` section of `cls`'s Google-style docstring."""
+    docs, current = {}, None
+    text = inspect.getdoc(cls) or ""
+    section = text.split("Attributes:", 1)[1] if "Attributes:" in text else ""
+    for line in section.splitlines():
+        match = re.match(r"^  (\w+): (.*)$", line)
+        if match:
+            current = match.group(1)
+            docs[current] = match.group(2).strip()
+        elif current and line.startswith("    "):
+            docs[current] += " " + line.strip()
+        elif line.strip():
+            current = None
+    return docs
+
+
+def flag_name(field: dataclasses.Field) -> str:
+    return field.metadata.get(FLAG, "--" + field.name.replace("_", "-"))
+
+
+def _pair(kind: type):
+    def parse(text: str) -> tuple:
+        try:
+            low, high = (kind(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected MIN,MAX (two {kind.__name__} values), found '{text}'") from None
+        return low, high
+
+    return parse
+
+
+def _unwrap_optional(annotation):
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+class Flags:
+    """The flags of one command, built from config dataclasses; turns parsed args into configs."""
+
+    def __init__(self, parser: argparse.ArgumentParser):
+        self.parser = parser
+        self.by_field: dict[str, str] = {}
+
+    def add(self, cls: type, *, skip: Iterable[str] = (), title: str | None = None,
+            defaults: dict[str, Any] | None = None) -> None:
+        """Adds a flag for every field of `cls` not in `skip` (`defaults` override the class's)."""
+        target = self.parser.add_argument_group(title) if title else self.parser
+        docs = field_docs(cls)
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            if field.name in skip:
+                continue
+            kind = _unwrap_optional(hints[field.name])
+            if dataclasses.is_dataclass(kind):
+                self.add(kind, skip=skip, title=docs.get(field.name, field.name),
+                         defaults=defaults)
+                continue
+            default = (defaults or {}).get(field.name, field.default)
+            if default is dataclasses.MISSING and field.default_factory is not dataclasses.MISSING:
+                default = field.default_factory()
+            name = flag_name(field)
+            self.by_field[field.name] = name
+            kwargs: dict[str, Any] = {"dest": field.name, "help": docs.get(field.name, "")}
+            if default is dataclasses.MISSING:
+                kwargs["required"] = True
+            else:
+                kwargs["default"] = default
+                if kind is not bool and default is not None:
+                    kwargs["help"] = f"{kwargs['help'].rstrip('.')} (default: {_show(default)})"
+            if kind is bool:
+                kwargs["action"] = argparse.BooleanOptionalAction
+            elif typing.get_origin(kind) is tuple:
+                kwargs["type"] = _pair(typing.get_args(kind)[0])
+                kwargs["metavar"] = field.metadata.get(METAVAR, "MIN,MAX")
+            else:
+                kwargs["type"] = kind
+                kwargs["metavar"] = field.metadata.get(
+                    METAVAR, name.lstrip("-").upper().replace("-", "_"))
+            if CHOICES in field.metadata:
+                kwargs["choices"] = field.metadata[CHOICES]
+            target.add_argument(name, **kwargs)
+
+    def build(self, cls: type, args: argparse.Namespace, **given: Any) -> Any:
+        """An instance of `cls` from parsed `args` (nested configs too); `given` fields win."""
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for field in dataclasses.fields(cls):
+            kind = _unwrap_optional(hints[field.name])
+            if field.name in given:
+                values[field.name] = given[field.name]
+            elif dataclasses.is_dataclass(kind):
+                values[field.name] = self.build(kind, args)
+            elif hasattr(args, field.name):
+                values[field.name] = getattr(args, field.name)
+        return cls(**values)
+
+    def name(self, field: str) -> str:
+        """How the command line names a config field."""
+        return self.by_field.get(field, field)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)

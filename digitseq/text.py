@@ -1,0 +1,77 @@
+"""The tables the commands print: datasets, prediction runs and the demo summary."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+
+def dataset_table(out_dir: str, metadata: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
+    """Per split: sequences, shards, size, widths and the length histogram; then statistics."""
+    params = metadata["params"]
+    lines = [f"dataset {out_dir} ({params['mode']}, seed {metadata['seed']}, MNIST from "
+             f"{metadata['source']['location']})",
+             f"{'split':<11}{'sequences':>10}{'shards':>8}{'MB':>8}  {'widths':<9}  "
+             f"sequences by length"]
+    for split, count in metadata["counts"].items():
+        files = metadata["files"][split]
+        lengths = metadata["length_histogram"][split]
+        widths = sorted(int(k) for k in metadata["width_histogram"][split])
+        megabytes = sum(f["bytes"] for f in files) / 1e6
+        histogram = "  ".join(f"{n}:{lengths[n]}" for n in sorted(lengths, key=int))
+        lines.append(f"{split:<11}{count:>10}{len(files):>8}{megabytes:>8.1f}  "
+                     f"{_span(widths):<9}  {histogram or '-'}")
+    lines.append(f"train statistics: {stats['count']} frames, pixel mean "
+                 f"{stats['global_mean']:.2f}, std {stats['global_std']:.2f} (per row: mean "
+                 f"{min(stats['mean']):.1f}..{max(stats['mean']):.1f}, std "
+                 f"{min(stats['std']):.1f}..{max(stats['std']):.1f})")
+    return "\n".join(lines)
+
+
+def render_summary(out_dir: str, metadata: Mapping[str, Any], stats: Mapping[str, Any],
+                   seconds: float) -> str:
+    """The dataset's table and how fast it was written."""
+    total = sum(metadata["counts"].values())
+    return (f"{dataset_table(out_dir, metadata, stats)}\n{total} sequences in {seconds:.1f} s "
+            f"({total / max(seconds, 1e-9):,.0f}/s)")
+
+
+def rates_table(rows: Sequence[tuple[str, Mapping[str, Any]]], *, first: str = "length") -> str:
+    """Rows of `(name, rates)` with sequences, CER, WER and SER."""
+    lines = [f"{first:<8}{'sequences':>10}{'CER':>9}{'WER':>9}{'SER':>9}"]
+    for name, rates in rows:
+        lines.append(f"{name:<8}{rates['sequences']:>10}{rates['cer']:>9.2%}"
+                     f"{rates['wer']:>9.2%}{rates['ser']:>9.2%}")
+    return "\n".join(lines)
+
+
+def predict_summary(out_dir: str, result: Mapping[str, Any], seconds: float) -> str:
+    """Counts, then error rates overall and by length (when labels were present)."""
+    total = result["scored"] + result["dead_letters"]
+    lines = [f"predictions {out_dir}: {result['scored']} scored ({result['unlabeled']} "
+             f"unlabeled), {result['dead_letters']} dead letters, in {seconds:.1f} s "
+             f"({total / max(seconds, 1e-9):,.0f} records/s)"]
+    if result["sequences"]:
+        lines.append(rates_table([("all", result), *result["by_length"].items()]))
+    return "\n".join(lines)
+
+
+def demo_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One block per dataset: overall and per-length rates, training and scoring speed."""
+    lines = [f"{'dataset':<10}{'length':>7}{'sequences':>10}{'CER':>8}{'WER':>8}{'SER':>8}"
+             f"{'train s':>9}{'train ex/s':>11}{'score seq/s':>12}"]
+    for row in rows:
+        m = row["metrics"]
+        lines.append(f"{row['mode']:<10}{'all':>7}{m['sequences']:>10}{m['cer']:>8.2%}"
+                     f"{m['wer']:>8.2%}{m['ser']:>8.2%}{row['train_seconds']:>9.0f}"
+                     f"{row['train_examples_per_second']:>11,.0f}{row['score_per_second']:>12,.0f}")
+        for length, r in m["by_length"].items():
+            lines.append(f"{'':<10}{length:>7}{r['sequences']:>10}{r['cer']:>8.2%}"
+                         f"{r['wer']:>8.2%}{r['ser']:>8.2%}")
+    lines += [f"report: {row['report']}" for row in rows]
+    return "\n".join(lines)
+
+
+def _span(values: list[int]) -> str:
+    if not values:
+        return "-"
+    return str(values[0]) if values[0] == values[-1] else f"{values[0]}..{values[-1]}"

@@ -1,0 +1,171 @@
+"""Scoring records with a model in Beam: file paths in, prediction rows and dead letters out.
+
+    files -> DistributeFiles -> ReadRecords -> ParseRecords -> RunInference -> ToRows -> predictions
+                                    |              |                |
+                                    +--------------+----------------+-> dead letters
+
+Assumptions: input files are TFRecord, GZIP or not (told apart by the gzip magic bytes, not the
+name); each file is read by one worker in order, which numbers its records, so a dead letter can
+name the file and record even when the bytes are not an Example. A file that becomes unreadable
+(corrupt gzip, truncated record) yields one dead letter for the first unreadable record: what
+follows cannot be counted. Records need not carry labels; unlabeled ones are scored but do not
+enter the error rates. Batches that fail inference go to dead letters with the error; the job
+goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import apache_beam as beam
+import tensorflow as tf
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
+
+from pipelines.model_handler import NAMESPACE
+from recognizer import metrics as metrics_lib
+from schemas import prediction, record, storage
+from schemas.errors import InvalidInputError
+
+DEAD = "dead_letters"
+COUNTERS = ("records_read", "unreadable_files", "scored", "unlabeled", "dead_lettered")
+"""Beam counters of the job (namespace `NAMESPACE`), reported in `run.json`."""
+_READ_BLOCK = 256
+"""Records taken from tf.data at a time (taking them one at a time is much slower)."""
+_READ_BUFFER = 1 << 22
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordKey:
+    """What travels with an image through inference: its identity and its label."""
+
+    record_id: str
+    file: str
+    record: int
+    label: str | None
+
+
+class _ReadFileFn(beam.DoFn):
+    """A file path -> `(path, record number, serialized)` per record, in file order."""
+
+    def __init__(self):
+        super().__init__()
+        self._read = Metrics.counter(NAMESPACE, "records_read")
+        self._unreadable = Metrics.counter(NAMESPACE, "unreadable_files")
+
+    def process(self, path: str):
+        storage.ensure_filesystem(path)
+        compression = storage.compression_type(path)
+        index, problem = 0, None
+        records = tf.data.TFRecordDataset(path, compression_type=compression,
+                                          buffer_size=_READ_BUFFER)
+        try:
+            for block in records.batch(_READ_BLOCK).as_numpy_iterator():
+                for serialized in block:
+                    self._read.inc()
+                    yield path, index, serialized
+                    index += 1
+        except tf.errors.OpError as err:
+            problem = f"{type(err).__name__}: {err.message.splitlines()[0]}"
+        if problem is None and compression:
+            problem = storage.gzip_problem(path)
+        if problem is not None:
+            self._unreadable.inc()
+            yield beam.pvalue.TaggedOutput(DEAD, prediction.dead_letter_row(
+                file=path, record=index,
+                error=f"{path}: unreadable from record {index} on ({problem}); the rest of the "
+                      f"file was not scored"))
+
+
+class _ParseFn(beam.DoFn):
+    """`(path, number, serialized)` -> `(RecordKey, image uint8 [height, width])`."""
+
+    def __init__(self, *, height: int):
+        super().__init__()
+        self._height = height
+        self._unlabeled = Metrics.counter(NAMESPACE, "unlabeled")
+
+    def process(self, item: tuple[str, int, bytes]):
+        path, index, serialized = item
+        where = f"{path} record {index}"
+        try:
+            parsed = record.parse_record(serialized, where=where, require_label=False)
+        except InvalidInputError as err:
+            yield beam.pvalue.TaggedOutput(DEAD, prediction.dead_letter_row(
+                file=path, record=index, error=str(err)))
+            return
+        if parsed.image.shape[0] != self._height:
+            yield beam.pvalue.TaggedOutput(DEAD, prediction.dead_letter_row(
+                file=path, record=index, record_id=parsed.record_id,
+                error=f"{where} (id {parsed.record_id}): height {parsed.image.shape[0]}, "
+                      f"expected {self._height} (the model's)"))
+            return
+        if parsed.label is None:
+            self._unlabeled.inc()
+        label = None if parsed.label is None else metrics_lib.label_string(parsed.label)
+        yield RecordKey(parsed.record_id, path, index, label), parsed.image
+
+
+def _prediction_row(item):
+    import editdistance
+
+    key, decoded = item
+    return prediction.prediction_row(
+        record_id=key.record_id, prediction=decoded.digits, confidence=decoded.confidence,
+        file=key.file, record=key.record, label=key.label,
+        edits=None if key.label is None else editdistance.eval(key.label, decoded.digits))
+
+
+def _failed_batch_rows(failure):
+    batch, (_, error, _) = failure
+    for key, _ in batch:
+        yield prediction.dead_letter_row(file=key.file, record=key.record,
+                                         record_id=key.record_id,
+                                         error=f"inference failed for its batch: {error}")
+
+
+class Count(beam.DoFn):
+    """Passes elements through, counting them."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self._counter = Metrics.counter(NAMESPACE, name)
+
+    def process(self, element):
+        self._counter.inc()
+        yield element
+
+
+class ScoreRecords(beam.PTransform):
+    """File paths -> `{"predictions": rows, "dead_letters": rows}` (see schemas.prediction).
+
+    Args:
+      handler: runs the model on batches of images (a `SequenceModelHandler`).
+      height: image rows the model takes; other records are dead letters.
+    """
+
+    def __init__(self, *, handler: ModelHandler, height: int):
+        super().__init__()
+        if height < 1:
+            raise InvalidInputError(f"model height {height}: expected at least 1")
+        self._handler, self._height = handler, height
+
+    def expand(self, files):
+        read = (files
+                | "DistributeFiles" >> beam.Reshuffle()
+                | "ReadRecords" >> beam.ParDo(_ReadFileFn()).with_outputs(DEAD, main="records"))
+        parsed = (read.records
+                  | "ParseRecords" >> beam.ParDo(_ParseFn(height=self._height)).with_outputs(
+                      DEAD, main="examples"))
+        results, failed = (parsed.examples
+                           | "RunInference" >> RunInference(
+                               KeyedModelHandler(self._handler)).with_exception_handling())
+        predictions = (results
+                       | "ToRows" >> beam.Map(_prediction_row)
+                       | "CountScored" >> beam.ParDo(Count("scored")))
+        dead_letters = ((read[DEAD], parsed[DEAD],
+                         failed.failed_inferences | "FailedBatches" >> beam.FlatMap(
+                             _failed_batch_rows))
+                        | "AllDeadLetters" >> beam.Flatten()
+                        | "CountDeadLetters" >> beam.ParDo(Count("dead_lettered")))
+        return {"predictions": predictions, "dead_letters": dead_letters}

@@ -1,0 +1,103 @@
+"""Storage helpers under every layer: file systems, TFRecord compression, JSON files.
+
+- `ensure_filesystem`: TensorFlow reads local paths and `gs://` by itself; `s3://`, `http(s)://`,
+  `hdfs://` and `az://` come from tensorflow-io, whose last release (0.37.1) loads only with
+  TensorFlow 2.17. It is imported lazily, only for such paths, so dropping it means changing this
+  function alone.
+- TFRecord files may be GZIP-compressed or not whatever their names say, so compression is told
+  from the content. TensorFlow's GZIP reader stops quietly where a truncated stream ends (the
+  records before the cut come out, the rest is silently missing), so readers that cannot compare
+  with a known size check that the stream ends properly (`gzip_problem`).
+- JSON documents are written to a temporary name beside their final one and renamed, so a crash
+  mid-write never leaves a truncated file under the final name.
+
+Paths are anything `tf.io.gfile` opens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+import zlib
+from typing import Any
+
+from schemas.errors import InvalidInputError
+
+TFIO_SCHEMES = ("s3://", "http://", "https://", "hdfs://", "az://")
+GZIP = "GZIP"
+GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 22
+
+
+def ensure_filesystem(path: str) -> None:
+    """Makes `tf.io.gfile` able to open `path`, importing tensorflow-io if the scheme needs it."""
+    if not path.startswith(TFIO_SCHEMES):
+        return
+    try:
+        import tensorflow_io  # noqa: F401  (registers the file systems on import)
+    except Exception as err:  # ImportError, or NotFoundError when its native ops do not load.
+        raise InvalidInputError(
+            f"{path}: reading this scheme needs tensorflow-io 0.37.1 with TensorFlow 2.17, but "
+            f"importing tensorflow_io failed ({type(err).__name__}: {err})") from None
+
+
+def is_gzip(path: str) -> bool:
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
+
+
+def compression_type(path: str) -> str:
+    """`"GZIP"` or `""`, as `tf.data.TFRecordDataset` takes it."""
+    return GZIP if is_gzip(path) else ""
+
+
+def gzip_problem(path: str) -> str | None:
+    """Why a GZIP file's stream does not end properly (truncated, corrupt), or None if it does."""
+    import tensorflow as tf
+
+    decompressor = zlib.decompressobj(wbits=31)
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                while chunk:
+                    decompressor.decompress(chunk)
+                    chunk = decompressor.unused_data
+                    if decompressor.eof and chunk:  # a further GZIP member follows
+                        decompressor = zlib.decompressobj(wbits=31)
+    except zlib.error as err:
+        return f"corrupt GZIP stream ({err})"
+    return None if decompressor.eof else "the GZIP stream ends early (truncated file)"
+
+
+def write_json(path: str, value: Any) -> None:
+    """Writes `value` as indented JSON to `path`: to a temporary name first, then renamed."""
+    import tensorflow as tf
+
+    temp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
+    try:
+        with tf.io.gfile.GFile(temp, "w") as f:
+            f.write(json.dumps(value, indent=2) + "\n")
+        tf.io.gfile.rename(temp, path, overwrite=True)
+    finally:
+        if tf.io.gfile.exists(temp):
+            tf.io.gfile.remove(temp)
+
+
+def read_json(path: str) -> Any:
+    """The JSON document at `path`.
+
+    Raises:
+      InvalidInputError: the file is missing or not valid JSON.
+    """
+    import tensorflow as tf
+
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            return json.load(f)
+    except tf.errors.NotFoundError:
+        raise InvalidInputError(f"{path}: missing") from None
+    except json.JSONDecodeError as err:
+        raise InvalidInputError(f"{path}: not valid JSON ({err})") from None
