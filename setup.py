@@ -1,7 +1,7 @@
 """Packaging for digitseq: Beam render/score jobs, tf.data reader and Keras CTC recognizer.
 
 The same file serves `pip install .` and Dataflow's `--setup_file ./setup.py`.
-Dependency ranges are the ones tried together on Python 3.11 (see DESIGN.md): tensorflow-io
+Dependency ranges are the ones tried together on Python 3.11 (see docs/DESIGN.md): tensorflow-io
 0.37.1 is the last release of that project and its native ops load only with TensorFlow 2.17.
 """
 
@@ -37,10 +37,10 @@ setuptools.setup(
     python_requires=">=3.10",
     packages=setuptools.find_packages(
         include=["digitseq", "digitseq.*", "pipelines", "pipelines.*", "recognizer",
-                 "recognizer.*", "schemas", "schemas.*"]),
+                 "recognizer.*", "schemas", "schemas.*"]) + ["pipelines.data"],
     package_data={
         "schemas": ["*.pbtxt"],
-        "pipelines": ["data/*.npz", "data/*.json"],
+        "pipelines.data": ["*.npz", "*.json"],
     },
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,

@@ -88,7 +88,7 @@ class TrainConfig:
             raise ConfigError("learning_rate", self.learning_rate, "expected > 0")
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ConfigError("warmup_epochs", self.warmup_epochs,
-                              f"expected 0 <= warmup_epochs < epochs ({self.epochs})",
+                              f"expected at least 0 and fewer than epochs ({self.epochs})",
                               others=["epochs"])
         for name in ("early_stopping", "tensorboard_images"):
             if getattr(self, name) < 0:
@@ -251,6 +251,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
             reporting.write_summaries(writers, record, run.optimizer, samples, epoch)
         run.epoch.assign(epoch)
         run.backup.save(checkpoint_number=epoch)
+        logging.info("Saved backup after epoch %d", epoch)
         if config.early_stopping and int(run.stale_epochs.numpy()) >= config.early_stopping:
             logging.info("Early stopping: validation CER has not improved for %d epochs",
                          config.early_stopping)

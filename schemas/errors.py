@@ -20,18 +20,21 @@ class ConfigError(InvalidInputError):
     """A config field with a value it cannot take.
 
     The message reads `<field> <value>: <expected>`; `expected` may name other fields (listed in
-    `others`), so a front end can show every name its own way.
+    `others`), so a front end can show every field's name its own way.
     """
 
     def __init__(self, field: str, value: Any, expected: str, *, others: Sequence[str] = ()):
         self.field, self.value, self.expected = field, value, expected
-        self.fields = (field, *others)
+        self.others = tuple(others)
         super().__init__(f"{field} {_show(value)}: {expected}")
 
     def render(self, name: Callable[[str], str]) -> str:
-        """The message with every field `f` it mentions written as `name(f)`."""
-        pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, self.fields)) + r")(?![\w-])")
-        expected = pattern.sub(lambda match: name(match.group(1)), self.expected)
+        """The message with the field, and the `others` it mentions, written as `name(f)`."""
+        expected = self.expected
+        if self.others:
+            pattern = re.compile(
+                r"(?<![\w-])(" + "|".join(map(re.escape, self.others)) + r")(?![\w-])")
+            expected = pattern.sub(lambda match: name(match.group(1)), expected)
         return f"{name(self.field)} {_show(self.value)}: {expected}"
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recognizer import data, data_from_files, layout
+from recognizer import data, data_from_files, layout, parsing
 from schemas import batch, dataset, record
 from schemas.errors import InvalidInputError
 from tests.conftest import render
@@ -310,3 +310,35 @@ def test_file_that_is_not_gzip_tfrecord(dataset_copy):
     path.write_bytes(gzip.compress(b"\x00" * 10)[:10] + b"x" * (size - 10))
     with pytest.raises(InvalidInputError, match=f"{path}: unreadable after record 0"):
         data.make_dataset(str(dataset_copy), "train", 8)
+
+
+# Units of the reader.
+
+def test_columns_transpose_and_pad_each_image_at_its_own_width():
+    images = [np.arange(2 * 3, dtype=np.uint8).reshape(2, 3), np.full((2, 1), 7, np.uint8)]
+    frames = parsing.columns(tf.constant([i.tobytes() for i in images]), tf.constant([3, 1]),
+                             2, 4).numpy()
+    assert frames.shape == (2, 4, 2)
+    np.testing.assert_array_equal(frames[0, :3], images[0].T)
+    np.testing.assert_array_equal(frames[1, :1], images[1].T)
+    assert not frames[0, 3:].any() and not frames[1, 1:].any()
+    full = parsing.columns(tf.constant([images[0].tobytes()]), tf.constant([3]), 2, 3).numpy()
+    np.testing.assert_array_equal(full[0], images[0].T)
+
+
+def test_proportional_schedule_spreads_every_bucket_over_the_epoch():
+    schedule = data.proportional_schedule([1, 4, 2])
+    assert sorted(schedule) == [0, 1, 1, 1, 1, 2, 2]
+    assert schedule[0] == 1 and schedule[3] == 0  # the single batch of bucket 0 in the middle
+    positions = [i for i, b in enumerate(schedule) if b == 2]
+    assert positions[0] < len(schedule) / 2 <= positions[1]
+
+
+def test_bucket_batch_sizes_keep_frames_per_batch_about_constant():
+    info = layout.SplitInfo(data_dir="d", split="train", height=28, buckets=(
+        layout.Bucket(boundary=56, max_label=2, files=("a",), file_records=(100,)),
+        layout.Bucket(boundary=140, max_label=5, files=("b",), file_records=(100,))))
+    assert data.bucket_batch_sizes(info, 64, constant_frames=False) == {56: 64, 140: 64}
+    sizes = data.bucket_batch_sizes(info, 64, constant_frames=True)
+    assert sizes == {56: round(64 * 98 / 56), 140: round(64 * 98 / 140)}
+    assert data.bucket_batch_sizes(info, 1, constant_frames=True)[140] == 1

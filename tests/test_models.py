@@ -37,14 +37,19 @@ def test_contract_padding_invariance_and_safe_reload(tmp_path, sample_mnist, arc
                                out_short["logits"], atol=1e-6)
 
 
-def test_pixels_never_make_the_mask(sample_mnist):
-    model = models.build(models.ModelConfig(arch="brnn", units=8, layers=1), **STATS)
+@pytest.mark.parametrize("arch", ["brnn", "crnn"])
+def test_pixels_never_make_the_mask(sample_mnist, arch):
+    """The same frames with a larger width (ten more all-zero columns) must read differently:
+    the backward layers start from the width, not from the last column with ink."""
+    model = models.build(models.ModelConfig(arch=arch, units=8, layers=1, conv_filters=4,
+                                            noise=0.0, dropout=0.0), **STATS)
     frames, width = _frames(sample_mnist, [1, 1], 84)
-    blank_inside = frames.copy()
-    blank_inside[0, 20:30] = 0  # all-zero columns inside the sequence still count
-    a = model({"frames": frames, "width": width})["logits"][0, :56]
-    b = model({"frames": blank_inside, "width": width})["logits"][0, :56]
-    assert not np.allclose(a[30:], b[30:])  # the recurrent state carries through the blank run
+    narrow = model({"frames": frames, "width": width}, training=False)
+    wide = model({"frames": frames, "width": width + 10}, training=False)
+    frames_out = int(narrow["lengths"][0])
+    assert int(wide["lengths"][0]) > frames_out
+    assert not np.allclose(narrow["logits"][0, :frames_out], wide["logits"][0, :frames_out],
+                           atol=1e-6)
 
 
 @pytest.mark.parametrize("options, message", [

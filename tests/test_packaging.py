@@ -24,3 +24,26 @@ def test_console_script_runs():
     result = subprocess.run([str(pathlib.Path(sys.executable).with_name("digitseq")),
                              "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("digitseq ")
+
+
+def test_wheel_carries_the_sample_without_packaging_warnings(tmp_path):
+    import zipfile
+
+    result = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation",
+                             "--outdir", str(tmp_path), str(ROOT)], capture_output=True,
+                            text=True, check=True)
+    assert "absent from the `packages` configuration" not in result.stdout + result.stderr
+    (wheel,) = tmp_path.glob("digitseq-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in ("pipelines/data/mnist_sample.npz", "pipelines/data/mnist_sample.json",
+                   "schemas/schema.pbtxt"):
+        assert needed in names, needed
+
+
+def test_no_file_points_outside_the_repository():
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    outside = "../" + "shared"  # spelled apart so this file does not name it
+    offenders = [name for name in tracked if name != ".ci/run" and (ROOT / name).is_file()
+                 and outside in (ROOT / name).read_text(errors="ignore")]
+    assert not offenders

@@ -213,7 +213,7 @@ def test_a_truncated_file_yields_a_dead_letter_for_its_unreadable_rest(
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--decoder", "viterbi"], "--decoder viterbi: expected greedy or beam"),
+    (["--decoder", "viterbi"], "argument --decoder: invalid choice: 'viterbi'"),
     (["--beam-width", "0", "--decoder", "beam"], "--beam-width 0: expected at least 1"),
     (["--format", "csv"], "--format csv: expected one or more of jsonl, parquet"),
     (["--batch-size", "0"], "--batch-size 0: expected at least 1"),
