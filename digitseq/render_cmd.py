@@ -1,19 +1,63 @@
-"""`digitseq render`: flags -> `pipelines.render.render_dataset`, then a summary table."""
+"""`digitseq render`: flags -> `pipelines.render.render_dataset`, then a summary table.
+
+Layout flags (`--gap`, `--jitter`, `--overlap`, `--scale`, `--rotation`, `--slant`,
+`--thickness`) default to the `--preset`'s values; given explicitly, they replace them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any, Callable
+
+from pipelines import sequences
 
 DEFAULT_COUNTS = {"train": 10000, "validation": 1000, "test": 2000}
 
 
-def _gap(text: str) -> tuple[int, int]:
-    try:
-        low, high = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MIN,MAX (two integers), found '{text}'")
-    return low, high
+def _range(kind: Callable[[str], Any], what: str) -> Callable[[str], tuple]:
+    """An argparse type for `MIN,MAX`, each parsed by `kind`."""
+    def parse(text: str) -> tuple:
+        try:
+            low, high = (kind(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected MIN,MAX (two {what}), found '{text}'")
+        return low, high
+    return parse
+
+
+_INTS, _NUMBERS = _range(int, "integers"), _range(float, "numbers")
+LAYOUT_FLAGS: dict[str, tuple[Callable[[str], Any], str, str]] = {
+    "gap": (_INTS, "MIN,MAX", "blank columns between digits; not with --overlap"),
+    "jitter": (int, "PX", f"largest vertical shift of a digit in pixels, "
+               f"0..{sequences.IMAGE_SIZE - 1}"),
+    "overlap": (_INTS, "MIN,MAX", f"columns consecutive digits share, 0..{sequences.MAX_OVERLAP}, "
+                f"overlapping pixels take the maximum; not with --gap"),
+    "scale": (_NUMBERS, "MIN,MAX", "digit size factor about its box centre, 0 < MIN"),
+    "rotation": (_NUMBERS, "MIN,MAX", f"degrees counter-clockwise, -{sequences.MAX_ROTATION:g}.."
+                 f"{sequences.MAX_ROTATION:g}; write --rotation=-8,8"),
+    "slant": (_NUMBERS, "MIN,MAX", f"horizontal shear, positive leans right, "
+              f"-{sequences.MAX_SLANT:g}..{sequences.MAX_SLANT:g}; write --slant=-0.3,0.3"),
+    "thickness": (_INTS, "MIN,MAX", f"stroke dilation (+) or erosion (-) steps, "
+                  f"-{sequences.MAX_THICKNESS}..{sequences.MAX_THICKNESS}; write --thickness=-1,1"),
+}
+"""`RenderParams` fields a preset may set: argparse type, metavar and help."""
+
+
+def _flag_value(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" for v in value)
+    return str(value)
+
+
+def presets_help() -> str:
+    """What each preset sets, as flags, from `sequences.PRESETS`."""
+    described = []
+    for name, fields in sequences.PRESETS.items():
+        flags = " ".join(f"--{field}={_flag_value(value)}" for field, value in fields.items())
+        described.append(f"{name}: {flags or 'no flags (every default)'}")
+    return ("a named layout; explicit flags replace its values (default plain). "
+            + "; ".join(described))
 
 
 def register(subparsers) -> None:
@@ -31,9 +75,13 @@ def register(subparsers) -> None:
         parser.add_argument(f"--{split}", type=int, default=count,
                             help=f"{split} sequences (default {count})")
     parser.add_argument("--seed", type=int, default=0, help="global seed")
-    parser.add_argument("--gap", type=_gap, default=(0, 0), metavar="MIN,MAX",
-                        help="blank columns between digits (default 0,0)")
-    parser.add_argument("--jitter", type=int, default=0, help="vertical shift in pixels")
+    parser.add_argument("--preset", choices=tuple(sequences.PRESETS), default="plain",
+                        help=presets_help())
+    plain = sequences.preset_params("plain")
+    for field, (kind, metavar, text) in LAYOUT_FLAGS.items():
+        parser.add_argument(
+            f"--{field}", type=kind, default=None, metavar=metavar,
+            help=f"{text} (default: the preset's; plain {_flag_value(getattr(plain, field))})")
     parser.add_argument("--shards", type=int, default=4,
                         help="shards per sequence length per split (default 4)")
     parser.add_argument("--mnist", default=None,
@@ -46,11 +94,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
     from digitseq.beam_options import pipeline_options
-    from pipelines import mnist, render, sequences
+    from pipelines import mnist, render
 
-    params = sequences.RenderParams(mode=args.mode, length=args.length,
-                                    min_length=args.min_length, max_length=args.max_length,
-                                    gap=args.gap, jitter=args.jitter)
+    explicit = {field: getattr(args, field) for field in LAYOUT_FLAGS
+                if getattr(args, field) is not None}
+    params = sequences.preset_params(args.preset, mode=args.mode, length=args.length,
+                                     min_length=args.min_length, max_length=args.max_length,
+                                     **explicit)
     started = time.perf_counter()
     metadata = render.render_dataset(
         out_dir=args.out, mnist_location=mnist.default_location(args.mnist), params=params,
