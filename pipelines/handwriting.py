@@ -1,7 +1,7 @@
 """Handwriting variation of one digit image: pure numpy functions, no Beam, no scipy or OpenCV.
 
 Every function takes a `uint8 [28, 28]` digit (any square or rectangular `uint8` image works) and
-returns a new `uint8` image of the same shape; the input is never modified. The digit stays in its
+returns a `uint8` image of the same shape; the input is never modified. The digit stays in its
 box: ink moved outside the box is cut off, and uncovered pixels are background (0).
 
 Geometry uses image coordinates, x to the right and y downwards, about the centre of the box
@@ -16,7 +16,7 @@ The warp maps each output pixel back into the source and samples it bilinearly (
 then rounds half to even and clips to 0..255. Stroke thickness changes by grey dilation (thicker)
 or erosion (thinner) with the 3x3 cross, one step per pixel of stroke boundary, background (0)
 outside the box. With every parameter at its neutral value (scale 1, slant 0, rotation 0,
-thickness 0, shift 0) each function returns an exact copy.
+thickness 0, shift 0) the result equals the input (`vary` then returns the input itself).
 
 The results depend only on the arguments: the same numbers give the same bytes on every worker
 (numpy's element-wise float arithmetic is IEEE and the angle's sine and cosine are computed once,
@@ -118,6 +118,9 @@ def vary(digit: np.ndarray, *, scale: float = 1.0, slant: float = 0.0, rotation:
       rotation: degrees counter-clockwise.
       thickness: dilation (> 0) or erosion (< 0) steps.
       shift: rows down (up if negative).
+
+    Returns:
+      A new image, or `digit` itself when every value is neutral.
     """
     image = digit
     if (scale, slant, rotation) != (1.0, 0.0, 0.0):
@@ -126,4 +129,4 @@ def vary(digit: np.ndarray, *, scale: float = 1.0, slant: float = 0.0, rotation:
         image = thicken(image, thickness)
     if shift:
         image = shift_vertically(image, shift)
-    return image.copy() if image is digit else image
+    return image

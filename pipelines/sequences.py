@@ -295,17 +295,17 @@ def make_specs(plan: ShardPlan, params: RenderParams, *, seed: int,
 
 def render(spec: SequenceSpec, mnist_split: MnistSplit) -> RenderedSequence:
     """Draws the sequence: each digit varied inside its box, boxes combined by pixel maximum."""
-    lefts = spec.digit_left
-    image = np.zeros((IMAGE_SIZE, int(lefts[-1]) + IMAGE_SIZE), np.uint8)
-    for i, row in enumerate(spec.rows):
-        digit = handwriting.vary(
-            mnist_split.images[row], scale=float(spec.scales[i]), slant=float(spec.slants[i]),
-            rotation=float(spec.rotations[i]), thickness=int(spec.thickness[i]),
-            shift=int(spec.shifts[i]))
-        box = image[:, lefts[i]:lefts[i] + IMAGE_SIZE]
+    lefts = spec.digit_left.tolist()
+    image = np.zeros((IMAGE_SIZE, lefts[-1] + IMAGE_SIZE), np.uint8)
+    for row, left, scale, slant, rotation, thickness, shift in zip(
+            spec.rows, lefts, spec.scales.tolist(), spec.slants.tolist(),
+            spec.rotations.tolist(), spec.thickness.tolist(), spec.shifts.tolist()):
+        digit = handwriting.vary(mnist_split.images[row], scale=scale, slant=slant,
+                                 rotation=rotation, thickness=thickness, shift=shift)
+        box = image[:, left:left + IMAGE_SIZE]
         np.maximum(box, digit, out=box)
     return RenderedSequence(
         plan=spec.plan, record_id=spec.record_id, image=image,
         label=tuple(mnist_split.labels[spec.rows].tolist()),
         source_index=tuple(mnist_split.indices[spec.rows].tolist()),
-        digit_left=tuple(lefts.tolist()))
+        digit_left=tuple(lefts))

