@@ -49,8 +49,9 @@ def _pair(kind: type):
         try:
             low, high = (kind(v) for v in text.split(","))
         except ValueError:
+            what = "integers" if kind is int else "numbers"
             raise argparse.ArgumentTypeError(
-                f"expected MIN,MAX (two {kind.__name__} values), found '{text}'") from None
+                f"expected MIN,MAX (two {what}), found '{text}'") from None
         return low, high
 
     return parse
@@ -72,10 +73,14 @@ class Flags:
         self.by_field: dict[str, str] = {}
 
     def add(self, cls: type, *, skip: Iterable[str] = (), title: str | None = None,
-            defaults: dict[str, Any] | None = None) -> None:
-        """Adds a flag for every field of `cls` not in `skip` (`defaults` override the class's)."""
+            defaults: dict[str, Any] | None = None, docs: dict[str, str] | None = None) -> None:
+        """Adds a flag for every field of `cls` (and of the configs it nests) not in `skip`.
+
+        `defaults` replace the classes' defaults on the command line (None: the flag is only
+        set when given), `docs` their help texts.
+        """
         target = self.parser.add_argument_group(title) if title else self.parser
-        docs = field_docs(cls)
+        docs = {**field_docs(cls), **(docs or {})}
         hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(cls):
             if field.name in skip:
@@ -83,7 +88,7 @@ class Flags:
             kind = _unwrap_optional(hints[field.name])
             if dataclasses.is_dataclass(kind):
                 self.add(kind, skip=skip, title=docs.get(field.name, field.name),
-                         defaults=defaults)
+                         defaults=defaults, docs=docs)
                 continue
             default = (defaults or {}).get(field.name, field.default)
             if default is dataclasses.MISSING and field.default_factory is not dataclasses.MISSING:

@@ -1,37 +1,73 @@
-"""`digitseq render`: a Beam job that renders MNIST digit sequences into a TFRecord dataset."""
+"""`digitseq render`: a Beam job that renders MNIST digit sequences into a TFRecord dataset.
+
+Layout flags (`--gap`, `--jitter`, `--overlap`, `--scale`, `--rotation`, `--slant`,
+`--thickness`) default to the `--preset`'s values; given explicitly, they replace them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
-from digitseq.flags import Flags
 
-HELP = "render MNIST digit sequences into a TFRecord dataset (Beam job)"
+def _flag_value(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" for v in value)
+    return str(value)
+
+
+def presets_help() -> str:
+    """What each preset sets, as flags, from `sequences.PRESETS`."""
+    from pipelines import sequences
+
+    described = []
+    for name, fields in sequences.PRESETS.items():
+        flags = " ".join(f"--{field}={_flag_value(value)}" for field, value in fields.items())
+        described.append(f"{name}: {flags or 'no flags (every default)'}")
+    return "a named layout; explicit layout flags replace its values. " + "; ".join(described)
 
 
 def register(subparsers) -> None:
+    from digitseq.flags import Flags
+    from pipelines import sequences
     from pipelines.render import RenderConfig
 
     parser = subparsers.add_parser(
-        "render", help=HELP,
+        "render", help="render MNIST digit sequences into a TFRecord dataset (Beam job)",
         description="Render MNIST digit sequences into sharded GZIP TFRecords with statistics. "
-        "Flags not listed here go to Beam's PipelineOptions (--runner, --direct_num_workers, "
-        "--direct_running_mode, --project, --region, --temp_location, --setup_file, ...).")
+        "Layout flags default to the --preset's values (write negative ranges as "
+        "--rotation=-8,8). Flags not listed here go to Beam's PipelineOptions (--runner, "
+        "--direct_num_workers, --direct_running_mode, --project, --region, --temp_location, "
+        "--setup_file, ...).")
     flags = Flags(parser)
-    flags.add(RenderConfig)
+    flags.add(RenderConfig, defaults=dict.fromkeys(sequences.LAYOUT_FIELDS),
+              docs={"preset": presets_help()})
     parser.set_defaults(run=run, flags=flags, accepts_pipeline_flags=True)
+
+
+def config(args: argparse.Namespace):
+    """The `RenderConfig` the flags ask for: the preset, then explicit layout flags."""
+    from pipelines import sequences
+    from pipelines.render import RenderConfig
+
+    explicit = {field: getattr(args, field) for field in sequences.LAYOUT_FIELDS
+                if getattr(args, field) is not None}
+    params = sequences.preset_params(args.preset, mode=args.mode, length=args.length,
+                                     min_length=args.min_length, max_length=args.max_length,
+                                     **explicit)
+    return args.flags.build(RenderConfig, args, params=params)
 
 
 def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
     from digitseq import text
     from digitseq.beam_options import pipeline_options
-    from pipelines.render import RenderConfig, render_dataset
+    from pipelines.render import render_dataset
     from schemas import dataset
 
-    config = args.flags.build(RenderConfig, args)
+    render = config(args)
     started = time.perf_counter()
-    metadata = render_dataset(config, pipeline_options(pipeline_argv))
-    print(text.render_summary(config.out_dir, metadata, dataset.load_stats(config.out_dir),
+    metadata = render_dataset(render, pipeline_options(pipeline_argv))
+    print(text.render_summary(render.out_dir, metadata, dataset.load_stats(render.out_dir),
                               time.perf_counter() - started))
     return 0

@@ -84,7 +84,8 @@ class RenderSequences(beam.PTransform):
 
 def _serialize(sequence: sequences.RenderedSequence) -> SerializedRecord:
     data = record.to_example(record_id=sequence.record_id, image=sequence.image,
-                             label=sequence.label, source_index=sequence.source_index)
+                             label=sequence.label, source_index=sequence.source_index,
+                             digit_left=sequence.digit_left)
     return SerializedRecord(plan=sequence.plan, width=sequence.image.shape[1], data=data)
 
 

@@ -8,6 +8,11 @@
 | `width`        | int64 | exactly 1   | image columns = number of frames for the recognizer      |
 | `label`        | int64 | 1 or more   | the digits left to right, each in 0..9                   |
 | `source_index` | int64 | = `label`   | index of each digit in its MNIST split (provenance)      |
+| `digit_left`   | int64 | = `label`   | optional: left column of each digit's 28-column box      |
+
+Optional features may be absent from a record; readers that do not use them never see them (they
+are left out of `tf_feature_spec()` unless asked for). `digit_left` was added to version 1 as an
+optional feature, so records written before it still follow the contract.
 
 The declarations below drive everything else: the tf.io parsing spec used by the tf.data reader,
 `to_example` used by the Beam writer, `parse_record` used where records are checked one at a time
@@ -32,6 +37,7 @@ HEIGHT = "height"
 WIDTH = "width"
 LABEL = "label"
 SOURCE_INDEX = "source_index"
+DIGIT_LEFT = "digit_left"
 
 NUM_CLASSES = 10
 """Digits 0..9; a recognizer adds its blank class on top."""
@@ -51,6 +57,8 @@ class FeatureDef:
       min_value: smallest allowed integer value, if bounded below.
       max_value: largest allowed integer value, if bounded above.
       description: what the feature means, copied into the TFMD schema.
+      required: every record has it; an optional feature (always a list) may be absent, but
+        when present follows the same rules.
     """
 
     name: str
@@ -59,6 +67,7 @@ class FeatureDef:
     min_value: int | None = None
     max_value: int | None = None
     description: str = ""
+    required: bool = True
 
 
 FEATURES: tuple[FeatureDef, ...] = (
@@ -70,19 +79,30 @@ FEATURES: tuple[FeatureDef, ...] = (
                description="digits left to right"),
     FeatureDef(SOURCE_INDEX, INT64, False, min_value=0,
                description="index of each digit in its MNIST split"),
+    FeatureDef(DIGIT_LEFT, INT64, False, min_value=0, required=False,
+               description="left column of each digit's 28-column box"),
 )
 FEATURES_BY_NAME: Mapping[str, FeatureDef] = {f.name: f for f in FEATURES}
+
+PER_DIGIT = {SOURCE_INDEX: "source indices", DIGIT_LEFT: "digit left columns"}
+"""Features with one value per digit (as many as `label`), and how errors count them."""
 
 SCHEMA_PBTXT_PATH = pathlib.Path(__file__).with_name("schema.pbtxt")
 
 
-def tf_feature_spec() -> dict:
-    """The `tf.io.parse_example` spec: scalars as `FixedLenFeature`, lists as `RaggedFeature`."""
+def tf_feature_spec(*, optional: bool = False) -> dict:
+    """The `tf.io.parse_example` spec: scalars as `FixedLenFeature`, lists as `RaggedFeature`.
+
+    Args:
+      optional: also parse the optional features (an absent one parses as an empty list).
+    """
     import tensorflow as tf
 
     dtypes = {BYTES: tf.string, INT64: tf.int64}
     spec = {}
     for feature in FEATURES:
+        if not (feature.required or optional):
+            continue
         if feature.scalar:
             spec[feature.name] = tf.io.FixedLenFeature([], dtypes[feature.kind])
         else:
@@ -91,7 +111,7 @@ def tf_feature_spec() -> dict:
 
 
 def to_example(*, record_id: str, image: np.ndarray, label: Sequence[int],
-               source_index: Sequence[int]) -> bytes:
+               source_index: Sequence[int], digit_left: Sequence[int] | None = None) -> bytes:
     """Serializes one sequence as a v1 `tf.train.Example`.
 
     Args:
@@ -99,6 +119,8 @@ def to_example(*, record_id: str, image: np.ndarray, label: Sequence[int],
       image: uint8 array `[height, width]`.
       label: the digits, left to right.
       source_index: MNIST index of each digit, same length as `label`.
+      digit_left: left column of each digit's box, same length as `label`; None leaves the
+        optional feature out.
     """
     from tensorflow.core.example import example_pb2
 
@@ -106,9 +128,10 @@ def to_example(*, record_id: str, image: np.ndarray, label: Sequence[int],
         raise InvalidInputError(
             f"record {record_id}: image must be uint8 [height, width], found {image.dtype} "
             f"{list(image.shape)}")
-    if len(label) != len(source_index):
-        raise InvalidInputError(
-            f"record {record_id}: {len(label)} labels but {len(source_index)} source indices")
+    for name, values in ((SOURCE_INDEX, source_index), (DIGIT_LEFT, digit_left)):
+        if values is not None and len(values) != len(label):
+            raise InvalidInputError(
+                f"record {record_id}: {len(label)} labels but {len(values)} {PER_DIGIT[name]}")
     example = example_pb2.Example()
     feature = example.features.feature
     feature[ID].bytes_list.value.append(record_id.encode())
@@ -117,6 +140,8 @@ def to_example(*, record_id: str, image: np.ndarray, label: Sequence[int],
     feature[WIDTH].int64_list.value.append(image.shape[1])
     feature[LABEL].int64_list.value.extend(int(v) for v in label)
     feature[SOURCE_INDEX].int64_list.value.extend(int(v) for v in source_index)
+    if digit_left is not None:
+        feature[DIGIT_LEFT].int64_list.value.extend(int(v) for v in digit_left)
     return example.SerializeToString()
 
 
@@ -128,6 +153,7 @@ class Record:
     image: np.ndarray
     label: tuple[int, ...] | None
     source_index: tuple[int, ...] | None
+    digit_left: tuple[int, ...] | None = None
 
     @property
     def width(self) -> int:
@@ -148,6 +174,8 @@ def parse_record(serialized: bytes, *, where: str = "record",
       require_label: when false, a record without `label` and `source_index` (or with both empty)
         is accepted as unlabeled: its `label` and `source_index` are None.
 
+    An optional feature the record lacks is None in the result.
+
     Raises:
       InvalidInputError: not an Example, a feature missing or of the wrong kind or count, a label
         out of range, or an image whose size is not height x width.
@@ -165,6 +193,9 @@ def parse_record(serialized: bytes, *, where: str = "record",
         _value_count(example.features.feature, name) for name in LABEL_FEATURES)
     for feature in FEATURES:
         if unlabeled and feature.name in LABEL_FEATURES:
+            values[feature.name] = None
+            continue
+        if feature.name not in example.features.feature and not feature.required:
             values[feature.name] = None
             continue
         if feature.name not in example.features.feature:
@@ -194,13 +225,15 @@ def parse_record(serialized: bytes, *, where: str = "record",
         raise InvalidInputError(
             f"{where} (id {record_id}): image has {len(image)} bytes, expected height x width = "
             f"{height} x {width} = {height * width}")
-    if not unlabeled and len(values[LABEL]) != len(values[SOURCE_INDEX]):
-        raise InvalidInputError(
-            f"{where} (id {record_id}): {len(values[LABEL])} labels but "
-            f"{len(values[SOURCE_INDEX])} source indices, expected the same number")
+    for name, noun in PER_DIGIT.items():
+        if not unlabeled and values[name] is not None and len(values[LABEL]) != len(values[name]):
+            raise InvalidInputError(
+                f"{where} (id {record_id}): {len(values[LABEL])} labels but "
+                f"{len(values[name])} {noun}, expected the same number")
     return Record(record_id=record_id,
                   image=np.frombuffer(image, np.uint8).reshape(height, width),
-                  label=values[LABEL], source_index=values[SOURCE_INDEX])
+                  label=values[LABEL], source_index=values[SOURCE_INDEX],
+                  digit_left=values[DIGIT_LEFT])
 
 
 def _value_count(features, name: str) -> int:
@@ -229,8 +262,11 @@ def schema_text() -> str:
                 lines.append(f"    max: {feature.max_value}")
             lines.append("  }")
         lines.append("  presence {")
-        lines.append("    min_fraction: 1.0")
-        lines.append("    min_count: 1")
+        if feature.required:
+            lines.append("    min_fraction: 1.0")
+            lines.append("    min_count: 1")
+        else:
+            lines.append("    min_fraction: 0.0")
         lines.append("  }")
         if feature.scalar:
             lines.append("  shape {")

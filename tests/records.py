@@ -1,4 +1,7 @@
-"""Reading a rendered split back with nothing but tf.data and the schema (no digitseq reader)."""
+"""Reading a rendered split back with nothing but tf.data and the schema (no digitseq reader).
+
+Optional features come back as lists, empty where a record lacks them.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ def read_split(data_dir: str, split: str) -> list[dict]:
     files = sorted(glob.glob(os.path.join(data_dir, split, "*" + dataset.SHARD_SUFFIX)))
     records = []
     ds = tf.data.TFRecordDataset(files, compression_type=dataset.COMPRESSION)
-    for batch in ds.batch(256).map(lambda s: tf.io.parse_example(s, record.tf_feature_spec())):
+    spec = record.tf_feature_spec(optional=True)
+    for batch in ds.batch(256).map(lambda s: tf.io.parse_example(s, spec)):
         for i in range(len(batch[record.ID])):
             height = int(batch[record.HEIGHT][i])
             width = int(batch[record.WIDTH][i])
@@ -26,5 +30,6 @@ def read_split(data_dir: str, split: str) -> list[dict]:
                     height, width),
                 "label": batch[record.LABEL][i].numpy().tolist(),
                 "source_index": batch[record.SOURCE_INDEX][i].numpy().tolist(),
+                "digit_left": batch[record.DIGIT_LEFT][i].numpy().tolist(),
             })
     return records

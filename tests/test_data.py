@@ -312,6 +312,24 @@ def test_file_that_is_not_gzip_tfrecord(dataset_copy):
         data.make_dataset(str(dataset_copy), "train", 8)
 
 
+@pytest.mark.parametrize("verify", [True, False])
+def test_records_with_and_without_the_optional_digit_left_read_alike(dataset_copy, verify):
+    from tensorflow.core.example import example_pb2
+
+    _, entry = _first_train_shard(dataset_copy)
+    records = [example_pb2.Example.FromString(r)
+               for r in _good_records(dataset_copy / entry["path"], n=entry["records"])]
+    assert all(record.DIGIT_LEFT in r.features.feature for r in records)
+    for example in records[::2]:
+        del example.features.feature[record.DIGIT_LEFT]
+    _replace_shard(dataset_copy, [r.SerializeToString() for r in records])
+    ids = _ids(data.make_dataset(str(dataset_copy), "train", 8, with_ids=True,
+                                 config=data.ReaderConfig(verify=verify)))
+    read_back = read_split(str(dataset_copy), "train")
+    assert sorted(ids) == sorted(r["id"] for r in read_back)
+    assert sum(not r["digit_left"] for r in read_back) == len(records[::2])
+
+
 # Units of the reader.
 
 def test_columns_transpose_and_pad_each_image_at_its_own_width():

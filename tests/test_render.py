@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import filecmp
+import hashlib
 import json
 import os
 
 import numpy as np
 import pytest
 
-from pipelines import sequences
+from digitseq import cli
+from pipelines import handwriting, sequences
 from schemas import dataset
 from tests.conftest import render
 from tests.records import read_split
@@ -28,10 +31,23 @@ def test_round_trip_pixels_and_labels_match_mnist(variable_dataset, sample_mnist
         source = sample_mnist.test if split == "test" else sample_mnist.train
         for rec in read_split(variable_dataset, split):
             assert rec["image"].shape == (28, 28 * len(rec["label"]))
+            assert rec["digit_left"] == [28 * i for i in range(len(rec["label"]))]
             for i, (label, index) in enumerate(zip(rec["label"], rec["source_index"])):
                 image, mnist_label = _digit(source, index)
                 assert label == mnist_label
                 np.testing.assert_array_equal(rec["image"][:, 28 * i:28 * (i + 1)], image)
+
+
+def test_defaults_render_what_the_job_rendered_before_layouts(variable_dataset):
+    """Ids, labels, sources and pixels of every record, hashed in file order. The value was
+    computed with the render job of commit fdc4ff5 (before overlap and handwriting variation) on the
+    same flags and bundled sample, so options at their defaults keep old datasets reproducible."""
+    digest = hashlib.sha256()
+    for split in dataset.SPLITS:
+        for rec in read_split(variable_dataset, split):
+            digest.update(repr((rec["id"], rec["label"], rec["source_index"])).encode())
+            digest.update(rec["image"].tobytes())
+    assert digest.hexdigest() == "ab34a4b456204866eacddc18cca0cea34af594d4efd691d41cdc852a3365bbd6"
 
 
 def test_splits_draw_from_disjoint_pools(variable_dataset, sample_mnist):
@@ -124,9 +140,12 @@ def _shifted(digit, shift):
     return out
 
 
-def test_same_seed_gives_identical_files_with_one_and_two_workers(tmp_path):
+@pytest.mark.parametrize("options", [
+    [], ["--preset", "touching", "--thickness=-1,1", "--jitter", "3"],
+], ids=["plain", "every_option"])
+def test_same_seed_gives_identical_files_with_one_and_two_workers(tmp_path, options):
     flags = ["--mode", "variable", "--train", "120", "--validation", "20", "--test", "20",
-             "--shards", "2", "--seed", "3"]
+             "--shards", "2", "--seed", "3", *options]
     one, two = tmp_path / "one", tmp_path / "two"
     assert render(one, *flags) == 0
     assert render(two, *flags, "--direct_num_workers=2",
@@ -161,6 +180,20 @@ def test_different_seed_gives_different_sequences(tmp_path):
     (["--gap", "5,2"], "--gap 5,2: expected 0 <= MIN <= MAX"),
     (["--shards", "0"], "--shards 0: expected at least 1"),
     (["--mnist", "/nonexistent/mnist"], "MNIST source /nonexistent/mnist"),
+    (["--overlap", "5,2"], "--overlap 5,2: expected 0 <= MIN <= MAX <= 27"),
+    (["--overlap", "0,28"], "--overlap 0,28: expected 0 <= MIN <= MAX <= 27"),
+    (["--overlap=-1,3"], "--overlap -1,3: expected 0 <= MIN <= MAX <= 27"),
+    (["--scale", "0,1.2"], "--scale 0,1.2: expected 0 < MIN <= MAX"),
+    (["--scale", "1.2,0.8"], "--scale 1.2,0.8: expected 0 < MIN <= MAX"),
+    (["--rotation=-50,10"], "--rotation -50,10: expected -45 <= MIN <= MAX <= 45"),
+    (["--rotation", "10,5"], "--rotation 10,5: expected -45 <= MIN <= MAX <= 45"),
+    (["--slant", "0,1.5"], "--slant 0,1.5: expected -1 <= MIN <= MAX <= 1"),
+    (["--thickness", "0,4"], "--thickness 0,4: expected -3 <= MIN <= MAX <= 3"),
+    (["--gap", "2,6", "--overlap", "0,12"],
+     "--gap 2,6: digits are either apart or overlapping, but --overlap is 0,12 too"),
+    (["--preset", "touching", "--gap", "1,3"], "--gap 1,3: digits are either apart or "
+                                                "overlapping, but --overlap is 0,12 too"),
+    (["--jitter", "28"], "--jitter 28: expected 0..27"),
 ])
 def test_bad_parameters_are_refused(tmp_path, capsys, flags, message):
     out = tmp_path / "out"
@@ -168,6 +201,18 @@ def test_bad_parameters_are_refused(tmp_path, capsys, flags, message):
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert message in err and len(err.splitlines()) == 1, err
+    assert not (out / dataset.COMPLETED).exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--preset", "cursive"], "argument --preset: invalid choice: 'cursive'"),
+    (["--scale", "1.2"], "argument --scale: expected MIN,MAX (two numbers), found '1.2'"),
+    (["--overlap", "a,b"], "argument --overlap: expected MIN,MAX (two integers), found 'a,b'"),
+])
+def test_malformed_flags_are_refused_by_argparse(tmp_path, capsys, flags, message):
+    out = tmp_path / "out"
+    assert render(out, "--train", "10", *flags) == 2
+    assert message in capsys.readouterr().err
     assert not (out / dataset.COMPLETED).exists()
 
 
@@ -238,3 +283,113 @@ def test_plan_is_independent_of_everything_but_params_and_seed():
     starts = sorted((p.start, p.count) for p in plans if p.split == "train")
     assert all(a[0] + a[1] == b[0] for a, b in zip(starts, starts[1:]))
     assert {p.length for p in plans if p.split == "test"} <= {2, 3, 4, 5}
+
+
+# Layouts: overlap, handwriting variation, presets.
+
+def _rebuild(rec: dict, source) -> np.ndarray:
+    """The image as the pixel-wise maximum of the record's MNIST digits at their left columns."""
+    image = np.zeros_like(rec["image"])
+    for left, index in zip(rec["digit_left"], rec["source_index"]):
+        box = image[:, left:left + 28]
+        np.maximum(box, _digit(source, index)[0], out=box)
+    return image
+
+
+def test_overlapping_digits_are_the_pixelwise_maximum_at_their_columns(tmp_path, sample_mnist):
+    out = tmp_path / "overlap"
+    assert render(out, "--mode", "variable", "--min-length", "2", "--max-length", "4",
+                  "--train", "60", "--validation", "0", "--test", "20", "--overlap", "3,20",
+                  "--shards", "2") == 0
+    metadata = dataset.load_metadata(str(out))
+    for split, source in (("train", sample_mnist.train), ("test", sample_mnist.test)):
+        boundary = {f["length"]: f["max_width"] for f in metadata["files"][split]}
+        widths = collections.defaultdict(set)
+        for rec in read_split(str(out), split):
+            n, lefts = len(rec["label"]), rec["digit_left"]
+            overlaps = [28 - (right - left) for left, right in zip(lefts, lefts[1:])]
+            assert lefts[0] == 0 and len(lefts) == n and all(3 <= o <= 20 for o in overlaps)
+            assert rec["image"].shape == (28, 28 * n - sum(overlaps))
+            assert rec["label"] == [_digit(source, i)[1] for i in rec["source_index"]]
+            np.testing.assert_array_equal(rec["image"], _rebuild(rec, source))
+            widths[n].add(rec["image"].shape[1])
+        for n, seen in widths.items():
+            assert boundary[n] == 28 * n - 3 * (n - 1) >= max(seen)
+            assert len(seen) > 1
+
+
+def test_pan001_overlaps_every_pair_by_15_columns(tmp_path, sample_mnist):
+    out = tmp_path / "pan001"
+    assert render(out, "--preset", "pan001", "--length", "3", "--train", "20", "--validation",
+                  "0", "--test", "0", "--shards", "1") == 0
+    records = read_split(str(out), "train")
+    assert {r["image"].shape[1] for r in records} == {3 * 28 - 2 * 15}
+    assert all(r["digit_left"] == [0, 13, 26] for r in records)
+    for rec in records:
+        np.testing.assert_array_equal(rec["image"], _rebuild(rec, sample_mnist.train))
+    metadata = dataset.load_metadata(str(out))
+    assert metadata["params"]["preset"] == "pan001" and metadata["params"]["overlap"] == [15, 15]
+    assert [f["max_width"] for f in metadata["files"]["train"]] == [54]
+
+
+@pytest.mark.parametrize("flags, change", [
+    (["--scale", "1.2,1.2"], {"scale": 1.2}),
+    (["--rotation", "10,10"], {"rotation": 10.0}),
+    (["--slant=-0.3,-0.3"], {"slant": -0.3}),
+    (["--thickness", "1,1"], {"thickness": 1}),
+    (["--thickness=-1,-1"], {"thickness": -1}),
+], ids=["scale", "rotation", "slant", "thicker", "thinner"])
+def test_each_variation_changes_only_what_it_says(tmp_path, sample_mnist, flags, change):
+    common = ["--length", "3", "--train", "20", "--validation", "0", "--test", "0",
+              "--shards", "1", "--seed", "4"]
+    assert render(tmp_path / "plain", *common) == 0
+    assert render(tmp_path / "varied", *common, *flags) == 0
+    plain, varied = (read_split(str(tmp_path / d), "train") for d in ("plain", "varied"))
+    for before, after in zip(plain, varied):
+        for key in ("id", "label", "source_index", "digit_left"):
+            assert before[key] == after[key]
+        assert not np.array_equal(before["image"], after["image"])
+        for left, index in zip(after["digit_left"], after["source_index"]):
+            expected = handwriting.vary(_digit(sample_mnist.train, index)[0], **change)
+            np.testing.assert_array_equal(after["image"][:, left:left + 28], expected)
+
+
+def test_presets_expand_to_their_documented_fields():
+    assert sequences.PRESETS == {
+        "plain": {},
+        "touching": {"overlap": (0, 12), "scale": (0.85, 1.15), "rotation": (-8.0, 8.0),
+                     "slant": (-0.25, 0.25), "thickness": (0, 1), "jitter": 2},
+        "pan001": {"overlap": (15, 15)},
+    }
+    defaults = sequences.RenderParams()
+    for name, fields in sequences.PRESETS.items():
+        params = sequences.preset_params(name)
+        assert params.preset == name
+        for field in dataclasses.fields(params):
+            if field.name != "preset":
+                assert getattr(params, field.name) == fields.get(field.name,
+                                                                 getattr(defaults, field.name))
+    assert sequences.preset_params("plain") == defaults
+    explicit = sequences.preset_params("touching", overlap=(2, 4), jitter=0)
+    assert explicit.overlap == (2, 4) and explicit.jitter == 0 and explicit.scale == (0.85, 1.15)
+    assert sequences.preset_params("touching").max_width(5) == 5 * 28
+
+
+def test_explicit_flags_override_the_preset_and_both_are_recorded(tmp_path):
+    out = tmp_path / "out"
+    assert render(out, "--preset", "touching", "--overlap", "10,10", "--scale", "1,1",
+                  "--train", "10", "--validation", "0", "--test", "0", "--shards", "1") == 0
+    params = dataset.load_metadata(str(out))["params"]
+    assert params["preset"] == "touching" and params["overlap"] == [10, 10]
+    assert params["scale"] == [1, 1] and params["rotation"] == [-8, 8] and params["jitter"] == 2
+    assert {r["image"].shape[1] for r in read_split(str(out), "train")} == {5 * 28 - 4 * 10}
+
+
+def test_render_help_lists_what_each_preset_sets(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+    assert cli.run(["render", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "plain: no flags" in text
+    assert "touching: --overlap=0,12 --scale=0.85,1.15 --rotation=-8,8 --slant=-0.25,0.25 " \
+           "--thickness=0,1 --jitter=2" in text
+    assert "pan001: --overlap=15,15" in text

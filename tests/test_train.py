@@ -18,7 +18,9 @@ import pytest
 from digitseq import cli
 from recognizer import models, train
 from schemas import dataset
-from tests.conftest import SMALL
+from schemas.errors import InvalidInputError
+from tests.conftest import SMALL, render
+from tests.records import read_split
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
@@ -221,3 +223,21 @@ def test_bad_input_is_refused(variable_dataset, tmp_path, capsys, monkeypatch, c
     assert message in err, err
     if case == "infeasible":
         assert "ids train/" in err
+
+
+def test_feasibility_check_refuses_overlapped_digits_the_model_cannot_align(tmp_path):
+    """pan001 packs 5 digits into 5 * 28 - 4 * 15 = 80 columns: a crnn with 4 conv blocks
+    (downsample 16) emits 5 frames, too few for a label with a repeated pair (CTC needs a blank
+    between the two). The plain layout (140 columns, 9 frames) and downsample 8 (10 frames) fit."""
+    flags = ["--length", "5", "--train", "60", "--validation", "0", "--test", "0", "--shards", "1"]
+    assert render(tmp_path / "pan001", "--preset", "pan001", *flags) == 0
+    assert render(tmp_path / "plain", *flags) == 0
+    downsample = models.ModelConfig(conv_blocks=4).downsample
+    labels = [r["label"] for r in read_split(str(tmp_path / "pan001"), "train")]
+    repeated = sum(any(a == b for a, b in zip(label, label[1:])) for label in labels)
+    assert downsample == 16 and 0 < repeated < 60
+    with pytest.raises(InvalidInputError, match=f"{repeated} of 60 labels cannot be aligned by "
+                                                f"CTC .* at downsample 16"):
+        train.check_feasible(str(tmp_path / "pan001"), "train", downsample)
+    assert train.check_feasible(str(tmp_path / "plain"), "train", downsample) == 60
+    assert train.check_feasible(str(tmp_path / "pan001"), "train", 8) == 60
