@@ -32,11 +32,11 @@ BATCH = 128
 def render(location: str, out_dir: str, count: int) -> str:
     from digitseq.beam_options import pipeline_options
     from pipelines import render as render_lib
-    from pipelines import sequences
+    from pipelines import render_params
 
     if not os.path.exists(os.path.join(out_dir, "COMPLETED")):
         render_lib.render_dataset(render_lib.RenderConfig(
-            out_dir=out_dir, mnist=location, params=sequences.RenderParams(mode="variable"),
+            out_dir=out_dir, mnist=location, params=render_params.RenderParams(mode="variable"),
             train=2000, validation=200, test=count, seed=1, shards=4, overwrite=True),
             pipeline_options([]))
     return out_dir

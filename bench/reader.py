@@ -88,12 +88,12 @@ def main() -> None:
         data_dir = args.data
         if not data_dir:
             from digitseq.beam_options import pipeline_options
-            from pipelines import mnist, render, sequences
+            from pipelines import mnist, render, render_params
 
             data_dir = os.path.join(tmp, "data")
             render.render_dataset(render.RenderConfig(
                 out_dir=data_dir, mnist=mnist.default_location(args.mnist),
-                params=sequences.RenderParams(mode="variable"), train=args.count, validation=0,
+                params=render_params.RenderParams(mode="variable"), train=args.count, validation=0,
                 test=0, seed=0, shards=4), pipeline_options([]))
         info = layout.split_info(data_dir, "train")
         files = [f for b in info.buckets for f in b.files]

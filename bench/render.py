@@ -57,12 +57,12 @@ def plain_loop(location: str, count: int, out_path: str, seed: int = 0) -> float
 def beam_job(location: str, count: int, out_dir: str, workers: int) -> float:
     """The render job as users run it (local runner). Returns seconds."""
     from digitseq.beam_options import pipeline_options
-    from pipelines import render, sequences
+    from pipelines import render, render_params
 
     flags = common.local_runner_flags(workers)
     started = time.perf_counter()
     render.render_dataset(render.RenderConfig(
-        out_dir=out_dir, mnist=location, params=sequences.RenderParams(mode="variable"),
+        out_dir=out_dir, mnist=location, params=render_params.RenderParams(mode="variable"),
         train=count, validation=0, test=0, seed=0, shards=4, overwrite=True),
         pipeline_options(flags))
     return time.perf_counter() - started

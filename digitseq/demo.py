@@ -23,7 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from digitseq import pictures, text
 from pipelines.predict import PredictConfig, run_prediction
 from pipelines.render import RenderConfig, render_dataset
-from pipelines.sequences import MODES, RenderParams
+from pipelines.render_params import MODES, RenderParams
 from recognizer.train import TrainConfig, train
 from schemas import dataset
 from schemas.errors import ConfigError

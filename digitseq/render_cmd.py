@@ -18,11 +18,11 @@ def _flag_value(value: Any) -> str:
 
 
 def presets_help() -> str:
-    """What each preset sets, as flags, from `sequences.PRESETS`."""
-    from pipelines import sequences
+    """What each preset sets, as flags, from `render_params.PRESETS`."""
+    from pipelines import render_params
 
     described = []
-    for name, fields in sequences.PRESETS.items():
+    for name, fields in render_params.PRESETS.items():
         flags = " ".join(f"--{field}={_flag_value(value)}" for field, value in fields.items())
         described.append(f"{name}: {flags or 'no flags (every default)'}")
     return "a named layout; explicit layout flags replace its values. " + "; ".join(described)
@@ -30,7 +30,7 @@ def presets_help() -> str:
 
 def register(subparsers) -> None:
     from digitseq.flags import Flags
-    from pipelines import sequences
+    from pipelines import render_params
     from pipelines.render import RenderConfig
 
     parser = subparsers.add_parser(
@@ -41,19 +41,19 @@ def register(subparsers) -> None:
         "--direct_num_workers, --direct_running_mode, --project, --region, --temp_location, "
         "--setup_file, ...).")
     flags = Flags(parser)
-    flags.add(RenderConfig, defaults=dict.fromkeys(sequences.LAYOUT_FIELDS),
+    flags.add(RenderConfig, defaults=dict.fromkeys(render_params.LAYOUT_FIELDS),
               docs={"preset": presets_help()})
     parser.set_defaults(run=run, flags=flags, accepts_pipeline_flags=True)
 
 
 def config(args: argparse.Namespace):
     """The `RenderConfig` the flags ask for: the preset, then explicit layout flags."""
-    from pipelines import sequences
+    from pipelines import render_params
     from pipelines.render import RenderConfig
 
-    explicit = {field: getattr(args, field) for field in sequences.LAYOUT_FIELDS
+    explicit = {field: getattr(args, field) for field in render_params.LAYOUT_FIELDS
                 if getattr(args, field) is not None}
-    params = sequences.preset_params(args.preset, mode=args.mode, length=args.length,
+    params = render_params.preset_params(args.preset, mode=args.mode, length=args.length,
                                      min_length=args.min_length, max_length=args.max_length,
                                      **explicit)
     return args.flags.build(RenderConfig, args, params=params)

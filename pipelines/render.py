@@ -22,7 +22,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.utils import shared
 
 from pipelines import mnist as mnist_lib
-from pipelines import sequences
+from pipelines import render_params, sequences
 from pipelines.shards import SerializedRecord, ShardSummary, WriteShards
 from pipelines.stats import RowMoments, RowMomentsFn
 from schemas import dataset, record, storage
@@ -33,7 +33,7 @@ _MNIST_HANDLE = shared.Shared()
 
 
 class _MakeSpecsFn(beam.DoFn):
-    def __init__(self, *, params: sequences.RenderParams, seed: int,
+    def __init__(self, *, params: render_params.RenderParams, seed: int,
                  pools: Mapping[str, np.ndarray]):
         super().__init__()
         self._params, self._seed, self._pools = params, seed, dict(pools)
@@ -69,7 +69,7 @@ class _RenderFn(beam.DoFn):
 class RenderSequences(beam.PTransform):
     """`ShardPlan`s -> `RenderedSequence`s, each plan's sequences in order."""
 
-    def __init__(self, *, mnist_location: str, params: sequences.RenderParams, seed: int,
+    def __init__(self, *, mnist_location: str, params: render_params.RenderParams, seed: int,
                  pools: Mapping[str, np.ndarray]):
         super().__init__()
         self._location, self._params, self._seed, self._pools = mnist_location, params, seed, pools
@@ -144,7 +144,7 @@ class RenderDataset(beam.PTransform):
       info: extra `metadata.json` entries (params, seed, source).
     """
 
-    def __init__(self, *, out_dir: str, mnist_location: str, params: sequences.RenderParams,
+    def __init__(self, *, out_dir: str, mnist_location: str, params: render_params.RenderParams,
                  seed: int, plans: Sequence[sequences.ShardPlan],
                  pools: Mapping[str, np.ndarray], info: Mapping[str, Any]):
         super().__init__()
@@ -217,7 +217,7 @@ class RenderConfig:
     """
 
     out_dir: str = option(flag="--out")
-    params: sequences.RenderParams = option(default_factory=sequences.RenderParams)
+    params: render_params.RenderParams = option(default_factory=render_params.RenderParams)
     train: int = 10000
     validation: int = 1000
     test: int = 2000

@@ -14,7 +14,7 @@ counts from parallel workers combine into the same totals.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Mapping
+from typing import Iterable
 
 import editdistance
 
@@ -113,9 +113,3 @@ def merge_all(parts: Iterable[ErrorCounts]) -> ErrorCounts:
 
 def label_string(digits: Iterable[int]) -> str:
     return "".join(str(int(d)) for d in digits)
-
-
-def by_length_table(summary: Mapping) -> list[tuple[str, int, float, float]]:
-    """`(length, sequences, cer, ser)` rows of a summary, for printing."""
-    return [(length, v["sequences"], v["cer"], v["ser"])
-            for length, v in summary["by_length"].items()]

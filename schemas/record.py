@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -82,7 +82,6 @@ FEATURES: tuple[FeatureDef, ...] = (
     FeatureDef(DIGIT_LEFT, INT64, False, min_value=0, required=False,
                description="left column of each digit's 28-column box"),
 )
-FEATURES_BY_NAME: Mapping[str, FeatureDef] = {f.name: f for f in FEATURES}
 
 PER_DIGIT = {SOURCE_INDEX: "source indices", DIGIT_LEFT: "digit left columns"}
 """Features with one value per digit (as many as `label`), and how errors count them."""

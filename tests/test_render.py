@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from digitseq import cli
-from pipelines import handwriting, sequences
+from pipelines import handwriting, render_params, sequences
 from schemas import dataset
 from tests.conftest import render
 from tests.records import read_split
@@ -261,7 +261,7 @@ def test_interrupted_job_leaves_no_completed(tmp_path, monkeypatch):
 
 
 def test_plan_is_independent_of_everything_but_params_and_seed():
-    params = sequences.RenderParams(mode="variable")
+    params = render_params.RenderParams(mode="variable")
     plans = sequences.plan_shards(params, {"train": 1000, "test": 7}, seed=5, shards=3)
     pool = np.arange(500)
 
@@ -355,24 +355,24 @@ def test_each_variation_changes_only_what_it_says(tmp_path, sample_mnist, flags,
 
 
 def test_presets_expand_to_their_documented_fields():
-    assert sequences.PRESETS == {
+    assert render_params.PRESETS == {
         "plain": {},
         "touching": {"overlap": (0, 12), "scale": (0.85, 1.15), "rotation": (-8.0, 8.0),
                      "slant": (-0.25, 0.25), "thickness": (0, 1), "jitter": 2},
         "pan001": {"overlap": (15, 15)},
     }
-    defaults = sequences.RenderParams()
-    for name, fields in sequences.PRESETS.items():
-        params = sequences.preset_params(name)
+    defaults = render_params.RenderParams()
+    for name, fields in render_params.PRESETS.items():
+        params = render_params.preset_params(name)
         assert params.preset == name
         for field in dataclasses.fields(params):
             if field.name != "preset":
                 assert getattr(params, field.name) == fields.get(field.name,
                                                                  getattr(defaults, field.name))
-    assert sequences.preset_params("plain") == defaults
-    explicit = sequences.preset_params("touching", overlap=(2, 4), jitter=0)
+    assert render_params.preset_params("plain") == defaults
+    explicit = render_params.preset_params("touching", overlap=(2, 4), jitter=0)
     assert explicit.overlap == (2, 4) and explicit.jitter == 0 and explicit.scale == (0.85, 1.15)
-    assert sequences.preset_params("touching").max_width(5) == 5 * 28
+    assert render_params.preset_params("touching").max_width(5) == 5 * 28
 
 
 def test_explicit_flags_override_the_preset_and_both_are_recorded(tmp_path):

@@ -27,7 +27,7 @@ def test_schema_pbtxt_parses_as_tfmd_schema_matching_features():
         else:
             assert proto.value_count.min == 1
     assert (by_name[record.LABEL].int_domain.min, by_name[record.LABEL].int_domain.max) == (0, 9)
-    assert not record.FEATURES_BY_NAME[record.DIGIT_LEFT].required
+    assert not next(f for f in record.FEATURES if f.name == record.DIGIT_LEFT).required
 
 
 def _example(*, lefts=(0, 1), **overrides) -> bytes:
