@@ -1,4 +1,5 @@
-# The two commands of the README: `make demo` (the main job) and `make test`.
+# The two commands of the README: `make demo` (the main job) and `make test` (the full suite,
+# what CI runs); `make test-fast` skips the tests marked slow.
 # Both create .venv in the checkout and install digitseq with its test extras on first use;
 # running them again reuses it (reinstalled when setup.py changes).
 
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed-digitseq
 DEMO_OUT ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test install clean
+.PHONY: demo test test-fast install clean
 
 install: $(STAMP)
 
@@ -24,6 +25,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+# The subset for development: everything but the tests marked slow (end-to-end jobs, training).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info

@@ -17,6 +17,8 @@ from schemas import prediction
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIGURE_PIXELS = (pictures.FIGURE_INCHES[0] * pictures.DPI, pictures.FIGURE_INCHES[1] * pictures.DPI)
 
+pytestmark = pytest.mark.slow
+
 
 def png_size(path) -> tuple[int, int]:
     """(width, height) from a PNG's IHDR chunk, after checking the signature."""

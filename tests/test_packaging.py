@@ -5,9 +5,12 @@ import subprocess
 import sys
 import tarfile
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_sdist_contains_schema_and_sample(tmp_path):
     subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir",
                     str(tmp_path), str(ROOT)], check=True, capture_output=True)
@@ -26,6 +29,7 @@ def test_console_script_runs():
     assert result.stdout.startswith("digitseq ")
 
 
+@pytest.mark.slow
 def test_wheel_carries_the_sample_without_packaging_warnings(tmp_path):
     import zipfile
 

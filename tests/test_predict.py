@@ -158,6 +158,7 @@ def test_beam_search_decoder_runs_and_agrees_with_recognizer_decoding(
         assert by_id[rec["id"]]["confidence"] == pytest.approx(float(confidence[0]), rel=1e-3)
 
 
+@pytest.mark.slow
 def test_two_worker_processes_give_the_same_outputs(scored, trained_model, inputs, tmp_path):
     assert _predict(trained_model, inputs, tmp_path, "--direct_num_workers=2",
                     "--direct_running_mode=multi_processing") == 0

@@ -143,6 +143,7 @@ def _shifted(digit, shift):
 @pytest.mark.parametrize("options", [
     [], ["--preset", "touching", "--thickness=-1,1", "--jitter", "3"],
 ], ids=["plain", "every_option"])
+@pytest.mark.slow
 def test_same_seed_gives_identical_files_with_one_and_two_workers(tmp_path, options):
     flags = ["--mode", "variable", "--train", "120", "--validation", "20", "--test", "20",
              "--shards", "2", "--seed", "3", *options]

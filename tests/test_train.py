@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from digitseq import cli
-from recognizer import models, train
+from recognizer import checks, models, train
 from schemas import dataset
 from schemas.errors import InvalidInputError
 from tests.conftest import SMALL, render
@@ -30,6 +30,7 @@ def _train_cli(*args):
     return [sys.executable, "-m", "digitseq", "train", *args]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", models.ARCHITECTURES)
 def test_each_architecture_learns(variable_dataset, tmp_path, arch):
     config = train.TrainConfig(
@@ -49,6 +50,7 @@ def test_each_architecture_learns(variable_dataset, tmp_path, arch):
     assert (tmp_path / arch / "logs" / "validation").is_dir()
 
 
+@pytest.mark.slow
 def test_two_replicas_match_one_device(variable_dataset):
     script = textwrap.dedent(f"""
         import json, sys
@@ -99,6 +101,7 @@ def test_two_replicas_match_one_device(variable_dataset):
     assert report["max_weight_diff"] < 1e-5
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_the_next_epoch(variable_dataset, tmp_path):
     model_dir = str(tmp_path / "model")
     command = _train_cli("--data", variable_dataset, "--model-dir", model_dir, "--epochs", "3",
@@ -134,6 +137,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_train_together_and_the_chief_exports(variable_dataset, tmp_path):
     model_dir = str(tmp_path / "model")
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
@@ -154,6 +158,7 @@ def test_two_workers_train_together_and_the_chief_exports(variable_dataset, tmp_
     assert sorted(os.listdir(os.path.join(model_dir, "backup"))) == ["worker-0", "worker-1"]
 
 
+@pytest.mark.slow
 def test_saved_model_decodes_in_a_fresh_process(trained_model, variable_dataset):
     import keras
     import tensorflow as tf
@@ -238,6 +243,6 @@ def test_feasibility_check_refuses_overlapped_digits_the_model_cannot_align(tmp_
     assert downsample == 16 and 0 < repeated < 60
     with pytest.raises(InvalidInputError, match=f"{repeated} of 60 labels cannot be aligned by "
                                                 f"CTC .* at downsample 16"):
-        train.check_feasible(str(tmp_path / "pan001"), "train", downsample)
-    assert train.check_feasible(str(tmp_path / "plain"), "train", downsample) == 60
-    assert train.check_feasible(str(tmp_path / "pan001"), "train", 8) == 60
+        checks.check_feasible(str(tmp_path / "pan001"), "train", downsample)
+    assert checks.check_feasible(str(tmp_path / "plain"), "train", downsample) == 60
+    assert checks.check_feasible(str(tmp_path / "pan001"), "train", 8) == 60

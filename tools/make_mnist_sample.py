@@ -4,7 +4,7 @@ A seeded random subset of the full MNIST IDX files, in Keras's `mnist.npz` layou
 indices (`train_index`, `test_index`), so rendered records keep true provenance. The provenance
 (source checksums, seed, counts, how to rebuild) goes to mnist_sample.json beside it.
 
-    python tools/make_mnist_sample.py --mnist ../shared/data/mnist
+    python tools/make_mnist_sample.py --mnist $MNIST_DIR
 """
 
 from __future__ import annotations
