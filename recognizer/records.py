@@ -47,7 +47,7 @@ def tagged_records(files: Sequence[str], *, training: bool, seed: int | None,
 
     return file_order(files, training=training, seed=seed).interleave(
         read, cycle_length=min(len(files), 2), block_length=block, num_parallel_calls=AUTOTUNE,
-        deterministic=not training)
+        deterministic=not training or seed is not None)
 
 
 def plain_records(files: Sequence[str], *, training: bool, seed: int | None, compression: str,

@@ -17,16 +17,23 @@ def _frames(sample_mnist, digits, pad_to):
     return frames, np.array([image.shape[1]], np.int32)
 
 
-@pytest.mark.parametrize("arch", models.ARCHITECTURES)
-def test_contract_padding_invariance_and_safe_reload(tmp_path, sample_mnist, arch):
-    config = models.ModelConfig(arch=arch, units=8, layers=1, conv_filters=4)
+@pytest.mark.parametrize("arch, options", [
+    *[(arch, {}) for arch in models.ARCHITECTURES],
+    ("crnn", {"batch_norm": True, "conv_layers": 2, "conv_blocks": 3}),
+], ids=[*models.ARCHITECTURES, "crnn-bn-deep"])
+def test_contract_padding_invariance_and_safe_reload(tmp_path, sample_mnist, arch, options):
+    config = models.ModelConfig(arch=arch, units=8, layers=1, conv_filters=4, **options)
     model = models.build(config, **STATS)
+    if options:  # batch statistics must not stay at their initial values, or nothing is tested
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.moving_mean.assign(np.full(layer.moving_mean.shape, 0.3, np.float32))
     short, width = _frames(sample_mnist, [0, 1, 2], 84)
     long, _ = _frames(sample_mnist, [0, 1, 2], 140)
     out_short = model({"frames": short, "width": width}, training=False)
     out_long = model({"frames": long, "width": width}, training=False)
     frames = int(out_short["lengths"][0])
-    assert frames == 84 // config.downsample
+    assert frames == -(-84 // config.downsample)
     assert out_short["logits"].shape[-1] == ctc.NUM_OUTPUTS
     np.testing.assert_allclose(out_short["logits"][0, :frames], out_long["logits"][0, :frames],
                                atol=1e-5)

@@ -246,3 +246,16 @@ def test_feasibility_check_refuses_overlapped_digits_the_model_cannot_align(tmp_
         checks.check_feasible(str(tmp_path / "pan001"), "train", downsample)
     assert checks.check_feasible(str(tmp_path / "plain"), "train", downsample) == 60
     assert checks.check_feasible(str(tmp_path / "pan001"), "train", 8) == 60
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero(tmp_path):
+    config = train.TrainConfig(data_dir="d", model_dir="m", epochs=10, learning_rate=2e-3,
+                               schedule="cosine", warmup_epochs=1)
+    schedule = train.learning_rate_schedule(config, steps_per_epoch=100)
+    assert float(schedule(0)) == pytest.approx(2e-4)
+    assert float(schedule(100)) == pytest.approx(2e-3)
+    assert float(schedule(550)) == pytest.approx(1e-3, rel=1e-3)
+    assert float(schedule(1000)) == pytest.approx(0, abs=1e-9)
+    constant = train.learning_rate_schedule(
+        train.TrainConfig(data_dir="d", model_dir="m"), steps_per_epoch=100)
+    assert constant == 1e-3
