@@ -130,8 +130,7 @@ def _conv_front_end(x, width, config: ModelConfig, height: int):
                 x = layers.Activation("relu", name=f"{name}_relu")(x)
             else:
                 x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
-            if j < config.conv_layers - 1:
-                x = ZeroBeyondWidth(2 ** i, name=f"{name}_zero_padding")([x, width])
+            x = ZeroBeyondWidth(2 ** i, name=f"{name}_zero_padding")([x, width])
         x = layers.MaxPooling2D(2, padding="same", name=f"pool_{i}")(x)
         x = ZeroBeyondWidth(2 ** (i + 1), name=f"zero_padding_{i}")([x, width])
         rows = math.ceil(rows / 2)
