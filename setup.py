@@ -10,7 +10,7 @@ import setuptools
 INSTALL_REQUIRES = [
     "tensorflow>=2.17.1,<2.18",
     "tensorflow-io==0.37.1",
-    "apache-beam>=2.60,<3",
+    "apache-beam>=2.77,<3",  # the releases tested; see README (Beam versions)
     "keras>=3.5,<4",
     "numpy>=1.26,<2",
     "protobuf>=4.25,<5",
@@ -26,7 +26,7 @@ EXTRAS_REQUIRE = {
         # Parses schemas/schema.pbtxt as a real TFMD Schema; 1.17+ needs protobuf 5+.
         "tensorflow-metadata>=1.15,<1.17",
     ],
-    "gcp": ["apache-beam[gcp]>=2.60,<3"],
+    "gcp": ["apache-beam[gcp]>=2.77,<3"],
 }
 
 setuptools.setup(

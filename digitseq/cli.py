@@ -3,15 +3,20 @@
 Each command module registers its flags (built from the libraries' config dataclasses, see
 `digitseq.flags`) and a `run(args, extra_argv)` function. Commands that launch Beam jobs pass the
 flags they do not know (`--runner`, `--direct_num_workers`, Dataflow flags, ...) to
-`PipelineOptions`; the others reject unknown flags. Bad input ends in a one-line error naming the
-flag, and exit status 2.
+`PipelineOptions`; a flag that neither digitseq nor Beam knows is an error naming the closest
+known one. Bad input ends in a one-line error naming the flag, and exit status 2.
+
+Quiet by default: results, warnings and errors, plus digitseq's own progress (one line per
+training epoch); `-v` adds Beam's and TensorFlow's INFO lines, `-vv` debug lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
+import re
 import sys
 from typing import Sequence
 
@@ -20,6 +25,7 @@ from digitseq import (__version__, demo_cmd, inspect_cmd, predict_cmd, render_cm
 from schemas.errors import ConfigError, InvalidInputError
 
 COMMANDS = (render_cmd, inspect_cmd, train_cmd, predict_cmd, report_cmd, demo_cmd)
+LIBRARIES = ("digitseq", "pipelines", "recognizer", "schemas")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="digitseq", description="Handwritten digit-string recognition with Beam, tf.data "
         "and Keras.")
     parser.add_argument("--version", action="version", version=f"digitseq {__version__}")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v: also Beam's and TensorFlow's INFO lines; -vv: debug lines")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(subparsers)
@@ -37,15 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Runs one command; returns the process exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    configure_logging(_verbosity(argv))
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
-        if extra and not getattr(args, "accepts_pipeline_flags", False):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        unknown = unknown_flags(extra, beam=getattr(args, "accepts_pipeline_flags", False))
+        if unknown:
+            command = parser._subparsers._group_actions[0].choices[args.command]
+            known = [o for a in command._actions for o in a.option_strings] + (
+                beam_flags() if getattr(args, "accepts_pipeline_flags", False) else [])
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            command.error(f"unrecognized argument {unknown[0]}"
+                          + (f"; did you mean {close[0]}?" if close else ""))
     except SystemExit as stop:  # argparse's own errors (exit 2), --help and --version (exit 0)
         return int(stop.code or 0)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger().setLevel(args.log_level)
     try:
         return args.run(args, extra) or 0
     except ConfigError as err:
@@ -58,6 +70,61 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def _verbosity(argv: Sequence[str]) -> int:
+    """-v flags before the command's own parsing (logging is set up before Beam is imported)."""
+    count = 0
+    for arg in argv:
+        if arg == "--verbose":
+            count += 1
+        elif re.fullmatch(r"-v+", arg):
+            count += len(arg) - 1
+    return count
+
+
+class _QuietImports(logging.Filter):
+    """Drops Beam's import-time note about optional Google Cloud clients (not an error here)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("apitools not found")
+
+
+def configure_logging(verbosity: int) -> None:
+    """digitseq's own loggers at INFO (DEBUG with -vv); everything else at WARNING (INFO with
+    -v)."""
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else \
+        logging.DEBUG
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s")
+    root = logging.getLogger()
+    root.setLevel(level)
+    for handler in root.handlers:
+        if verbosity == 0 and not any(isinstance(f, _QuietImports) for f in handler.filters):
+            handler.addFilter(_QuietImports())
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+
+
+def beam_flags() -> list[str]:
+    """Every flag Beam's `PipelineOptions` (all its option groups) knows."""
+    from apache_beam.options import pipeline_options
+
+    parser = pipeline_options._BeamArgumentParser(allow_abbrev=False)
+    stack = [pipeline_options.PipelineOptions]
+    while stack:
+        cls = stack.pop()
+        stack += cls.__subclasses__()
+        cls._add_argparse_args(parser)
+    return [option for action in parser._actions for option in action.option_strings]
+
+
+def unknown_flags(extra: Sequence[str], *, beam: bool) -> list[str]:
+    """The flags among `extra` that Beam does not know either (all of them if not `beam`)."""
+    flags = [arg.split("=", 1)[0] for arg in extra if arg.startswith("-")]
+    if not beam:
+        return flags or list(extra)
+    known = set(beam_flags())
+    return [flag for flag in flags if flag not in known]
+
+
 def main() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if _verbosity(sys.argv[1:]) else "3")
     sys.exit(run())

@@ -29,6 +29,8 @@ from schemas import dataset
 from schemas.errors import ConfigError
 from schemas.options import option
 
+logger = logging.getLogger(__name__)
+
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
@@ -61,7 +63,7 @@ def run_mode(mode: str, demo: DemoConfig, render: RenderConfig, training: TrainC
     """Render, train, score and report one dataset; returns its summary row."""
     data_dir, model_dir, predictions_dir = (os.path.join(demo.out, f"{part}-{mode}")
                                             for part in ("data", "model", "predictions"))
-    logging.info("demo %s: rendering %s", mode, data_dir)
+    logger.info("demo %s: rendering %s", mode, data_dir)
     started = time.perf_counter()
     render = dataclasses.replace(render, out_dir=data_dir, params=RenderParams(mode=mode),
                                  overwrite=True)
@@ -71,11 +73,11 @@ def run_mode(mode: str, demo: DemoConfig, render: RenderConfig, training: TrainC
     pictures.write_sheet(data_dir, "train",
                          os.path.join(data_dir, pictures.SHEET.format(split="train")))
 
-    logging.info("demo %s: training crnn into %s", mode, model_dir)
+    logger.info("demo %s: training crnn into %s", mode, model_dir)
     _remove(model_dir)
     result = train(dataclasses.replace(training, data_dir=data_dir, model_dir=model_dir))
 
-    logging.info("demo %s: scoring the test split into %s", mode, predictions_dir)
+    logger.info("demo %s: scoring the test split into %s", mode, predictions_dir)
     started = time.perf_counter()
     scored = run_prediction(PredictConfig(
         model_dir=model_dir, input_pattern=os.path.join(data_dir, "test", "*"),

@@ -26,6 +26,6 @@ def run(args: argparse.Namespace, _: list[str]) -> int:
     result = train.train(config)
     last = result["history"][-1] if result["history"] else {}
     print(json.dumps({"model_dir": config.model_dir, "epochs": len(result["history"]),
-                      "best_val_cer": result["best_val_cer"],
+                      "criterion": result["criterion"], "best": result["best"],
                       "last": last, "train_seconds": round(result["train_seconds"], 1)}))
     return 0

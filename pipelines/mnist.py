@@ -23,6 +23,8 @@ import numpy as np
 from schemas import storage
 from schemas.errors import InvalidInputError
 
+logger = logging.getLogger(__name__)
+
 SAMPLE = "sample"
 SAMPLE_PATH = pathlib.Path(__file__).with_name("data") / "mnist_sample.npz"
 KERAS_CACHE = pathlib.Path("~/.keras/datasets/mnist.npz")
@@ -74,7 +76,7 @@ def default_location(flag: str | None = None) -> str:
     keras_cache = KERAS_CACHE.expanduser()
     if keras_cache.exists():
         return str(keras_cache)
-    logging.info("No --mnist, $MNIST_DIR or %s: using the MNIST sample bundled with digitseq "
+    logger.info("No --mnist, $MNIST_DIR or %s: using the MNIST sample bundled with digitseq "
                  "(%s)", KERAS_CACHE, SAMPLE_PATH)
     return SAMPLE
 

@@ -44,8 +44,13 @@ class SequenceModelHandler(ModelHandler[np.ndarray, Decoded, Any]):
             raise ConfigError("beam_width", beam_width, "expected at least 1")
         if max_batch_size < 1:
             raise ConfigError("batch_size", max_batch_size, "expected at least 1")
-        super().__init__(min_batch_size=max_batch_size, max_batch_size=max_batch_size)
+        super().__init__()
         self._model_dir, self._decoder, self._beam_width = model_dir, decoder, beam_width
+        self._batch_size = max_batch_size
+
+    def batch_elements_kwargs(self) -> Mapping[str, Any]:
+        """Fixed batches (shards are read in order, so a batch is mostly one width bucket)."""
+        return {"min_batch_size": self._batch_size, "max_batch_size": self._batch_size}
 
     def load_model(self):
         return tf.saved_model.load(os.path.join(self._model_dir, exported.SERVING))
@@ -77,9 +82,30 @@ class SequenceModelHandler(ModelHandler[np.ndarray, Decoded, Any]):
 
 
 def load_model_config(model_dir: str) -> dict[str, Any]:
-    """The exported model's `config.json`, after checking the directory is a model export."""
+    """The exported model's `config.json`, after checking, on the launcher, that the directory is
+    a model export whose SavedModel loads and serves both signatures on raw images.
+
+    Raises:
+      ConfigError: naming the model directory: a file is missing, the SavedModel cannot be
+        loaded (damaged or incompatible), or a signature is missing or takes other inputs.
+    """
     for name in (os.path.join(exported.SERVING, exported.SAVED_MODEL), exported.CONFIG):
         if not tf.io.gfile.exists(os.path.join(model_dir, name)):
             raise ConfigError("model_dir", model_dir, f"no {name}, expected an exported model "
                               f"directory (digitseq train writes one)")
-    return storage.read_json(os.path.join(model_dir, exported.CONFIG))
+    config = storage.read_json(os.path.join(model_dir, exported.CONFIG))
+    try:
+        model = tf.saved_model.load(os.path.join(model_dir, exported.SERVING))
+    except Exception as err:  # any failure to load is the directory's fault, named as such
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ConfigError("model_dir", model_dir, f"its SavedModel cannot be loaded "
+                          f"({type(err).__name__}: {reason[:300]}); expected the serving/ "
+                          f"directory digitseq train exports") from None
+    for signature in (exported.SERVING_DEFAULT, exported.LOGITS_SIGNATURE):
+        function = model.signatures.get(signature)
+        inputs = set(function.structured_input_signature[1]) if function is not None else set()
+        if inputs != {exported.IMAGES, exported.WIDTHS}:
+            raise ConfigError("model_dir", model_dir, f"its SavedModel has no signature "
+                              f"'{signature}' taking {exported.IMAGES} and {exported.WIDTHS}; "
+                              f"expected a model exported by digitseq train")
+    return config

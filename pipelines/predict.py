@@ -28,6 +28,8 @@ from schemas import prediction, storage
 from schemas.errors import ConfigError
 from schemas.options import check_choice, option
 
+logger = logging.getLogger(__name__)
+
 
 @dataclasses.dataclass(frozen=True)
 class PredictConfig:
@@ -99,7 +101,7 @@ def run_prediction(config: PredictConfig,
                                      max_batch_size=config.batch_size),
         height=int(model_config["height"]))
     prepare_output_dir(config.out_dir, overwrite=config.overwrite)
-    logging.info("Scoring %d files matching %s with %s (%s decoding) into %s", len(files),
+    logger.info("Scoring %d files matching %s with %s (%s decoding) into %s", len(files),
                  config.input_pattern, config.model_dir, config.decoder, config.out_dir)
 
     pipeline = beam.Pipeline(options=pipeline_options or PipelineOptions())

@@ -29,6 +29,8 @@ from schemas import dataset, record, storage
 from schemas.errors import ConfigError
 from schemas.options import option
 
+logger = logging.getLogger(__name__)
+
 _MNIST_HANDLE = shared.Shared()
 
 
@@ -255,7 +257,7 @@ def render_dataset(config: RenderConfig,
         "seed": config.seed,
         "source": {"location": mnist.location, "kind": mnist.kind, "sha256": mnist.sha256},
     }
-    logging.info("Rendering %s into %s: %d shards", config.counts, config.out_dir, len(plans))
+    logger.info("Rendering %s into %s: %d shards", config.counts, config.out_dir, len(plans))
     with beam.Pipeline(options=pipeline_options or PipelineOptions()) as pipeline:
         _ = pipeline | "RenderDataset" >> RenderDataset(
             out_dir=config.out_dir, mnist_location=mnist.location, params=config.params,

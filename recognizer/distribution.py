@@ -7,23 +7,52 @@ best model and the export.
 
 from __future__ import annotations
 
+import json
 import os
 
 import tensorflow as tf
 
-from schemas.errors import ConfigError
+from schemas.errors import InvalidInputError
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+
+
+TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                     '"task": {"type": "worker", "index": 0}}')
+
+
+def check_tf_config(text: str | None) -> dict:
+    """The parsed `TF_CONFIG` of a multi-worker run.
+
+    Raises:
+      InvalidInputError: unset, not JSON, or without a cluster and this process's task in it.
+    """
+    if not text:
+        raise InvalidInputError(f"TF_CONFIG is not set; strategy multi_worker expects a JSON "
+                                f"cluster spec in every worker's environment, e.g. "
+                                f"{TF_CONFIG_EXAMPLE}")
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InvalidInputError(f"TF_CONFIG is not valid JSON ({err}); expected e.g. "
+                                f"{TF_CONFIG_EXAMPLE}") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not cluster or not isinstance(task, dict):
+        raise InvalidInputError(f"TF_CONFIG {text}: expected a \"cluster\" of jobs and a "
+                                f"\"task\", e.g. {TF_CONFIG_EXAMPLE}")
+    jobs = cluster.get(task.get("type"))
+    index = task.get("index", 0)
+    if not isinstance(jobs, list) or not isinstance(index, int) or not 0 <= index < len(jobs):
+        raise InvalidInputError(f"TF_CONFIG task {json.dumps(task)}: not in the cluster "
+                                f"{json.dumps(cluster)}")
+    return config
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """`auto`: mirrored over GPUs if there are several, else one device."""
     if name == "multi_worker":
-        if not os.environ.get("TF_CONFIG"):
-            raise ConfigError(
-                "strategy", name, "TF_CONFIG is not set; expected a JSON cluster spec, e.g. "
-                '{"cluster": {"worker": ["host1:port", "host2:port"]}, '
-                '"task": {"type": "worker", "index": 0}} in every worker\'s environment')
+        check_tf_config(os.environ.get("TF_CONFIG"))
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):

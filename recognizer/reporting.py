@@ -9,9 +9,12 @@ import sys
 import keras
 import tensorflow as tf
 
+logger = logging.getLogger(__name__)
+
 
 class Progress:
-    """A Keras progress bar on a terminal; plain log lines (about ten per epoch) otherwise."""
+    """A Keras progress bar on a terminal; otherwise debug log lines (about ten per epoch), as
+    the epoch's own summary line says enough."""
 
     def __init__(self, steps: int, epoch: int, epochs: int, enabled: bool):
         self._steps, self._epoch, self._epochs = steps, epoch, epochs
@@ -24,7 +27,7 @@ class Progress:
         if self._bar is not None:
             self._bar.update(step, [("loss", loss)])
         elif self._enabled and (step % self._every == 0 or step == self._steps):
-            logging.info("epoch %d/%d step %d/%d loss %.4f", self._epoch, self._epochs, step,
+            logger.debug("epoch %d/%d step %d/%d loss %.4f", self._epoch, self._epochs, step,
                          self._steps, loss)
 
 

@@ -35,6 +35,8 @@ from schemas import batch, dataset, exported, storage
 from schemas.errors import ConfigError
 from schemas.options import check_choice, option
 
+logger = logging.getLogger(__name__)
+
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
               "sgd": keras.optimizers.SGD}
 SCHEDULES = ("constant", "cosine")
@@ -58,7 +60,8 @@ class TrainConfig:
       schedule: constant, or cosine decay to zero over the run (after any warm-up).
       warmup_epochs: epochs of linear warm-up from a tenth of the learning rate (cosine only).
       seed: seed of initialization, shuffling and augmentation.
-      early_stopping: stop after this many epochs without a better validation CER (0: off).
+      early_stopping: stop after this many epochs without a better validation CER (training loss
+        without a validation split) (0: off).
       tensorboard_images: validation sequences drawn in TensorBoard each epoch.
     """
 
@@ -119,7 +122,8 @@ def learning_rate_schedule(config: TrainConfig, *, steps_per_epoch: int):
 
 def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
                     strategy: tf.distribute.Strategy):
-    """One synchronous step over the next distributed batch; returns the global mean loss."""
+    """One synchronous step over the next distributed batch; returns the global mean loss and the
+    number of examples it trained on."""
 
     def step(features, labels):
         with tf.GradientTape() as tape:
@@ -129,13 +133,14 @@ def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
             loss = tf.nn.compute_average_loss(per_example)
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return loss
+        return loss, tf.shape(per_example)[0]
 
     @tf.function
     def train_step(iterator):
         features, labels = next(iterator)
-        return strategy.reduce(tf.distribute.ReduceOp.SUM,
-                               strategy.run(step, args=(features, labels)), axis=None)
+        loss, examples = strategy.run(step, args=(features, labels))
+        return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                strategy.reduce(tf.distribute.ReduceOp.SUM, examples, axis=None))
 
     return train_step
 
@@ -147,7 +152,7 @@ class _Run:
     model: keras.Model
     optimizer: keras.optimizers.Optimizer
     epoch: tf.Variable
-    best_cer: tf.Variable
+    best_cer: tf.Variable  # the best criterion so far (validation CER, or training loss)
     stale_epochs: tf.Variable
     backup: tf.train.CheckpointManager
 
@@ -168,24 +173,27 @@ def _build_run(config: TrainConfig, strategy: tf.distribute.Strategy, *, stats, 
         checkpoint, os.path.join(config.model_dir, "backup", f"worker-{worker}"), max_to_keep=1)
     if backup.latest_checkpoint:
         checkpoint.restore(backup.latest_checkpoint).assert_existing_objects_matched()
-        logging.info("Resuming from %s after epoch %d", backup.latest_checkpoint,
+        logger.info("Resuming from %s after epoch %d", backup.latest_checkpoint,
                      int(state["epoch"].numpy()))
     return _Run(model=model, optimizer=optimizer, backup=backup, **state)
 
 
 def _train_epoch(train_step, iterator, *, steps: int, epoch: int, config: TrainConfig,
-                 progress: reporting.Progress) -> float:
-    """Runs one epoch's steps; returns the mean loss. A non-finite loss stops training."""
-    losses = []
+                 progress: reporting.Progress) -> tuple[float, int]:
+    """Runs one epoch's steps; returns the mean loss and the examples trained on. A non-finite
+    loss stops training."""
+    losses, examples = [], 0
     for i in range(steps):
-        loss = float(train_step(iterator))
+        loss, batch_examples = train_step(iterator)
+        loss = float(loss)
+        examples += int(batch_examples)
         if not math.isfinite(loss):
             raise ConfigError("learning_rate", config.learning_rate,
                               f"training loss became {loss} at epoch {epoch} step {i + 1}; "
                               f"expected a lower learning rate")
         losses.append(loss)
         progress.update(i + 1, float(np.mean(losses)))
-    return float(np.mean(losses))
+    return float(np.mean(losses)), examples
 
 
 def _improved(run: _Run, criterion: float) -> bool:
@@ -196,6 +204,12 @@ def _improved(run: _Run, criterion: float) -> bool:
         return True
     run.stale_epochs.assign_add(1)
     return False
+
+
+def result_criterion(evaluator: Evaluator | None) -> str:
+    """What picks the best epoch: validation CER, or the training loss without a validation
+    split."""
+    return "val_cer" if evaluator is not None else "train_loss"
 
 
 def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
@@ -229,19 +243,20 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     while int(run.epoch.numpy()) < config.epochs:
         epoch = int(run.epoch.numpy()) + 1
         epoch_started = time.perf_counter()
-        loss = _train_epoch(train_step, iterator, steps=steps, epoch=epoch, config=config,
-                            progress=reporting.Progress(steps, epoch, config.epochs,
-                                                        enabled=progress and is_chief))
+        loss, examples = _train_epoch(
+            train_step, iterator, steps=steps, epoch=epoch, config=config,
+            progress=reporting.Progress(steps, epoch, config.epochs,
+                                        enabled=progress and is_chief))
         seconds = time.perf_counter() - epoch_started
-        trained_examples += steps * config.batch_size
+        trained_examples += examples
         step_seconds += seconds
-        record = {"epoch": epoch, "loss": loss,
-                  "examples_per_second": steps * config.batch_size / seconds}
+        record = {"epoch": epoch, "loss": loss, "examples": examples,
+                  "examples_per_second": examples / seconds}
         samples = None
         if evaluator is not None:
             summary, samples = evaluator(samples=config.tensorboard_images)
             record.update(val_cer=summary["cer"], val_ser=summary["ser"], val_ler=summary["ler"])
-        logging.info("epoch %d/%d: %s", epoch, config.epochs,
+        logger.info("epoch %d/%d: %s", epoch, config.epochs,
                      ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k != "epoch"))
         history.append(record)
         improved = _improved(run, record.get("val_cer", loss))
@@ -251,13 +266,15 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
             reporting.write_summaries(writers, record, run.optimizer, samples, epoch)
         run.epoch.assign(epoch)
         run.backup.save(checkpoint_number=epoch)
-        logging.info("Saved backup after epoch %d", epoch)
+        logger.info("Saved backup after epoch %d", epoch)
         if config.early_stopping and int(run.stale_epochs.numpy()) >= config.early_stopping:
-            logging.info("Early stopping: validation CER has not improved for %d epochs",
-                         config.early_stopping)
+            logger.info("Early stopping: %s has not improved for %d epochs",
+                        result_criterion(evaluator), config.early_stopping)
             break
 
-    result = {"history": history, "best_val_cer": float(run.best_cer.numpy()),
+    result = {"history": history,
+              "criterion": result_criterion(evaluator),
+              "best": float(run.best_cer.numpy()),
               "train_seconds": time.perf_counter() - started,
               "train_examples_per_second": trained_examples / max(step_seconds, 1e-9)}
     if is_chief:

@@ -18,6 +18,8 @@ from recognizer.records import AUTOTUNE, FILE_SHIFT, count_readable, record_name
 from schemas import batch, dataset
 from schemas.errors import InvalidInputError
 
+logger = logging.getLogger(__name__)
+
 
 def verify_records(info: SplitInfo, files: Sequence[str] | None = None, *,
                    skip_corrupt: bool = False, compression: str = dataset.COMPRESSION) -> int:
@@ -40,7 +42,7 @@ def verify_records(info: SplitInfo, files: Sequence[str] | None = None, *,
         for path, listed, _ in mine:
             readable = count_readable(path, compression, ignore_errors=True)
             if readable < listed:
-                logging.warning("%s: %d of %d records unreadable, skipped", path,
+                logger.warning("%s: %d of %d records unreadable, skipped", path,
                                 listed - readable, listed)
                 skipped += listed - readable
     paths = [path for path, _, _ in mine]

@@ -235,3 +235,32 @@ def test_bad_model_input_or_output_is_refused(trained_model, inputs, variable_da
     assert _predict(trained_model, inputs, scored) == 2
     assert "already holds prediction outputs" in capsys.readouterr().err
     assert os.path.exists(os.path.join(str(scored), prediction.METRICS))
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("variables", "its SavedModel cannot be loaded"),
+    ("signature", "its SavedModel has no signature 'serving_default' taking images and widths"),
+])
+def test_a_damaged_or_foreign_model_is_refused_before_the_job(trained_model, inputs, tmp_path,
+                                                               capsys, damage, message):
+    import shutil
+
+    import tensorflow as tf
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_model, model)
+    if damage == "variables":
+        data = next((model / "serving" / "variables").glob("variables.data-*"))
+        data.write_bytes(data.read_bytes()[:100])
+    else:
+        module = tf.Module()
+        module.f = tf.function(lambda x: {"y": x * 2},
+                               input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        shutil.rmtree(model / "serving")
+        tf.saved_model.save(module, str(model / "serving"),
+                            signatures={"serving_default": module.f})
+    out = tmp_path / "out"
+    assert _predict(str(model), inputs, out) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"--model {model}: {message}" in err and len(err.splitlines()) == 1, err
+    assert not out.exists()

@@ -203,7 +203,10 @@ def test_model_dir_of_another_run_is_refused(trained_model, variable_dataset, ca
 @pytest.mark.parametrize("case, message", [
     ("incomplete", "no COMPLETED file"),
     ("no_stats", "stats.json: missing"),
-    ("no_tf_config", "--strategy multi_worker: TF_CONFIG is not set"),
+    ("no_tf_config", "TF_CONFIG is not set; strategy multi_worker expects a JSON cluster spec"),
+    ("broken_tf_config", "TF_CONFIG is not valid JSON (Expecting property name"),
+    ("tf_config_without_task", "TF_CONFIG task {\"type\": \"worker\", \"index\": 2}: not in the "
+                               "cluster"),
     ("infeasible", "labels cannot be aligned by CTC"),
     ("nan", "training loss became"),
 ])
@@ -219,13 +222,20 @@ def test_bad_input_is_refused(variable_dataset, tmp_path, capsys, monkeypatch, c
     elif case == "no_tf_config":
         monkeypatch.delenv("TF_CONFIG", raising=False)
         flags += ["--strategy", "multi_worker"]
+    elif case == "broken_tf_config":
+        monkeypatch.setenv("TF_CONFIG", "{broken")
+        flags += ["--strategy", "multi_worker"]
+    elif case == "tf_config_without_task":
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
+                                                    "task": {"type": "worker", "index": 2}}))
+        flags += ["--strategy", "multi_worker"]
     elif case == "infeasible":
         flags += ["--conv-blocks", "5"]
     else:
         flags += ["--optimizer", "sgd", "--learning-rate", "1e9", "--arch", "rnn"]
     assert cli.run(flags) == 2
     err = capsys.readouterr().err
-    assert message in err, err
+    assert message in err and len(err.strip().splitlines()) == 1, err
     if case == "infeasible":
         assert "ids train/" in err
 
@@ -259,3 +269,37 @@ def test_cosine_schedule_warms_up_then_decays_to_zero(tmp_path):
     constant = train.learning_rate_schedule(
         train.TrainConfig(data_dir="d", model_dir="m"), steps_per_epoch=100)
     assert constant == 1e-3
+
+
+def test_without_validation_the_criterion_is_the_training_loss_and_examples_are_counted(
+        tmp_path):
+    from recognizer import data
+    from schemas import batch
+
+    assert render(tmp_path / "data", "--mode", "variable", "--train", "120", "--validation", "0",
+                  "--test", "0", "--shards", "1", "--seed", "2") == 0
+    config = train.TrainConfig(
+        data_dir=str(tmp_path / "data"), model_dir=str(tmp_path / "model"), epochs=1,
+        batch_size=16, reader=data.ReaderConfig(constant_frames=True),
+        model=models.ModelConfig(arch="rnn", units=8, layers=1))
+    result = train.train(config, progress=False)
+    assert result["criterion"] == "train_loss"
+    assert result["best"] == pytest.approx(result["history"][0]["loss"])
+    steps = 120 // 16
+    seen = data.make_dataset(config.data_dir, "train", 16, training=True, seed=config.seed,
+                             config=config.reader).repeat().take(steps)
+    expected = sum(int(features[batch.WIDTH].shape[0]) for features, _ in seen)
+    assert expected != steps * 16  # constant frames: batch sizes differ per bucket
+    assert result["history"][0]["examples"] == expected
+
+
+def test_importing_the_package_is_enough_to_load_a_model(trained_model):
+    script = textwrap.dedent(f"""
+        import keras
+        import recognizer
+        keras.saving.load_model({os.path.join(trained_model, 'model.keras')!r}, safe_mode=True)
+        print("loaded")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=ENV, cwd=ROOT)
+    assert result.returncode == 0 and "loaded" in result.stdout, result.stderr[-2000:]
