@@ -81,11 +81,14 @@ def _verbosity(argv: Sequence[str]) -> int:
     return count
 
 
-class _QuietImports(logging.Filter):
-    """Drops Beam's import-time note about optional Google Cloud clients (not an error here)."""
+class _HarmlessBeamNotes(logging.Filter):
+    """Drops two Beam warnings that are not problems here: its import-time note about optional
+    Google Cloud clients, and RunInference's note that it cannot probe memory on this platform."""
+
+    NOTES = ("apitools not found", "Resource module is not available")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("apitools not found")
+        return not str(record.msg).startswith(self.NOTES)
 
 
 def configure_logging(verbosity: int) -> None:
@@ -97,8 +100,8 @@ def configure_logging(verbosity: int) -> None:
     root = logging.getLogger()
     root.setLevel(level)
     for handler in root.handlers:
-        if verbosity == 0 and not any(isinstance(f, _QuietImports) for f in handler.filters):
-            handler.addFilter(_QuietImports())
+        if verbosity == 0 and not any(isinstance(f, _HarmlessBeamNotes) for f in handler.filters):
+            handler.addFilter(_HarmlessBeamNotes())
     for name in LIBRARIES:
         logging.getLogger(name).setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
 

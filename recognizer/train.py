@@ -257,7 +257,8 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
             summary, samples = evaluator(samples=config.tensorboard_images)
             record.update(val_cer=summary["cer"], val_ser=summary["ser"], val_ler=summary["ler"])
         logger.info("epoch %d/%d: %s", epoch, config.epochs,
-                     ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k != "epoch"))
+                     ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}"
+                              for k, v in record.items() if k != "epoch"))
         history.append(record)
         improved = _improved(run, record.get("val_cer", loss))
         if is_chief:
