@@ -143,7 +143,8 @@ class RenderConfig:
       validation: validation sequences.
       test: test sequences.
       seed: the global seed every shard's seed derives from.
-      shards: shards per sequence length per split.
+      shards: shards per sequence length per split (default: automatic, enough that no file's
+        estimated size exceeds 128 MiB and at least 4; see pipelines.sequences).
       mnist: MNIST location: IDX directory, mnist.npz or 'sample' (default: $MNIST_DIR, else
         ~/.keras/datasets/mnist.npz, else the bundled sample).
       overwrite: replace a dataset already in the output directory.
@@ -155,7 +156,7 @@ class RenderConfig:
     validation: int = 1000
     test: int = 2000
     seed: int = 0
-    shards: int = 4
+    shards: int | None = None
     mnist: str | None = None
     overwrite: bool = False
 
@@ -163,7 +164,7 @@ class RenderConfig:
         for split, count in self.counts.items():
             if count < 0:
                 raise ConfigError(split, count, "expected a count of 0 or more")
-        if self.shards < 1:
+        if self.shards is not None and self.shards < 1:
             raise ConfigError("shards", self.shards, "expected at least 1")
 
     @property

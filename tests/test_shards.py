@@ -1,8 +1,9 @@
 """The shard writer: one plan, one call, one file renamed into place; a failed write leaves no
-debris and writing again gives the same bytes."""
+debris and writing again gives the same bytes; shard counts sized for scale."""
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -120,3 +121,48 @@ def test_writing_a_plan_again_replaces_its_file_with_the_same_bytes(tmp_path, sa
     list(fn.process(plan))
     assert _files(tmp_path) == [plan.path]
     assert (tmp_path / plan.path).read_bytes() == first
+
+
+# Shards sized for scale.
+
+@pytest.mark.parametrize("params", [
+    render_params.RenderParams(mode="variable"),
+    render_params.RenderParams(length=20),
+    render_params.preset_params("touching", mode="variable", min_length=1, max_length=8),
+], ids=["variable", "fixed20", "touching"])
+def test_a_hundred_million_sequences_plan_thousands_of_shards_under_the_limit(params):
+    count = 100_000_000
+    plans = sequences.plan_shards(params, {"train": count}, seed=0)
+    assert len(plans) >= 1000
+    assert sum(p.count for p in plans) == count
+    largest = max(p.count * sequences.estimated_record_bytes(p.length, p.max_width)
+                  for p in plans)
+    assert largest <= sequences.MAX_SHARD_BYTES
+    # Not needlessly many: every length's shards would overflow with one shard fewer.
+    for length in params.lengths:
+        mine = [p for p in plans if p.length == length]
+        size = sequences.estimated_record_bytes(length, mine[0].max_width)
+        records = sum(p.count for p in mine)
+        assert {p.num_shards for p in mine} == {len(mine)}
+        assert math.ceil(records / (len(mine) - 1)) * size > sequences.MAX_SHARD_BYTES
+
+
+def test_small_counts_get_a_few_shards_and_explicit_shards_override():
+    params = render_params.RenderParams(mode="variable")
+    plans = sequences.plan_shards(params, {"train": 10000, "validation": 3, "test": 0}, seed=0)
+    per_length = {(p.split, p.length): p.num_shards for p in plans}
+    assert {n for (split, _), n in per_length.items() if split == "train"} == {4}
+    assert sum(n for (split, _), n in per_length.items() if split == "validation") == 3
+    assert plans == sequences.plan_shards(params, {"train": 10000, "validation": 3}, seed=0)
+    explicit = sequences.plan_shards(params, {"train": 100_000_000}, seed=0, shards=3)
+    assert len(explicit) == 3 * len(params.lengths)
+    with pytest.raises(Exception, match="shards 0: expected at least 1"):
+        sequences.plan_shards(params, {"train": 10}, seed=0, shards=0)
+
+
+def test_the_size_estimate_covers_rendered_files(variable_dataset):
+    metadata = dataset.load_metadata(variable_dataset)
+    for split in dataset.SPLITS:
+        for entry in metadata["files"][split]:
+            estimate = sequences.estimated_record_bytes(entry["length"], entry["max_width"])
+            assert entry["bytes"] <= entry["records"] * estimate, entry
