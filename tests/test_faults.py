@@ -20,6 +20,7 @@ import pytest
 
 from pipelines import render_params, sequences
 from schemas import dataset
+from tests import processes
 from tests.conftest import render
 from tests.records import tf
 
@@ -29,31 +30,9 @@ FLAGS = ["--train", "12000", "--validation", "0", "--test", "0", "--shards", "12
 FINAL_NAME = re.compile(r"^(train|validation|test)-w\d{4}-\d{5}-of-\d{5}\.tfrecord\.gz$")
 
 
-def _stat(pid: int) -> list[str] | None:
-    """Fields of `/proc/<pid>/stat` after the command name (parent at 1, start time at 19)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat(int(entry))):
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def _process_writing_under(root: int, directory: str) -> int | None:
     """A descendant of `root` with a file under `directory` open, if any."""
-    for pid in _descendants(root):
+    for pid in processes.descendants(root):
         try:
             for fd in os.listdir(f"/proc/{pid}/fd"):
                 if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(directory + os.sep):
@@ -74,12 +53,11 @@ def test_a_worker_killed_mid_render_fails_the_job_and_leaves_no_partial_shard(tm
     command = [sys.executable, "-m", "digitseq", "render", "--out", str(out), "--mnist", "sample",
                *FLAGS, "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     job = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    started, seen = time.monotonic(), {}  # pid -> start time, to end only processes of the job
+    started, tree = time.monotonic(), processes.Tree(job)
     try:
         victim = None
         while victim is None and job.poll() is None and time.monotonic() - started < 300:
-            seen.update((pid, fields[19]) for pid in _descendants(job.pid)
-                        if (fields := _stat(pid)))
+            tree.look()
             victim = _process_writing_under(job.pid, str(out))
             if victim is None:
                 time.sleep(0.01)
@@ -89,11 +67,7 @@ def test_a_worker_killed_mid_render_fails_the_job_and_leaves_no_partial_shard(tm
         os.kill(victim, signal.SIGKILL)
         output = job.communicate(timeout=300)[0].decode(errors="replace")
     finally:
-        job.kill()
-        job.wait()
-        for pid, start in seen.items():
-            if (fields := _stat(pid)) and fields[19] == start:
-                os.kill(pid, signal.SIGKILL)
+        tree.end()
 
     assert job.returncode != 0, output[-2000:]
     assert not (out / dataset.COMPLETED).exists()
