@@ -1,12 +1,14 @@
 """The render job: MNIST -> digit sequences -> sharded GZIP TFRecords + statistics + metadata.
 
-    plans -> Reshuffle -> MakeSpecs -> Render -+-> Serialize -> WriteShards -> CollectShards -+
-                                               +-> RowStats (train split only) ---------------+-> WriteDatasetInfo
+    plans -> Reshuffle -> RenderAndWrite -+-> ShardSummary per shard --------> CollectShards -+
+                          (one plan, one  +-> RowMoments per train shard -> TrainStats -------+-> WriteDatasetInfo
+                           call, one file)
 
 Shards are planned up front (`pipelines.sequences.plan_shards`) and carry their own seeds, so the
-files are byte-identical whatever the runner and the number of workers. `WriteDatasetInfo` writes
-`stats.json`, `metadata.json` and finally `COMPLETED`; an interrupted job leaves no `COMPLETED`.
-"""
+files are byte-identical whatever the runner and the number of workers; each is rendered and
+written from its plan in one call (`pipelines.shards`). `WriteDatasetInfo` writes `stats.json`
+and `metadata.json`, removes the shards' temporary directory `.tmp`, and writes `COMPLETED` last;
+an interrupted job leaves no `COMPLETED`."""
 
 from __future__ import annotations
 
@@ -17,88 +19,17 @@ from typing import Any, Mapping, Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.utils import shared
 
 from pipelines import mnist as mnist_lib
 from pipelines import render_params, sequences
-from pipelines.shards import SerializedRecord, ShardSummary, WriteShards
-from pipelines.stats import RowMoments, RowMomentsFn
+from pipelines.shards import MOMENTS, SUMMARIES, RenderShards, ShardSummary
+from pipelines.stats import MergeRowMomentsFn, RowMoments
 from schemas import dataset, record, storage
 from schemas.errors import ConfigError
 from schemas.options import option
 
 logger = logging.getLogger(__name__)
-
-_MNIST_HANDLE = shared.Shared()
-
-
-class _MakeSpecsFn(beam.DoFn):
-    def __init__(self, *, params: render_params.RenderParams, seed: int,
-                 pools: Mapping[str, np.ndarray]):
-        super().__init__()
-        self._params, self._seed, self._pools = params, seed, dict(pools)
-
-    def process(self, plan: sequences.ShardPlan):
-        yield from sequences.make_specs(plan, self._params, seed=self._seed,
-                                        pool=self._pools[plan.split])
-
-
-class _Loaded:
-    """A weak-referenceable holder, as `shared.Shared` requires."""
-
-    def __init__(self, value):
-        self.value = value
-
-
-class _RenderFn(beam.DoFn):
-    def __init__(self, *, mnist_location: str):
-        super().__init__()
-        self._location = mnist_location
-        self._rendered = Metrics.counter("digitseq.render", "sequences_rendered")
-
-    def setup(self):
-        self._mnist = _MNIST_HANDLE.acquire(
-            lambda: _Loaded(mnist_lib.load(self._location)), tag=self._location)
-
-    def process(self, spec: sequences.SequenceSpec):
-        self._rendered.inc()
-        split = getattr(self._mnist.value, sequences.source_split(spec.plan.split))
-        yield sequences.render(spec, split)
-
-
-class RenderSequences(beam.PTransform):
-    """`ShardPlan`s -> `RenderedSequence`s, each plan's sequences in order."""
-
-    def __init__(self, *, mnist_location: str, params: render_params.RenderParams, seed: int,
-                 pools: Mapping[str, np.ndarray]):
-        super().__init__()
-        self._location, self._params, self._seed, self._pools = mnist_location, params, seed, pools
-
-    def expand(self, plans):
-        return (plans
-                | "DistributeShards" >> beam.Reshuffle()
-                | "MakeSpecs" >> beam.ParDo(
-                    _MakeSpecsFn(params=self._params, seed=self._seed, pools=self._pools))
-                | "Render" >> beam.ParDo(_RenderFn(mnist_location=self._location)))
-
-
-def _serialize(sequence: sequences.RenderedSequence) -> SerializedRecord:
-    data = record.to_example(record_id=sequence.record_id, image=sequence.image,
-                             label=sequence.label, source_index=sequence.source_index,
-                             digit_left=sequence.digit_left)
-    return SerializedRecord(plan=sequence.plan, width=sequence.image.shape[1], data=data)
-
-
-class ComputeTrainStats(beam.PTransform):
-    """`RenderedSequence`s -> one `RowMoments` over the frames of the train split."""
-
-    def expand(self, rendered):
-        return (rendered
-                | "TrainOnly" >> beam.Filter(lambda s: s.plan.split == "train")
-                | "Images" >> beam.Map(lambda s: s.image)
-                | "RowMoments" >> beam.CombineGlobally(RowMomentsFn(height=mnist_lib.IMAGE_SIZE)))
 
 
 def build_metadata(summaries: Sequence[ShardSummary], info: Mapping[str, Any]) -> dict[str, Any]:
@@ -128,6 +59,9 @@ def _write_dataset_info(summaries: list[ShardSummary], stats: RowMoments, *, out
 
     storage.write_json(os.path.join(out_dir, dataset.STATS), stats.to_json())
     storage.write_json(os.path.join(out_dir, dataset.METADATA), build_metadata(summaries, info))
+    temp = os.path.join(out_dir, dataset.TEMP)
+    if tf.io.gfile.exists(temp):
+        tf.io.gfile.rmtree(temp)
     with tf.io.gfile.GFile(os.path.join(out_dir, dataset.COMPLETED), "w") as f:
         f.write("")
     return out_dir
@@ -156,17 +90,15 @@ class RenderDataset(beam.PTransform):
         self._seed, self._plans, self._pools, self._info = seed, list(plans), pools, dict(info)
 
     def expand(self, pbegin):
-        rendered = (pbegin
-                    | "PlanShards" >> beam.Create(self._plans, reshuffle=False)
-                    | "RenderSequences" >> RenderSequences(
-                        mnist_location=self._location, params=self._params, seed=self._seed,
-                        pools=self._pools))
-        summaries = (rendered
-                     | "Serialize" >> beam.Map(_serialize)
-                     | "WriteShards" >> WriteShards(out_dir=self._out_dir)
-                     | "CollectShards" >> beam.combiners.ToList())
-        stats = rendered | "TrainStats" >> ComputeTrainStats()
-        return (summaries
+        shards = (pbegin
+                  | "PlanShards" >> beam.Create(self._plans, reshuffle=False)
+                  | "RenderShards" >> RenderShards(
+                      out_dir=self._out_dir, mnist_location=self._location, params=self._params,
+                      seed=self._seed, pools=self._pools))
+        stats = shards[MOMENTS] | "TrainStats" >> beam.CombineGlobally(
+            MergeRowMomentsFn(height=mnist_lib.IMAGE_SIZE))
+        return (shards[SUMMARIES]
+                | "CollectShards" >> beam.combiners.ToList()
                 | "WriteDatasetInfo" >> beam.Map(
                     _write_dataset_info, beam.pvalue.AsSingleton(stats), out_dir=self._out_dir,
                     info=self._info))
@@ -184,7 +116,8 @@ def prepare_output_dir(out_dir: str, *, overwrite: bool) -> None:
         if not overwrite:
             raise ConfigError("out_dir", out_dir, "already holds a dataset; pass overwrite "
                               "to replace it", others=["overwrite"])
-        for name in (dataset.COMPLETED, dataset.METADATA, dataset.STATS, *dataset.SPLITS):
+        for name in (dataset.COMPLETED, dataset.METADATA, dataset.STATS, dataset.TEMP,
+                     *dataset.SPLITS):
             path = os.path.join(out_dir, name)
             if tf.io.gfile.isdir(path):
                 tf.io.gfile.rmtree(path)
@@ -212,7 +145,8 @@ class RenderConfig:
       validation: validation sequences.
       test: test sequences.
       seed: the global seed every shard's seed derives from.
-      shards: shards per sequence length per split.
+      shards: shards per sequence length per split (default: automatic, enough that no file's
+        estimated size exceeds 128 MiB and at least 4; see pipelines.sequences).
       mnist: MNIST location: IDX directory, mnist.npz or 'sample' (default: $MNIST_DIR, else
         ~/.keras/datasets/mnist.npz, else the bundled sample).
       overwrite: replace a dataset already in the output directory.
@@ -224,7 +158,7 @@ class RenderConfig:
     validation: int = 1000
     test: int = 2000
     seed: int = 0
-    shards: int = 4
+    shards: int | None = None
     mnist: str | None = None
     overwrite: bool = False
 
@@ -232,7 +166,7 @@ class RenderConfig:
         for split, count in self.counts.items():
             if count < 0:
                 raise ConfigError(split, count, "expected a count of 0 or more")
-        if self.shards < 1:
+        if self.shards is not None and self.shards < 1:
             raise ConfigError("shards", self.shards, "expected at least 1")
 
     @property

@@ -1,10 +1,19 @@
-"""Writing planned shards as GZIP TFRecord files, one file per `ShardPlan`.
+"""Rendering and writing planned shards: one `ShardPlan` in, one GZIP TFRecord file out.
 
-The writer receives a shard's records in the order its plan produced them and within one bundle
-(the plan is the unit of work after a reshuffle; a fused stage never splits one input element's
-outputs across bundles). Each file is written under a temporary name and renamed when its last
-record is in, so a retried or crashed worker never leaves a half-written shard under a final name;
-a bundle that ends with a shard still open fails loudly instead of writing a partial one.
+The plan is the unit of work (the job reshuffles plans before this step). `RenderShardFn.process`
+draws a plan's sequences, renders, serializes and writes all of them inside that one call, as
+TensorFlow Datasets' Beam writer writes a shard from one element; so nothing depends on how a
+runner cuts bundles, and no state lives across calls. Records stream from rendering to the file,
+so a worker holds one record at a time, not a shard.
+
+Each file is written under a temporary name in `<out>/.tmp/` (`schemas.dataset.TEMP`) and renamed
+to its final path once complete. A failed write removes its temporary file; a worker killed in the
+middle leaves at most a temporary file there, which no pattern over a split directory matches and
+which the job's last step removes. A plan carries its own seed, and the GZIP stream records no name
+or time, so writing a plan again (a retried bundle) gives the same bytes under the same name.
+
+For the train split the same call emits the shard's exact `RowMoments` (output `MOMENTS`), so the
+statistics need no second pass over the images; they merge exactly, in any order.
 """
 
 from __future__ import annotations
@@ -13,95 +22,140 @@ import collections
 import dataclasses
 import os
 import uuid
+from typing import Iterable, Mapping
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
+from apache_beam.utils import shared
 
-from pipelines.sequences import ShardPlan
-from schemas import dataset
+from pipelines import mnist as mnist_lib
+from pipelines import render_params, sequences
+from pipelines.stats import RowMomentsFn
+from schemas import dataset, record
 
+SUMMARIES = "summaries"
+MOMENTS = "moments"
 
-@dataclasses.dataclass(frozen=True)
-class SerializedRecord:
-    plan: ShardPlan
-    width: int
-    data: bytes
+_MNIST_HANDLE = shared.Shared()
 
 
 @dataclasses.dataclass(frozen=True)
 class ShardSummary:
     """What one written shard holds, for `metadata.json`."""
 
-    plan: ShardPlan
+    plan: sequences.ShardPlan
     bytes: int
     widths: dict[int, int]
 
 
-class _OpenShard:
-    def __init__(self, out_dir: str, plan: ShardPlan):
-        import tensorflow as tf
-
-        self.final_path = os.path.join(out_dir, plan.path)
-        self.temp_path = f"{self.final_path}.tmp-{uuid.uuid4().hex}"
-        tf.io.gfile.makedirs(os.path.dirname(self.final_path))
-        self.writer = tf.io.TFRecordWriter(
-            self.temp_path, options=tf.io.TFRecordOptions(compression_type=dataset.COMPRESSION))
-        self.written = 0
-        self.widths = collections.Counter()
+def temp_path(out_dir: str, path: str) -> str:
+    """A fresh temporary name under `<out_dir>/.tmp` for the shard at `path` (relative)."""
+    name = os.path.basename(path).removesuffix(dataset.SHARD_SUFFIX)
+    return os.path.join(out_dir, dataset.TEMP, f"{name}-{uuid.uuid4().hex}.tmp")
 
 
-class WriteShardsFn(beam.DoFn):
-    """Writes `SerializedRecord`s to their shard files; emits a `ShardSummary` per closed shard."""
+def write_shard(records: Iterable[bytes], *, out_dir: str, path: str) -> int:
+    """Writes `records` as the GZIP TFRecord file `<out_dir>/<path>`; returns its size in bytes.
 
-    def __init__(self, *, out_dir: str):
+    The records go to a temporary file first (`temp_path`), renamed to `path` (replacing any file
+    there) once all are written; if anything fails, the temporary file is removed.
+    """
+    import tensorflow as tf
+
+    final, temp = os.path.join(out_dir, path), temp_path(out_dir, path)
+    tf.io.gfile.makedirs(os.path.dirname(temp))
+    tf.io.gfile.makedirs(os.path.dirname(final))
+    try:
+        options = tf.io.TFRecordOptions(compression_type=dataset.COMPRESSION)
+        with tf.io.TFRecordWriter(temp, options=options) as writer:
+            for data in records:
+                writer.write(data)
+        tf.io.gfile.rename(temp, final, overwrite=True)
+    finally:
+        if tf.io.gfile.exists(temp):
+            tf.io.gfile.remove(temp)
+    return tf.io.gfile.stat(final).length
+
+
+class _Loaded:
+    """A weak-referenceable holder, as `shared.Shared` requires."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class RenderShardFn(beam.DoFn):
+    """`ShardPlan` -> its file under `out_dir`; emits a `ShardSummary` and, for the train split,
+    the shard's `RowMoments` (output `MOMENTS`).
+
+    Args:
+      out_dir: the dataset directory.
+      mnist_location: where workers load MNIST from (see `pipelines.mnist`); loaded once per
+        worker process.
+      params: how sequences look.
+      seed: the global seed.
+      pools: per split, positions of the digits it may use in the loaded MNIST split.
+    """
+
+    def __init__(self, *, out_dir: str, mnist_location: str,
+                 params: render_params.RenderParams, seed: int,
+                 pools: Mapping[str, np.ndarray]):
         super().__init__()
-        self._out_dir = out_dir
+        if not out_dir:
+            raise ValueError("out_dir must be a non-empty path")
+        self._out_dir, self._location, self._params = out_dir, mnist_location, params
+        self._seed, self._pools = seed, dict(pools)
+        self._rendered = Metrics.counter("digitseq.render", "sequences_rendered")
         self._records = Metrics.counter("digitseq.render", "records_written")
         self._shards = Metrics.counter("digitseq.render", "shards_written")
         self._bytes = Metrics.counter("digitseq.render", "bytes_written")
 
-    def start_bundle(self):
-        self._open: dict[ShardPlan, _OpenShard] = {}
+    def setup(self):
+        self._mnist = _MNIST_HANDLE.acquire(
+            lambda: _Loaded(mnist_lib.load(self._location)), tag=self._location)
 
-    def process(self, record: SerializedRecord):
-        import tensorflow as tf
+    def process(self, plan: sequences.ShardPlan):
+        source = getattr(self._mnist.value, sequences.source_split(plan.split))
+        widths = collections.Counter()
+        stats = RowMomentsFn(height=mnist_lib.IMAGE_SIZE) if plan.split == "train" else None
+        accumulator = stats.create_accumulator() if stats else None
 
-        shard = self._open.get(record.plan)
-        if shard is None:
-            shard = self._open[record.plan] = _OpenShard(self._out_dir, record.plan)
-        shard.writer.write(record.data)
-        shard.written += 1
-        shard.widths[record.width] += 1
-        self._records.inc()
-        if shard.written == record.plan.count:
-            shard.writer.close()
-            tf.io.gfile.rename(shard.temp_path, shard.final_path, overwrite=True)
-            size = tf.io.gfile.stat(shard.final_path).length
-            self._shards.inc()
-            self._bytes.inc(size)
-            del self._open[record.plan]
-            yield ShardSummary(plan=record.plan, bytes=size, widths=dict(shard.widths))
+        def serialized():
+            for spec in sequences.make_specs(plan, self._params, seed=self._seed,
+                                             pool=self._pools[plan.split]):
+                rendered = sequences.render(spec, source)
+                widths[rendered.image.shape[1]] += 1
+                if stats:
+                    stats.add_input(accumulator, rendered.image)
+                yield record.to_example(
+                    record_id=rendered.record_id, image=rendered.image, label=rendered.label,
+                    source_index=rendered.source_index, digit_left=rendered.digit_left)
 
-    def finish_bundle(self):
-        import tensorflow as tf
-
-        if self._open:
-            for shard in self._open.values():
-                shard.writer.close()
-                tf.io.gfile.remove(shard.temp_path)
-            incomplete = ", ".join(f"{p.path} ({s.written} of {p.count} records)"
-                                   for p, s in self._open.items())
-            raise RuntimeError(f"bundle ended with shards still open: {incomplete}")
+        size = write_shard(serialized(), out_dir=self._out_dir, path=plan.path)
+        self._rendered.inc(plan.count)
+        self._records.inc(plan.count)
+        self._shards.inc()
+        self._bytes.inc(size)
+        yield ShardSummary(plan=plan, bytes=size, widths=dict(widths))
+        if stats:
+            yield beam.pvalue.TaggedOutput(MOMENTS, stats.extract_output(accumulator))
 
 
-class WriteShards(beam.PTransform):
-    """`SerializedRecord`s -> GZIP TFRecord shards under `out_dir`; outputs `ShardSummary`s."""
+class RenderShards(beam.PTransform):
+    """`ShardPlan`s -> their files; returns `{SUMMARIES: ShardSummary per shard, MOMENTS:
+    RowMoments per train shard}`. Takes the `RenderShardFn` arguments."""
 
-    def __init__(self, *, out_dir: str):
+    def __init__(self, *, out_dir: str, mnist_location: str,
+                 params: render_params.RenderParams, seed: int,
+                 pools: Mapping[str, np.ndarray]):
         super().__init__()
-        if not out_dir:
-            raise ValueError("out_dir must be a non-empty path")
-        self._out_dir = out_dir
+        self._fn = RenderShardFn(out_dir=out_dir, mnist_location=mnist_location, params=params,
+                                 seed=seed, pools=pools)
 
-    def expand(self, records):
-        return records | "WriteShardFiles" >> beam.ParDo(WriteShardsFn(out_dir=self._out_dir))
+    def expand(self, plans):
+        outputs = (plans
+                   | "DistributeShards" >> beam.Reshuffle()
+                   | "RenderAndWrite" >> beam.ParDo(self._fn).with_outputs(MOMENTS,
+                                                                            main=SUMMARIES))
+        return {SUMMARIES: outputs[SUMMARIES], MOMENTS: outputs[MOMENTS]}

@@ -115,3 +115,28 @@ class RowMomentsFn(beam.CombineFn):
 
     def extract_output(self, accumulator: _Accumulator) -> RowMoments:
         return accumulator.flush().moments
+
+
+class MergeRowMomentsFn(beam.CombineFn):
+    """Combines `RowMoments` of disjoint sets of frames (e.g. one per shard) into theirs; exact."""
+
+    def __init__(self, *, height: int):
+        super().__init__()
+        if height < 1:
+            raise ValueError(f"height must be positive, got {height}")
+        self._height = height
+
+    def create_accumulator(self) -> RowMoments:
+        return RowMoments.empty(self._height)
+
+    def add_input(self, accumulator: RowMoments, moments: RowMoments) -> RowMoments:
+        return accumulator.merge(moments)
+
+    def merge_accumulators(self, accumulators) -> RowMoments:
+        merged = RowMoments.empty(self._height)
+        for accumulator in accumulators:
+            merged = merged.merge(accumulator)
+        return merged
+
+    def extract_output(self, accumulator: RowMoments) -> RowMoments:
+        return accumulator

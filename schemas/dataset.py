@@ -5,6 +5,7 @@
     <dir>/stats.json              train-split statistics per image row (count, mean, std)
     <dir>/<split>/*.tfrecord.gz   GZIP TFRecord shards, each holding one width bucket
     <dir>/COMPLETED               written last; a directory without it is incomplete
+    <dir>/.tmp/                   shards being written (temporary names); removed before COMPLETED
 
 Every shard's entry in `metadata.json` names its bucket: the sequence `length` it holds and the
 `max_width` any of its records has, which is where the reader pads to.
@@ -24,6 +25,9 @@ STATS = "stats.json"
 SPLITS = ("train", "validation", "test")
 COMPRESSION = "GZIP"
 SHARD_SUFFIX = ".tfrecord.gz"
+TEMP = ".tmp"
+"""Where shards are written before they are renamed into their split: no pattern over a split
+directory (or over `*/*.tfrecord.gz`) matches a file there."""
 
 
 def shard_path(split: str, max_width: int, shard: int, num_shards: int) -> str:

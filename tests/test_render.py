@@ -161,6 +161,19 @@ def test_same_seed_gives_identical_files_with_one_and_two_workers(tmp_path, opti
     assert compared == sum(len(f) for _, _, f in os.walk(two)) > 10
 
 
+def test_shards_are_automatic_by_default_and_the_flag_overrides(tmp_path):
+    flags = ["--mode", "variable", "--train", "30", "--validation", "2", "--test", "0"]
+    assert render(tmp_path / "auto", *flags) == 0
+    metadata = dataset.load_metadata(str(tmp_path / "auto"))
+    assert metadata["params"]["shards"] is None
+    per_length = collections.Counter(f["length"] for f in metadata["files"]["train"])
+    assert set(per_length.values()) == {4}
+    assert len(metadata["files"]["validation"]) == 2
+    assert render(tmp_path / "given", *flags, "--shards", "1") == 0
+    metadata = dataset.load_metadata(str(tmp_path / "given"))
+    assert metadata["params"]["shards"] == 1 and len(metadata["files"]["train"]) == 4
+
+
 def test_different_seed_gives_different_sequences(tmp_path):
     flags = ["--train", "20", "--validation", "0", "--test", "0", "--shards", "1"]
     assert render(tmp_path / "a", *flags, "--seed", "1") == 0
