@@ -7,9 +7,11 @@ from typing import Any, Mapping, Sequence
 
 def dataset_table(out_dir: str, metadata: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
     """Per split: sequences, shards, size, widths and the length histogram; then statistics."""
-    params = metadata["params"]
-    lines = [f"dataset {out_dir} ({params['mode']}, seed {metadata['seed']}, MNIST from "
-             f"{metadata['source']['location']})",
+    params, source = metadata["params"], metadata["source"]
+    origin = (f"ingested from {source['location']}, labels {source['labels']}"
+              if source.get("kind") == "images" else
+              f"{params['mode']}, seed {metadata['seed']}, MNIST from {source['location']}")
+    lines = [f"dataset {out_dir} ({origin})",
              f"{'split':<11}{'sequences':>10}{'shards':>8}{'MB':>8}  {'widths':<9}  "
              f"sequences by length"]
     for split, count in metadata["counts"].items():
@@ -33,6 +35,17 @@ def render_summary(out_dir: str, metadata: Mapping[str, Any], stats: Mapping[str
     total = sum(metadata["counts"].values())
     return (f"{dataset_table(out_dir, metadata, stats)}\n{total} sequences in {seconds:.1f} s "
             f"({total / max(seconds, 1e-9):,.0f}/s)")
+
+
+def ingest_summary(out_dir: str, metadata: Mapping[str, Any], stats: Mapping[str, Any],
+                   seconds: float) -> str:
+    """The dataset's table, what was rejected and why, and how fast the files were ingested."""
+    counts = metadata["ingest"]
+    kinds = ", ".join(f"{kind} {n}" for kind, n in counts["rejected_by_kind"].items())
+    return (f"{dataset_table(out_dir, metadata, stats)}\n{counts['inputs']} files: "
+            f"{counts['records']} records, {counts['rejected']} rejected"
+            f"{f' ({kinds}; see rejected.jsonl)' if kinds else ''}, in {seconds:.1f} s "
+            f"({counts['inputs'] / max(seconds, 1e-9):,.0f} files/s)")
 
 
 def rates_table(rows: Sequence[tuple[str, Mapping[str, Any]]], *, first: str = "length") -> str:

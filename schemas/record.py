@@ -7,12 +7,16 @@
 | `height`       | int64 | exactly 1   | image rows (28 for MNIST)                                |
 | `width`        | int64 | exactly 1   | image columns = number of frames for the recognizer      |
 | `label`        | int64 | 1 or more   | the digits left to right, each in 0..9                   |
-| `source_index` | int64 | = `label`   | index of each digit in its MNIST split (provenance)      |
+| `source_index` | int64 | = `label`   | optional: index of each digit in its MNIST split         |
 | `digit_left`   | int64 | = `label`   | optional: left column of each digit's 28-column box      |
+| `source_file`  | bytes | 1           | optional: the image file an ingested record came from    |
+| `source_size`  | int64 | 2           | optional: that file's height and width in pixels         |
 
 Optional features may be absent from a record; readers that do not use them never see them (they
-are left out of `tf_feature_spec()` unless asked for). `digit_left` was added to version 1 as an
-optional feature, so records written before it still follow the contract.
+are left out of `tf_feature_spec()` unless asked for). `digit_left`, `source_file` and
+`source_size` were added to version 1 as optional features, so records written before them still
+follow the contract. Rendered records carry `source_index`; records ingested from image files
+(`digitseq ingest`) carry `source_file` and `source_size` instead.
 
 The declarations below drive everything else: the tf.io parsing spec used by the tf.data reader,
 `to_example` used by the Beam writer, `parse_record` used where records are checked one at a time
@@ -38,6 +42,8 @@ WIDTH = "width"
 LABEL = "label"
 SOURCE_INDEX = "source_index"
 DIGIT_LEFT = "digit_left"
+SOURCE_FILE = "source_file"
+SOURCE_SIZE = "source_size"
 
 NUM_CLASSES = 10
 """Digits 0..9; a recognizer adds its blank class on top."""
@@ -77,10 +83,14 @@ FEATURES: tuple[FeatureDef, ...] = (
     FeatureDef(WIDTH, INT64, True, min_value=1, description="image columns (frames)"),
     FeatureDef(LABEL, INT64, False, min_value=0, max_value=NUM_CLASSES - 1,
                description="digits left to right"),
-    FeatureDef(SOURCE_INDEX, INT64, False, min_value=0,
+    FeatureDef(SOURCE_INDEX, INT64, False, min_value=0, required=False,
                description="index of each digit in its MNIST split"),
     FeatureDef(DIGIT_LEFT, INT64, False, min_value=0, required=False,
                description="left column of each digit's 28-column box"),
+    FeatureDef(SOURCE_FILE, BYTES, False, required=False,
+               description="the image file an ingested record came from"),
+    FeatureDef(SOURCE_SIZE, INT64, False, min_value=1, required=False,
+               description="height and width of that image file in pixels"),
 )
 
 PER_DIGIT = {SOURCE_INDEX: "source indices", DIGIT_LEFT: "digit left columns"}
@@ -110,16 +120,21 @@ def tf_feature_spec(*, optional: bool = False) -> dict:
 
 
 def to_example(*, record_id: str, image: np.ndarray, label: Sequence[int],
-               source_index: Sequence[int], digit_left: Sequence[int] | None = None) -> bytes:
+               source_index: Sequence[int] | None, digit_left: Sequence[int] | None = None,
+               source_file: str | None = None,
+               source_size: tuple[int, int] | None = None) -> bytes:
     """Serializes one sequence as a v1 `tf.train.Example`.
 
     Args:
       record_id: the record's `id`.
       image: uint8 array `[height, width]`.
       label: the digits, left to right.
-      source_index: MNIST index of each digit, same length as `label`.
+      source_index: MNIST index of each digit, same length as `label`; None (records not
+        rendered from MNIST) leaves the optional feature out.
       digit_left: left column of each digit's box, same length as `label`; None leaves the
         optional feature out.
+      source_file: the image file the record came from; None leaves it out.
+      source_size: that file's `(height, width)`; None leaves it out.
     """
     from tensorflow.core.example import example_pb2
 
@@ -138,9 +153,14 @@ def to_example(*, record_id: str, image: np.ndarray, label: Sequence[int],
     feature[HEIGHT].int64_list.value.append(image.shape[0])
     feature[WIDTH].int64_list.value.append(image.shape[1])
     feature[LABEL].int64_list.value.extend(int(v) for v in label)
-    feature[SOURCE_INDEX].int64_list.value.extend(int(v) for v in source_index)
+    if source_index is not None:
+        feature[SOURCE_INDEX].int64_list.value.extend(int(v) for v in source_index)
     if digit_left is not None:
         feature[DIGIT_LEFT].int64_list.value.extend(int(v) for v in digit_left)
+    if source_file is not None:
+        feature[SOURCE_FILE].bytes_list.value.append(source_file.encode())
+    if source_size is not None:
+        feature[SOURCE_SIZE].int64_list.value.extend(int(v) for v in source_size)
     return example.SerializeToString()
 
 
@@ -153,6 +173,8 @@ class Record:
     label: tuple[int, ...] | None
     source_index: tuple[int, ...] | None
     digit_left: tuple[int, ...] | None = None
+    source_file: str | None = None
+    source_size: tuple[int, ...] | None = None
 
     @property
     def width(self) -> int:
@@ -232,7 +254,10 @@ def parse_record(serialized: bytes, *, where: str = "record",
     return Record(record_id=record_id,
                   image=np.frombuffer(image, np.uint8).reshape(height, width),
                   label=values[LABEL], source_index=values[SOURCE_INDEX],
-                  digit_left=values[DIGIT_LEFT])
+                  digit_left=values[DIGIT_LEFT],
+                  source_file=(values[SOURCE_FILE][0].decode("utf-8", errors="replace")
+                               if values[SOURCE_FILE] else None),
+                  source_size=values[SOURCE_SIZE])
 
 
 def _value_count(features, name: str) -> int:
@@ -262,21 +287,14 @@ def schema_text() -> str:
             lines.append("  }")
         lines.append("  presence {")
         if feature.required:
-            lines.append("    min_fraction: 1.0")
-            lines.append("    min_count: 1")
+            lines += ["    min_fraction: 1.0", "    min_count: 1"]
         else:
             lines.append("    min_fraction: 0.0")
         lines.append("  }")
         if feature.scalar:
-            lines.append("  shape {")
-            lines.append("    dim {")
-            lines.append("      size: 1")
-            lines.append("    }")
-            lines.append("  }")
+            lines += ["  shape {", "    dim {", "      size: 1", "    }", "  }"]
         else:
-            lines.append("  value_count {")
-            lines.append("    min: 1")
-            lines.append("  }")
+            lines += ["  value_count {", "    min: 1", "  }"]
         lines.append(f'  annotation {{ comment: "{feature.description}" }}')
         lines.append("}")
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ import pytest
 
 from digitseq import cli
 from digitseq.demo import DemoConfig
+from pipelines.ingest import IngestConfig
 from pipelines.predict import PredictConfig
 from pipelines.render import RenderConfig
 from recognizer.models import ModelConfig
@@ -17,7 +18,8 @@ from recognizer.train import TrainConfig
 from schemas.errors import ConfigError
 
 REQUIRED = {"render": ["--out", "o"], "train": ["--data", "d", "--model-dir", "m"],
-            "predict": ["--model", "m", "--input", "i", "--out", "o"], "demo": []}
+            "predict": ["--model", "m", "--input", "i", "--out", "o"], "demo": [],
+            "ingest": ["--images", "i", "--labels", "l", "--out", "o"]}
 
 
 def _parsed(command: str, *flags: str) -> argparse.Namespace:
@@ -30,6 +32,7 @@ def _parsed(command: str, *flags: str) -> argparse.Namespace:
     ("train", TrainConfig, {"data_dir": "d", "model_dir": "m"}),
     ("predict", PredictConfig, {"model_dir": "m", "input_pattern": "i", "out_dir": "o"}),
     ("demo", DemoConfig, {}),
+    ("ingest", IngestConfig, {"images": "i", "labels": "l", "out_dir": "o"}),
 ])
 def test_every_flag_default_is_the_library_default(command, cls, required):
     args = _parsed(command)

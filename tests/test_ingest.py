@@ -1,0 +1,253 @@
+"""`digitseq ingest` on real image files written here from MNIST test digit strings: black ink on
+white, heights 20 to 80, PNG and JPEG, grey, RGB and with alpha; and on every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from digitseq import cli
+from pipelines import images, ingest_steps
+from recognizer import data
+from schemas import dataset, record
+from tests.records import read_split
+
+COUNT = 24
+
+
+def _strip(sample_mnist, rng) -> tuple[np.ndarray, str]:
+    rows = rng.choice(len(sample_mnist.test.images), int(rng.integers(2, 6)), replace=False)
+    strip = np.concatenate([sample_mnist.test.images[i] for i in rows], axis=1)
+    return strip, "".join(str(int(sample_mnist.test.labels[i])) for i in rows)
+
+
+def _scan(strip: np.ndarray, height: int, variant: int) -> bytes:
+    """`strip` (white on black, height 28) as a black-on-white file of `height` rows."""
+    width = max(1, round(strip.shape[1] * height / 28))
+    resized = tf.image.resize(strip[..., None].astype(np.float32), [height, width],
+                              antialias=True).numpy()
+    ink = np.clip(np.round(resized), 0, 255).astype(np.uint8)
+    paper = 255 - ink
+    if variant == 0:
+        return tf.io.encode_png(paper).numpy()
+    if variant == 1:
+        return tf.io.encode_png(np.repeat(paper, 3, axis=-1)).numpy()
+    if variant == 2:
+        rgba = np.concatenate([np.zeros_like(np.repeat(ink, 3, axis=-1)), ink], axis=-1)
+        return tf.io.encode_png(rgba).numpy()
+    return tf.io.encode_jpeg(np.repeat(paper, 3, axis=-1) if variant == 3 else paper,
+                             quality=95).numpy()
+
+
+@pytest.fixture(scope="module")
+def scans(sample_mnist, tmp_path_factory):
+    """COUNT image files under `scans/` and `labels.csv` (with leading zeros and a few explicit
+    splits); returns the folder and `{name: (label, strip, split or None)}`."""
+    folder = tmp_path_factory.mktemp("scans")
+    (folder / "scans").mkdir()
+    rng = np.random.default_rng(13)
+    truth, lines = {}, ["file,label,split"]
+    for i in range(COUNT):
+        strip, label = _strip(sample_mnist, rng)
+        variant = i % 5
+        name = f"scans/s{i:03d}.{'jpg' if variant >= 3 else 'png'}"
+        (folder / name).write_bytes(_scan(strip, int(rng.integers(20, 81)), variant))
+        split = "test" if i % 8 == 0 else None
+        truth[name] = (label, strip, split)
+        lines.append(f"{name},{label},{split or ''}")
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    return folder, truth
+
+
+def ingest(folder: pathlib.Path, out: pathlib.Path, *flags: str,
+           labels: str = "labels.csv") -> int:
+    return cli.run(["ingest", "--images", str(folder / "scans" / "*"), "--labels",
+                    str(folder / labels), "--out", str(out), *flags])
+
+
+def _records(out) -> dict[str, dict]:
+    found = {}
+    for split in dataset.SPLITS:
+        for rec in read_split(str(out), split):
+            found[rec["id"]] = {**rec, "split": split}
+    return found
+
+
+def _mean_difference(a: np.ndarray, b: np.ndarray) -> float:
+    width = min(a.shape[1], b.shape[1])
+    return float(np.abs(a[:, :width].astype(float) - b[:, :width].astype(float)).mean())
+
+
+def test_uncropped_records_match_the_strips_with_labels_and_splits(scans, tmp_path):
+    folder, truth = scans
+    assert ingest(folder, tmp_path / "out", "--no-crop", "--max-rejected", "0") == 0
+    found = _records(tmp_path / "out")
+    assert sorted(found) == sorted(truth)
+    for name, (label, strip, split) in truth.items():
+        rec = found[name]
+        assert rec["label"] == [int(c) for c in label]
+        assert rec["split"] == (split or ingest_steps.hash_split(
+            name, validation_fraction=0.1, test_fraction=0.1))
+        assert rec["image"].shape[0] == 28 and abs(rec["image"].shape[1] - strip.shape[1]) <= 1
+        assert _mean_difference(rec["image"], strip) < 12, name
+    assert (tmp_path / "out" / dataset.COMPLETED).exists()
+    assert not (tmp_path / "out" / "rejected.jsonl").read_text()
+
+
+def test_records_equal_the_shared_normalisation_and_keep_the_source(scans, tmp_path):
+    folder, truth = scans
+    assert ingest(folder, tmp_path / "out", "--max-rejected", "0") == 0
+    metadata = dataset.load_metadata(str(tmp_path / "out"))
+    for split in dataset.SPLITS:
+        for rec in dataset.sample_records(str(tmp_path / "out"), split, COUNT):
+            data = (folder / rec.record_id).read_bytes()
+            np.testing.assert_array_equal(rec.image, images.normalize_file(data))
+            decoded = tf.io.decode_image(data).shape
+            assert rec.source_file == rec.record_id
+            assert rec.source_size == (decoded[0], decoded[1])
+            assert rec.source_index is None
+            strip = truth[rec.record_id][1]
+            assert rec.width <= strip.shape[1]
+    assert sum(metadata["counts"].values()) == COUNT
+    assert metadata["ingest"] == {"inputs": COUNT, "records": COUNT, "rejected": 0,
+                                  "rejected_by_kind": {}}
+    for entry in metadata["files"]["train"]:
+        assert entry["max_width"] % ingest_steps.BUCKET == 0
+        assert (tmp_path / "out" / entry["path"]).stat().st_size == entry["bytes"]
+        for rec in tf.data.TFRecordDataset(str(tmp_path / "out" / entry["path"]), "GZIP"):
+            parsed = record.parse_record(rec.numpy())
+            assert entry["max_width"] - ingest_steps.BUCKET < parsed.width <= entry["max_width"]
+            assert len(parsed.label) == entry["length"]
+
+
+def test_make_dataset_and_inspect_read_the_output(scans, tmp_path):
+    folder, _ = scans
+    out = tmp_path / "out"
+    assert ingest(folder, out) == 0
+    seen = 0
+    for features, labels in data.make_dataset(str(out), "train", 4):
+        assert features["frames"].shape[-1] == 28
+        seen += int(features["width"].shape[0])
+    assert seen == dataset.load_metadata(str(out))["counts"]["train"]
+    assert cli.run(["inspect", str(out), "--count", "4"]) == 0
+
+
+def test_polarity_and_contrast_do_not_matter(sample_mnist):
+    strip = np.concatenate(list(sample_mnist.test.images[:3]), axis=1).astype(np.float32)
+    reference = images.normalize(strip)
+    np.testing.assert_array_equal(images.normalize(255 - strip), reference)
+    np.testing.assert_array_equal(images.normalize(255 - strip, invert="yes"), reference)
+    faint = 200 - strip * 0.5
+    assert _mean_difference(images.normalize(faint), reference) < 2
+    with pytest.raises(Exception, match="no ink"):
+        images.normalize(np.full((30, 40), 255.0))
+
+
+BAD = {
+    "scans/truncated.png": "unreadable",
+    "scans/garbage.png": "unreadable",
+    "scans/blank.png": "no_ink",
+    "scans/unlabeled.png": "no_label",
+    "scans/missing.png": "no_image",
+    "scans/letters.png": "bad_label",
+    "scans/twice.png": "duplicate",
+    "scans/badsplit.png": "bad_split",
+}
+
+
+@pytest.fixture()
+def with_bad(scans, tmp_path):
+    """The good scans plus one file or labels row for every kind of bad input."""
+    folder, truth = scans
+    good = (folder / "scans" / "s001.png").read_bytes()
+    bad = tmp_path / "in"
+    (bad / "scans").mkdir(parents=True)
+    for name in truth:
+        (bad / name).write_bytes((folder / name).read_bytes())
+    (bad / "scans/truncated.png").write_bytes(good[:len(good) // 2])
+    (bad / "scans/garbage.png").write_bytes(b"not an image")
+    (bad / "scans/blank.png").write_bytes(tf.io.encode_png(np.full((30, 60, 1), 250,
+                                                                   np.uint8)).numpy())
+    for name in ("unlabeled", "letters", "twice", "badsplit"):
+        (bad / f"scans/{name}.png").write_bytes(good)
+    lines = [json.dumps({"file": n, "label": label}) for n, (label, _, _) in truth.items()]
+    lines += [json.dumps({"file": n, "label": "12"}) for n in
+              ("scans/truncated.png", "scans/garbage.png", "scans/blank.png",
+               "scans/missing.png", "scans/twice.png", "./scans/twice.png")]
+    lines += [json.dumps({"file": "scans/letters.png", "label": "12a"}),
+              json.dumps({"file": "scans/badsplit.png", "label": "1", "split": "dev"})]
+    (bad / "labels.jsonl").write_text("\n".join(lines) + "\n")
+    return bad, truth
+
+
+def test_every_bad_input_is_rejected_with_its_reason_and_counted(with_bad, tmp_path):
+    folder, truth = with_bad
+    out = tmp_path / "out"
+    assert ingest(folder, out, "--max-rejected", "0.5", labels="labels.jsonl") == 0
+    rows = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
+    kinds = {os.path.relpath(r["file"], folder) if os.path.isabs(r["file"]) else r["file"]:
+             r["kind"] for r in rows}
+    assert kinds == BAD
+    assert all(r["reason"] for r in rows)
+    metadata = dataset.load_metadata(str(out))
+    images_on_disk = len(list((folder / "scans").iterdir()))
+    labels_only = 1
+    assert images_on_disk + labels_only == sum(metadata["counts"].values()) + len(rows)
+    assert metadata["ingest"]["rejected"] == len(BAD)
+    assert sorted(_records(out)) == sorted(truth)
+
+
+def test_too_many_rejects_fail_without_completed(with_bad, tmp_path, capsys):
+    folder, _ = with_bad
+    out = tmp_path / "out"
+    assert ingest(folder, out, labels="labels.jsonl") == 2
+    message = capsys.readouterr().err.strip()
+    assert len(message.splitlines()) == 1
+    assert "--max-rejected 0.01" in message and f"{len(BAD)} of {COUNT + len(BAD)}" in message
+    assert not (out / dataset.COMPLETED).exists()
+    assert len((out / "rejected.jsonl").read_text().splitlines()) == len(BAD)
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("labels.csv", "file,label\na.png,12\nb.png,3,4\n", "labels.csv line 3 column 9: 3 fields"),
+    ("labels.csv", "name,digits\na.png,12\n", "labels.csv line 1 column 1: header name,digits"),
+    ("labels.jsonl", '{"file": "a.png", "label": "1"}\n{"file": "b.png" "label": "2"}\n',
+     "labels.jsonl line 2 column 18: not valid JSON"),
+    ("labels.jsonl", '{"file": "a.png", "digits": "1"}\n', "labels.jsonl line 1 column 1: keys"),
+])
+def test_an_unparseable_labels_file_is_a_one_line_error(scans, tmp_path, capsys, name, text,
+                                                        expected):
+    folder, _ = scans
+    (tmp_path / name).write_text(text)
+    code = cli.run(["ingest", "--images", str(folder / "scans" / "*"), "--labels",
+                    str(tmp_path / name), "--out", str(tmp_path / "out")])
+    message = capsys.readouterr().err.strip()
+    assert code == 2 and len(message.splitlines()) == 1
+    assert expected in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_leading_zeros_are_kept(scans, tmp_path):
+    folder, truth = scans
+    name = next(iter(truth))
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "a.png").write_bytes((folder / name).read_bytes())
+    (tmp_path / "labels.csv").write_text("file,label,split\nscans/a.png,007,train\n")
+    assert ingest(tmp_path, tmp_path / "out", "--max-rejected", "0") == 0
+    assert [r["label"] for r in read_split(str(tmp_path / "out"), "train")] == [[0, 0, 7]]
+
+
+def test_option_errors_name_the_flag(scans, tmp_path, capsys):
+    folder, _ = scans
+    assert ingest(folder, tmp_path / "out", "--test-fraction", "0.95",
+                  "--validation-fraction", "0.1") == 2
+    assert "--test-fraction 0.95: expected at most 1 - --validation-fraction" in \
+        capsys.readouterr().err
+    assert cli.run(["ingest", "--images", str(tmp_path / "none*.png"), "--labels",
+                    str(folder / "labels.csv"), "--out", str(tmp_path / "out")]) == 2
+    assert "--images" in capsys.readouterr().err
