@@ -148,6 +148,20 @@ def test_polarity_and_contrast_do_not_matter(sample_mnist):
         images.normalize(np.full((30, 40), 255.0))
 
 
+def test_crop_removes_the_paper_around_the_ink(sample_mnist):
+    strip = np.concatenate(list(sample_mnist.test.images[3:7]), axis=1).astype(np.float32)
+    rows = np.flatnonzero((strip > images.INK_LEVEL).any(axis=1))
+    columns = np.flatnonzero((strip > images.INK_LEVEL).any(axis=0))
+    box = strip[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+    margin = round(0.2 * box.shape[0])
+    expected_width = round((box.shape[1] + 2 * margin) * 28 / (box.shape[0] + 2 * margin))
+    scan = np.pad(255 - strip, ((40, 25), (60, 10)), constant_values=255)
+    cropped = images.normalize(scan)
+    assert cropped.shape == (28, expected_width)
+    assert _mean_difference(cropped, images.normalize(255 - strip)) < 1
+    assert abs(images.normalize(scan, crop=False).shape[1] - expected_width) > 20
+
+
 BAD = {
     "scans/truncated.png": "unreadable",
     "scans/garbage.png": "unreadable",
@@ -219,6 +233,7 @@ def test_too_many_rejects_fail_without_completed(with_bad, tmp_path, capsys):
     ("labels.jsonl", '{"file": "a.png", "label": "1"}\n{"file": "b.png" "label": "2"}\n',
      "labels.jsonl line 2 column 18: not valid JSON"),
     ("labels.jsonl", '{"file": "a.png", "digits": "1"}\n', "labels.jsonl line 1 column 1: keys"),
+    ("labels.csv", "file,label\n", "labels.csv: no labeled files"),
 ])
 def test_an_unparseable_labels_file_is_a_one_line_error(scans, tmp_path, capsys, name, text,
                                                         expected):
@@ -251,3 +266,5 @@ def test_option_errors_name_the_flag(scans, tmp_path, capsys):
     assert cli.run(["ingest", "--images", str(tmp_path / "none*.png"), "--labels",
                     str(folder / "labels.csv"), "--out", str(tmp_path / "out")]) == 2
     assert "--images" in capsys.readouterr().err
+    assert ingest(folder, tmp_path / "out", "--max-rejected", "1.5") == 2
+    assert "--max-rejected 1.5: expected a fraction from 0 to 1" in capsys.readouterr().err
