@@ -1,11 +1,18 @@
-"""The batch prediction job: v1 TFRecords + an exported model -> digit strings, metrics, dead letters.
+"""The batch prediction job: v1 TFRecords or image files + an exported model -> digit strings,
+metrics, dead letters.
 
-    files -> Score (pipelines.scoring) -+-> predictions -+-> WritePredictions (JSON Lines, Parquet)
-                                        |                +-> CorpusMetrics -> metrics.json
-                                        +-> dead letters -+-> WriteDeadLetters
+    files -> Score -+-> predictions --+-> WritePredictions (JSON Lines, Parquet)
+                    |                 +-> CorpusMetrics -> metrics.json
+                    +-> dead letters -+-> WriteDeadLetters
+
+Score is `pipelines.scoring.ScoreRecords` for TFRecords, `pipelines.image_scoring.ScoreImages`
+for image files.
 
 The model directory is checked on the launcher before the pipeline starts; `run.json`, written
-last, records what was scored and the job's Beam counters. Outputs: `schemas.prediction`.
+last, records what was scored and the job's Beam counters. Outputs: `schemas.prediction`. Image
+files (all inputs named .png, .jpg, .jpeg, .bmp or .gif) are normalised as the ingest job does
+(`pipelines.images`) and scored with rows keyed by their path; their labels, if any, come from a
+labels file in the ingest job's formats.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines import image_scoring, images, labels as labels_lib
 from pipelines.model_handler import NAMESPACE, SequenceModelHandler, load_model_config
 from pipelines.outputs import WriteJsonLines, match_inputs, prepare_output_dir
 from pipelines.prediction_metrics import CorpusMetrics
@@ -37,13 +45,17 @@ class PredictConfig:
 
     Attributes:
       model_dir: exported model directory (digitseq train).
-      input_pattern: TFRecord file pattern, GZIP or not, e.g. 'data/test/*.tfrecord.gz'.
+      input_pattern: TFRecord file pattern, GZIP or not, e.g. 'data/test/*.tfrecord.gz'; or
+        image files, e.g. 'scans/*.png' (normalised as digitseq ingest does).
       out_dir: output directory (local or gs://).
       decoder: CTC decoding: greedy (the serving signature) or beam search.
       beam_width: beams kept by the beam decoder.
       batch_size: largest inference batch.
       formats: comma-separated output formats: jsonl, parquet.
       overwrite: replace the outputs of an earlier run in the output directory.
+      labels: for image inputs: labels file (digitseq ingest's formats) for error metrics.
+      invert: for image inputs: polarity: auto (from the border pixels), yes, no.
+      crop: for image inputs: crop each image to its ink with a margin before resizing.
     """
 
     model_dir: str = option(flag="--model")
@@ -54,9 +66,13 @@ class PredictConfig:
     batch_size: int = 128
     formats: str = option("jsonl", flag="--format")
     overwrite: bool = False
+    labels: str | None = None
+    invert: str = option("auto", choices=images.INVERT_CHOICES)
+    crop: bool = True
 
     def __post_init__(self):
         check_choice("decoder", self.decoder, decoding.DECODERS)
+        check_choice("invert", self.invert, images.INVERT_CHOICES)
         for name in ("beam_width", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "expected at least 1")
@@ -90,16 +106,34 @@ def _write_outputs(outputs, config: PredictConfig) -> None:
                                                  shard_name_template="", num_shards=1))
 
 
+def _score_images(config: PredictConfig, files: list[str], handler: SequenceModelHandler,
+                  height: int) -> image_scoring.ScoreImages:
+    others = [f for f in files if not image_scoring.is_image(f)]
+    if others:
+        raise ConfigError("input_pattern", config.input_pattern,
+                          f"matches image files and others ({others[0]}); expected one kind")
+    if height != images.HEIGHT:
+        raise ConfigError("model_dir", config.model_dir, f"takes images of height {height}, but "
+                          f"image files are normalised to height {images.HEIGHT}")
+    rows = labels_lib.read_labels(config.labels)[0] if config.labels else ()
+    return image_scoring.ScoreImages(handler=handler, rows=rows, invert=config.invert,
+                                     crop=config.crop)
+
+
 def run_prediction(config: PredictConfig,
                    pipeline_options: PipelineOptions | None = None) -> dict[str, Any]:
     """Runs the job to completion; returns `metrics.json`'s content plus counters."""
     model_config = load_model_config(config.model_dir)
     files = match_inputs(config.input_pattern)
-    score = ScoreRecords(
-        handler=SequenceModelHandler(model_dir=config.model_dir, decoder=config.decoder,
-                                     beam_width=config.beam_width,
-                                     max_batch_size=config.batch_size),
-        height=int(model_config["height"]))
+    handler = SequenceModelHandler(model_dir=config.model_dir, decoder=config.decoder,
+                                   beam_width=config.beam_width, max_batch_size=config.batch_size)
+    score = (_score_images(config, files, handler, int(model_config["height"]))
+             if any(map(image_scoring.is_image, files)) else
+             ScoreRecords(handler=handler, height=int(model_config["height"])))
+    if config.labels and isinstance(score, ScoreRecords):
+        raise ConfigError("labels", config.labels, "labels go with image inputs (TFRecord records "
+                          "carry their own), but input_pattern matches no image files",
+                          others=["input_pattern"])
     prepare_output_dir(config.out_dir, overwrite=config.overwrite)
     logger.info("Scoring %d files matching %s with %s (%s decoding) into %s", len(files),
                  config.input_pattern, config.model_dir, config.decoder, config.out_dir)
@@ -119,6 +153,7 @@ def run_prediction(config: PredictConfig,
                      if c.key.metric.namespace == NAMESPACE})
     storage.write_json(os.path.join(config.out_dir, prediction.RUN), {
         "model": config.model_dir, "input": config.input_pattern, "files": files,
+        "labels": config.labels,
         "decoder": config.decoder,
         "beam_width": config.beam_width if config.decoder == decoding.BEAM else None,
         "formats": config.format_list, "counters": counters})

@@ -16,6 +16,7 @@ goes on.
 from __future__ import annotations
 
 import dataclasses
+from typing import Sequence
 
 import apache_beam as beam
 import tensorflow as tf
@@ -157,15 +158,21 @@ class ScoreRecords(beam.PTransform):
         parsed = (read.records
                   | "ParseRecords" >> beam.ParDo(_ParseFn(height=self._height)).with_outputs(
                       DEAD, main="examples"))
-        results, failed = (parsed.examples
-                           | "RunInference" >> RunInference(
-                               KeyedModelHandler(self._handler)).with_exception_handling())
-        predictions = (results
-                       | "ToRows" >> beam.Map(_prediction_row)
-                       | "CountScored" >> beam.ParDo(Count("scored")))
-        dead_letters = ((read[DEAD], parsed[DEAD],
-                         failed.failed_inferences | "FailedBatches" >> beam.FlatMap(
-                             _failed_batch_rows))
-                        | "AllDeadLetters" >> beam.Flatten()
-                        | "CountDeadLetters" >> beam.ParDo(Count("dead_lettered")))
-        return {"predictions": predictions, "dead_letters": dead_letters}
+        return score_examples(parsed.examples, [read[DEAD], parsed[DEAD]],
+                              handler=self._handler)
+
+
+def score_examples(examples, dead: Sequence, *, handler: ModelHandler) -> dict:
+    """`(RecordKey, image)` pairs -> `{"predictions": rows, "dead_letters": rows}`, the dead
+    letters being `dead` (PCollections of rows) plus the batches inference failed on."""
+    results, failed = (examples
+                       | "RunInference" >> RunInference(
+                           KeyedModelHandler(handler)).with_exception_handling())
+    predictions = (results
+                   | "ToRows" >> beam.Map(_prediction_row)
+                   | "CountScored" >> beam.ParDo(Count("scored")))
+    dead_letters = ((*dead, failed.failed_inferences
+                     | "FailedBatches" >> beam.FlatMap(_failed_batch_rows))
+                    | "AllDeadLetters" >> beam.Flatten()
+                    | "CountDeadLetters" >> beam.ParDo(Count("dead_lettered")))
+    return {"predictions": predictions, "dead_letters": dead_letters}

@@ -14,7 +14,7 @@ import tensorflow as tf
 from digitseq import cli
 from pipelines import images, ingest_steps
 from recognizer import data
-from schemas import dataset, record
+from schemas import dataset, prediction, record, storage
 from tests.records import read_split
 
 COUNT = 24
@@ -268,3 +268,40 @@ def test_option_errors_name_the_flag(scans, tmp_path, capsys):
     assert "--images" in capsys.readouterr().err
     assert ingest(folder, tmp_path / "out", "--max-rejected", "1.5") == 2
     assert "--max-rejected 1.5: expected a fraction from 0 to 1" in capsys.readouterr().err
+
+
+def test_predict_on_image_files_equals_predict_on_their_ingested_records(scans, trained_model,
+                                                                         tmp_path):
+    folder, truth = scans
+    inputs = tmp_path / "inputs"
+    (inputs / "scans").mkdir(parents=True)
+    for i, name in enumerate(truth):
+        paper = tf.io.decode_image((folder / name).read_bytes(), expand_animations=False)
+        padded = tf.pad(paper, [[i, 2 * i], [3 * i, 5], [0, 0]], constant_values=255)
+        (inputs / name).write_bytes(tf.io.encode_png(padded).numpy())
+    lines = (folder / "labels.csv").read_text().splitlines()
+    (inputs / "labels.csv").write_text("\n".join(lines) + "\n")
+    assert ingest(inputs, tmp_path / "data") == 0
+    assert cli.run(["predict", "--model", trained_model, "--input",
+                    str(tmp_path / "data" / "*" / "*.tfrecord.gz"), "--out",
+                    str(tmp_path / "records")]) == 0
+    (inputs / "scans" / "garbage.png").write_bytes(b"not an image")
+    (inputs / "labels.csv").write_text("\n".join(lines[:-1] + ["scans/garbage.png,1,"]) + "\n")
+    assert cli.run(["predict", "--model", trained_model, "--input",
+                    str(inputs / "scans" / "*"), "--labels", str(inputs / "labels.csv"),
+                    "--out", str(tmp_path / "files")]) == 0
+    from_records = {row["id"]: row for row in prediction.read_rows(str(tmp_path / "records"))}
+    from_files = {os.path.relpath(row["file"], inputs): row
+                  for row in prediction.read_rows(str(tmp_path / "files"))}
+    assert sorted(from_files) == sorted(truth)
+    for name, row in from_files.items():
+        assert row["id"] == row["file"] == str(inputs / name)
+        assert row["prediction"] == from_records[name]["prediction"]
+        assert row["confidence"] == pytest.approx(from_records[name]["confidence"], rel=1e-3)
+        unlabeled = name == lines[-1].split(",")[0]
+        assert row.get("label") == (None if unlabeled else truth[name][0])
+    dead = list(prediction.read_rows(str(tmp_path / "files"), prediction.DEAD_LETTER))
+    assert [(d["file"], "cannot decode" in d["error"]) for d in dead] == [
+        (str(inputs / "scans" / "garbage.png"), True)]
+    metrics = storage.read_json(str(tmp_path / "files" / prediction.METRICS))
+    assert (metrics["scored"], metrics["unlabeled"], metrics["dead_letters"]) == (COUNT, 1, 1)

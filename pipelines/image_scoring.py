@@ -1,0 +1,112 @@
+"""Scoring image files directly: each file normalised as `digitseq ingest` normalises it.
+
+    files -> DistributeFiles -> ReadImages (+ labels side input) -> RunInference -> predictions
+                                    |                                    |
+                                    +------------------------------------+-> dead letters
+
+Rows are keyed by the file path (`id` and `file`; `record` is 0). A file that cannot be read or
+decoded, or has no ink, is a dead letter naming the file. Labels are optional: with a labels file
+(the ingest job's formats), a file listed once with a digit string is scored against it; a file
+the labels file does not list is scored unlabeled; a file listed more than once or with a label
+that is not a digit string is a dead letter, so no bad label enters the metrics silently.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping, Sequence
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import ModelHandler
+
+from pipelines import images, labels as labels_lib
+from pipelines.model_handler import NAMESPACE
+from pipelines.scoring import DEAD, RecordKey, score_examples
+from schemas import prediction
+from schemas.errors import InvalidInputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+DIGITS = re.compile(r"[0-9]+")
+
+
+def is_image(path: str) -> bool:
+    return path.lower().endswith(IMAGE_SUFFIXES)
+
+
+def label_lookup(rows: Sequence[labels_lib.LabelRow]) -> dict[str, str | None]:
+    """`{normalised path: label}`; None for a file whose label cannot be used (dead letter)."""
+    found: dict[str, list[labels_lib.LabelRow]] = {}
+    for row in rows:
+        found.setdefault(row.path, []).append(row)
+    return {path: (mine[0].label if len(mine) == 1 and isinstance(mine[0].label, str)
+                   and DIGITS.fullmatch(mine[0].label) else None)
+            for path, mine in found.items()}
+
+
+class _ReadImageFn(beam.DoFn):
+    """A file path -> `(RecordKey, image uint8 [28, width])`, or a dead letter (`DEAD`)."""
+
+    def __init__(self, *, invert: images.Invert, crop: bool):
+        super().__init__()
+        if invert not in images.INVERT_CHOICES:
+            raise ValueError(f"invert {invert!r}: expected one of {images.INVERT_CHOICES}")
+        self._invert, self._crop = invert, crop
+        self._read = Metrics.counter(NAMESPACE, "records_read")
+        self._unreadable = Metrics.counter(NAMESPACE, "unreadable_files")
+        self._unlabeled = Metrics.counter(NAMESPACE, "unlabeled")
+
+    def setup(self):
+        import tensorflow as tf
+
+        self._tf = tf
+
+    def process(self, path: str, labels: Mapping[str, str | None]):
+        key = labels_lib.normalize_path(path)
+        if key in labels and labels[key] is None:
+            yield beam.pvalue.TaggedOutput(DEAD, prediction.dead_letter_row(
+                file=path, record=0, record_id=path,
+                error=f"{path}: listed more than once in the labels file, or its label is not "
+                      f"a string of digits"))
+            return
+        try:
+            with self._tf.io.gfile.GFile(path, "rb") as f:
+                data = f.read()
+            image = images.normalize_file(data, invert=self._invert, crop=self._crop,
+                                          where=path)
+        except (self._tf.errors.OpError, InvalidInputError) as err:
+            self._unreadable.inc()
+            yield beam.pvalue.TaggedOutput(DEAD, prediction.dead_letter_row(
+                file=path, record=0, record_id=path,
+                error=getattr(err, "message", None) or str(err)))
+            return
+        self._read.inc()
+        label = labels.get(key)
+        if label is None:
+            self._unlabeled.inc()
+        yield RecordKey(path, path, 0, label), image
+
+
+class ScoreImages(beam.PTransform):
+    """Image paths -> `{"predictions": rows, "dead_letters": rows}` (see schemas.prediction).
+
+    Args:
+      handler: runs the model on batches of images (a `SequenceModelHandler`).
+      rows: the labels file's rows (empty: every image unlabeled).
+      invert: polarity, as `pipelines.images.normalize` takes it.
+      crop: crop to the ink first.
+    """
+
+    def __init__(self, *, handler: ModelHandler, rows: Sequence[labels_lib.LabelRow] = (),
+                 invert: images.Invert = "auto", crop: bool = True):
+        super().__init__()
+        self._handler, self._lookup = handler, label_lookup(rows)
+        self._fn = _ReadImageFn(invert=invert, crop=crop)
+
+    def expand(self, files):
+        lookup = files.pipeline | "Labels" >> beam.Create(sorted(self._lookup.items()))
+        read = (files
+                | "DistributeFiles" >> beam.Reshuffle()
+                | "ReadImages" >> beam.ParDo(self._fn, beam.pvalue.AsDict(lookup)).with_outputs(
+                    DEAD, main="examples"))
+        return score_examples(read.examples, [read[DEAD]], handler=self._handler)
