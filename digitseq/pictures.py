@@ -176,10 +176,34 @@ def write_report(predictions_dir: str, out_path: str, *, count: int = 16) -> str
                                 f"directory of a finished digitseq predict run")
     metrics = storage.read_json(metrics_path)
     rows = choose_rows(prediction.read_rows(predictions_dir), count)
-    images = prediction.read_images((row[prediction.FILE], row[prediction.RECORD])
-                                    for row in rows)
+    images = _row_images(rows, predictions_dir)
     samples = [(images[(row[prediction.FILE], row[prediction.RECORD])],
                 row.get(prediction.LABEL, "?"), row[prediction.PREDICTION]) for row in rows]
     figure = report_figure(samples, metrics, title=f"digitseq predictions: {predictions_dir}")
     save_png(figure, out_path)
     return out_path
+
+
+def _row_images(rows, predictions_dir: str) -> dict:
+    """`{(file, record): image}`: records read from their TFRecord files, image files normalised
+    with the run's options (`run.json`)."""
+    from pipelines import image_scoring, images
+    from schemas import prediction, storage
+
+    places = [(row[prediction.FILE], row[prediction.RECORD]) for row in rows]
+    found = prediction.read_images(p for p in places if not image_scoring.is_image(p[0]))
+    files = [p for p in places if image_scoring.is_image(p[0])]
+    if files:
+        run = storage.read_json(os.path.join(predictions_dir, prediction.RUN))
+        for path, number in files:
+            found[(path, number)] = images.normalize_file(
+                _read_bytes(path), invert=run.get("invert", "auto"), crop=run.get("crop", True),
+                where=path)
+    return found
+
+
+def _read_bytes(path: str) -> bytes:
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return f.read()

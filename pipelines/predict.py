@@ -153,7 +153,7 @@ def run_prediction(config: PredictConfig,
                      if c.key.metric.namespace == NAMESPACE})
     storage.write_json(os.path.join(config.out_dir, prediction.RUN), {
         "model": config.model_dir, "input": config.input_pattern, "files": files,
-        "labels": config.labels,
+        "labels": config.labels, "invert": config.invert, "crop": config.crop,
         "decoder": config.decoder,
         "beam_width": config.beam_width if config.decoder == decoding.BEAM else None,
         "formats": config.format_list, "counters": counters})

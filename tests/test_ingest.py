@@ -305,3 +305,4 @@ def test_predict_on_image_files_equals_predict_on_their_ingested_records(scans, 
         (str(inputs / "scans" / "garbage.png"), True)]
     metrics = storage.read_json(str(tmp_path / "files" / prediction.METRICS))
     assert (metrics["scored"], metrics["unlabeled"], metrics["dead_letters"]) == (COUNT, 1, 1)
+    assert cli.run(["report", str(tmp_path / "files"), "--count", "4"]) == 0
