@@ -40,6 +40,10 @@ LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 Invert = Literal["auto", "yes", "no"]
 
 
+class NoInkError(InvalidInputError):
+    """An image in which no pixel stands out from the background."""
+
+
 def decode(data: bytes, *, where: str = "image") -> np.ndarray:
     """The file's pixels as float32 grey `[height, width]`, 0..255, alpha over white.
 
@@ -50,7 +54,7 @@ def decode(data: bytes, *, where: str = "image") -> np.ndarray:
 
     try:
         image = tf.io.decode_image(data, expand_animations=False).numpy()
-    except (tf.errors.InvalidArgumentError, tf.errors.OpError) as err:
+    except tf.errors.OpError as err:
         message = (getattr(err, "message", None) or str(err)).strip().splitlines()[-1]
         raise InvalidInputError(f"{where}: cannot decode ({message.split('} ')[-1]})") from None
     if image.dtype != np.uint8:
@@ -80,7 +84,7 @@ def normalize(grey: np.ndarray, *, invert: Invert = "auto", crop: bool = True,
     """Grey pixels `[h, w]` (0..255, any polarity) -> uint8 `[HEIGHT, width]`, white ink on black.
 
     Raises:
-      InvalidInputError: the image has no ink (no pixel differs from the background).
+      NoInkError: the image has no ink (no pixel differs from the background).
     """
     import tensorflow as tf
 
@@ -92,7 +96,7 @@ def normalize(grey: np.ndarray, *, invert: Invert = "auto", crop: bool = True,
         grey, edge = 255.0 - grey, 255.0 - edge
     background, peak = float(np.median(edge)), float(grey.max())
     if peak - background < 1.0:
-        raise InvalidInputError(
+        raise NoInkError(
             f"{where}: no ink (every pixel within 1 level of the background {background:.0f})")
     stretched = np.clip((grey - background) * (255.0 / (peak - background)), 0.0, 255.0)
     if crop:

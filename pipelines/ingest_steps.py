@@ -120,7 +120,7 @@ class MatchLabelsFn(beam.DoFn):
         elif not isinstance(row.label, str) or not DIGITS.fullmatch(row.label):
             yield beam.pvalue.TaggedOutput(REJECTED, rejected(
                 "bad_label", row.name, f"labels file line {row.line}: label {row.label!r}, "
-                f"expected a string of digits 0-9"))
+                f"expected a string of digits 0-9 (quoted in JSON, so leading zeros stay)"))
         elif row.split is not None and row.split not in dataset.SPLITS:
             yield beam.pvalue.TaggedOutput(REJECTED, rejected(
                 "bad_split", row.name, f"labels file line {row.line}: split {row.split!r}, "
@@ -176,7 +176,7 @@ class NormalizeFn(beam.DoFn):
                 "unreadable", item.name, f"cannot read ({err.message})"))
             return
         except InvalidInputError as err:
-            kind = "no_ink" if "no ink" in str(err) else "unreadable"
+            kind = "no_ink" if isinstance(err, images.NoInkError) else "unreadable"
             yield beam.pvalue.TaggedOutput(REJECTED, rejected(kind, item.name, str(err)))
             return
         serialized = record.to_example(

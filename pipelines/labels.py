@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -100,9 +101,7 @@ def read_labels(path: str) -> tuple[list[LabelRow], str]:
             for name, label, split, line in parse(text, path)]
     if not rows:
         raise InvalidInputError(f"{path}: no labeled files, expected at least one row")
-    from pipelines.images import sha256
-
-    return rows, sha256(data)
+    return rows, hashlib.sha256(data).hexdigest()
 
 
 def _csv(text: str, path: str):

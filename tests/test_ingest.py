@@ -169,6 +169,7 @@ BAD = {
     "scans/unlabeled.png": "no_label",
     "scans/missing.png": "no_image",
     "scans/letters.png": "bad_label",
+    "scans/number.png": "bad_label",
     "scans/twice.png": "duplicate",
     "scans/badsplit.png": "bad_split",
 }
@@ -187,13 +188,14 @@ def with_bad(scans, tmp_path):
     (bad / "scans/garbage.png").write_bytes(b"not an image")
     (bad / "scans/blank.png").write_bytes(tf.io.encode_png(np.full((30, 60, 1), 250,
                                                                    np.uint8)).numpy())
-    for name in ("unlabeled", "letters", "twice", "badsplit"):
+    for name in ("unlabeled", "letters", "number", "twice", "badsplit"):
         (bad / f"scans/{name}.png").write_bytes(good)
     lines = [json.dumps({"file": n, "label": label}) for n, (label, _, _) in truth.items()]
     lines += [json.dumps({"file": n, "label": "12"}) for n in
               ("scans/truncated.png", "scans/garbage.png", "scans/blank.png",
                "scans/missing.png", "scans/twice.png", "./scans/twice.png")]
     lines += [json.dumps({"file": "scans/letters.png", "label": "12a"}),
+              json.dumps({"file": "scans/number.png", "label": 7}),
               json.dumps({"file": "scans/badsplit.png", "label": "1", "split": "dev"})]
     (bad / "labels.jsonl").write_text("\n".join(lines) + "\n")
     return bad, truth
