@@ -96,6 +96,10 @@ class MatchLabelsFn(beam.DoFn):
 
     def __init__(self, *, validation_fraction: float, test_fraction: float):
         super().__init__()
+        if not (0 <= validation_fraction and 0 <= test_fraction
+                and validation_fraction + test_fraction <= 1):
+            raise ValueError(f"validation_fraction {validation_fraction} and test_fraction "
+                             f"{test_fraction}: expected fractions adding up to at most 1")
         self._fractions = {"validation_fraction": validation_fraction,
                            "test_fraction": test_fraction}
         self._matched = Metrics.counter(NAMESPACE, "images_labeled")

@@ -15,7 +15,7 @@ from digitseq import cli
 from pipelines import images, ingest_steps
 from recognizer import data
 from schemas import dataset, prediction, record, storage
-from tests.conftest import render
+from tests.conftest import SMALL, render
 from tests.records import read_split
 
 COUNT = 24
@@ -345,3 +345,36 @@ def test_a_model_trained_on_renders_reads_ingested_strings_about_as_well(tmp_pat
     print(f"CER rendered {cer['rendered']:.2%}, ingested {cer['ingested']:.2%}")
     assert cer["rendered"] < 0.25
     assert cer["ingested"] <= cer["rendered"] * 1.5 + 0.03
+
+
+def _bmp(grey: np.ndarray) -> bytes:
+    """An uncompressed 24-bit BMP of a uint8 grey image (TensorFlow decodes BMP but cannot write
+    it)."""
+    height, width = grey.shape
+    stride = (3 * width + 3) // 4 * 4
+    rows = b"".join(np.repeat(row[:, None], 3, axis=1).tobytes().ljust(stride, b"\0")
+                    for row in grey[::-1])
+    header = (b"BM" + (54 + len(rows)).to_bytes(4, "little") + bytes(4)
+              + (54).to_bytes(4, "little") + (40).to_bytes(4, "little")
+              + width.to_bytes(4, "little") + height.to_bytes(4, "little")
+              + (1).to_bytes(2, "little") + (24).to_bytes(2, "little") + bytes(24))
+    return header + rows
+
+
+def test_bmp_files_and_forced_polarity_normalise_like_png(sample_mnist):
+    paper = (255 - np.concatenate(list(sample_mnist.test.images[:3]), axis=1)).astype(np.uint8)
+    png = tf.io.encode_png(paper[..., None]).numpy()
+    np.testing.assert_array_equal(images.normalize_file(_bmp(paper)), images.normalize_file(png))
+    ink = tf.io.encode_png(255 - paper[..., None]).numpy()
+    np.testing.assert_array_equal(images.normalize_file(ink, invert="no"),
+                                  images.normalize_file(png))
+    np.testing.assert_array_equal(images.normalize_file(png, invert="yes"),
+                                  images.normalize_file(png))
+
+
+def test_digitseq_train_reads_an_ingested_dataset(scans, tmp_path):
+    folder, _ = scans
+    assert ingest(folder, tmp_path / "data") == 0
+    assert cli.run(["train", "--data", str(tmp_path / "data"), "--model-dir",
+                    str(tmp_path / "model"), "--epochs", "1", *SMALL]) == 0
+    assert (tmp_path / "model" / "serving").is_dir()
