@@ -1,5 +1,8 @@
 """`digitseq ingest` on real image files written here from MNIST test digit strings: black ink on
-white, heights 20 to 80, PNG and JPEG, grey, RGB and with alpha; and on every kind of bad input."""
+white, heights 20 to 80, PNG and JPEG, grey, RGB and with alpha; and on every kind of bad input.
+Then the ingested directory read by the reader, `inspect` and `train`; `predict` on the image
+files equal to `predict` on their ingested records; and (slow) a model trained on renders reading
+ingested strings about as well as renders."""
 
 from __future__ import annotations
 
