@@ -381,3 +381,19 @@ def test_digitseq_train_reads_an_ingested_dataset(scans, tmp_path):
     assert cli.run(["train", "--data", str(tmp_path / "data"), "--model-dir",
                     str(tmp_path / "model"), "--epochs", "1", *SMALL]) == 0
     assert (tmp_path / "model" / "serving").is_dir()
+
+
+def test_predict_refuses_mixed_inputs_and_labels_for_records(scans, trained_model, tmp_path,
+                                                             capsys):
+    folder, truth = scans
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "a.png").write_bytes((folder / next(iter(truth))).read_bytes())
+    (mixed / "b.tfrecord.gz").write_bytes(b"")
+    assert cli.run(["predict", "--model", trained_model, "--input", str(mixed / "*"), "--out",
+                    str(tmp_path / "out")]) == 2
+    assert "--input" in capsys.readouterr().err
+    assert cli.run(["predict", "--model", trained_model, "--input",
+                    str(mixed / "*.tfrecord.gz"), "--labels", str(folder / "labels.csv"),
+                    "--out", str(tmp_path / "out")]) == 2
+    assert "--labels" in capsys.readouterr().err
