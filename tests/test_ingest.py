@@ -364,6 +364,37 @@ def _bmp(grey: np.ndarray) -> bytes:
     return header + rows
 
 
+def _gif(grey: np.ndarray) -> bytes:
+    """A GIF of a uint8 grey image with a grey palette, LZW codes written without compression
+    (a clear code before every 250 pixels keeps codes 9 bits wide); TensorFlow decodes GIF but
+    cannot write it."""
+    height, width = grey.shape
+    codes = []
+    for i, value in enumerate(grey.ravel().tolist()):
+        if i % 250 == 0:
+            codes.append(256)
+        codes.append(value)
+    codes.append(257)
+    bits = sum(code << (9 * i) for i, code in enumerate(codes))
+    data = bits.to_bytes((9 * len(codes) + 7) // 8, "little")
+    blocks = b"".join(bytes([len(data[i:i + 255])]) + data[i:i + 255]
+                      for i in range(0, len(data), 255))
+    size = width.to_bytes(2, "little") + height.to_bytes(2, "little")
+    palette = bytes(v for i in range(256) for v in (i, i, i))
+    return (b"GIF89a" + size + b"\xf7\x00\x00" + palette + b"\x2c" + bytes(4) + size + b"\x00"
+            + b"\x08" + blocks + b"\x00" + b"\x3b")
+
+
+def test_gif_files_normalise_like_png(sample_mnist):
+    paper = (255 - np.concatenate(list(sample_mnist.test.images[:3]), axis=1)).astype(np.uint8)
+    gif = _gif(paper)
+    decoded = tf.io.decode_image(gif, expand_animations=False).numpy()
+    np.testing.assert_array_equal(decoded[..., 0], paper)  # the file is what it should be
+    png = tf.io.encode_png(paper[..., None]).numpy()
+    np.testing.assert_allclose(images.normalize_file(gif).astype(int),
+                               images.normalize_file(png).astype(int), atol=1)
+
+
 def test_bmp_files_and_forced_polarity_normalise_like_png(sample_mnist):
     paper = (255 - np.concatenate(list(sample_mnist.test.images[:3]), axis=1)).astype(np.uint8)
     png = tf.io.encode_png(paper[..., None]).numpy()

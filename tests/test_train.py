@@ -78,7 +78,7 @@ def test_two_replicas_match_one_device(variable_dataset):
             step = train.make_train_step(model, optimizer, strategy)
             batches = strategy.experimental_distribute_dataset(
                 tf.data.Dataset.from_tensors(batch))
-            loss = float(step(iter(batches)))
+            loss = float(step(iter(batches))[0])
             return loss, [w.numpy() for w in model.weights]
 
         one_loss, one_weights = one_step(tf.distribute.OneDeviceStrategy("/cpu:0"))
