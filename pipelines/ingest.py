@@ -120,12 +120,7 @@ def _finish(shards: list[IngestShard], rejects: list[dict], stats: RowMoments, *
     storage.write_json(os.path.join(out_dir, dataset.STATS), stats_json)
     storage.write_json(os.path.join(out_dir, dataset.METADATA),
                        build_metadata(shards, info, counts))
-    temp = os.path.join(out_dir, dataset.TEMP)
-    if tf.io.gfile.exists(temp):
-        tf.io.gfile.rmtree(temp)
-    if counts["rejected"] <= max_rejected * counts["inputs"]:
-        with tf.io.gfile.GFile(os.path.join(out_dir, dataset.COMPLETED), "w") as f:
-            f.write("")
+    dataset.finish(out_dir, complete=counts["rejected"] <= max_rejected * counts["inputs"])
     return counts
 
 

@@ -55,15 +55,9 @@ def build_metadata(summaries: Sequence[ShardSummary], info: Mapping[str, Any]) -
 
 def _write_dataset_info(summaries: list[ShardSummary], stats: RowMoments, *, out_dir: str,
                         info: Mapping[str, Any]) -> str:
-    import tensorflow as tf
-
     storage.write_json(os.path.join(out_dir, dataset.STATS), stats.to_json())
     storage.write_json(os.path.join(out_dir, dataset.METADATA), build_metadata(summaries, info))
-    temp = os.path.join(out_dir, dataset.TEMP)
-    if tf.io.gfile.exists(temp):
-        tf.io.gfile.rmtree(temp)
-    with tf.io.gfile.GFile(os.path.join(out_dir, dataset.COMPLETED), "w") as f:
-        f.write("")
+    dataset.finish(out_dir)
     return out_dir
 
 

@@ -99,3 +99,16 @@ def sample_records(directory: str, split: str, count: int) -> list:
         cycle_length=len(files), block_length=1)
     return [record.parse_record(serialized, where=f"{directory} split {split}")
             for serialized in records.take(count).as_numpy_iterator()]
+
+
+def finish(directory: str, *, complete: bool = True) -> None:
+    """The last step of a job writing a dataset: removes `<directory>/.tmp`, then (if
+    `complete`) writes `COMPLETED`, after everything else."""
+    import tensorflow as tf
+
+    temp = os.path.join(directory, TEMP)
+    if tf.io.gfile.exists(temp):
+        tf.io.gfile.rmtree(temp)
+    if complete:
+        with tf.io.gfile.GFile(os.path.join(directory, COMPLETED), "w") as f:
+            f.write("")
