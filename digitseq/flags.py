@@ -21,6 +21,7 @@ import types
 import typing
 from typing import Any, Iterable
 
+from schemas.errors import show_value
 from schemas.options import CHOICES, FLAG, METAVAR
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -101,7 +102,8 @@ class Flags:
             else:
                 kwargs["default"] = default
                 if kind is not bool and default is not None:
-                    kwargs["help"] = f"{kwargs['help'].rstrip('.')} (default: {_show(default)})"
+                    kwargs["help"] = (f"{kwargs['help'].rstrip('.')} "
+                                      f"(default: {show_value(default)})")
             if kind is bool:
                 kwargs["action"] = argparse.BooleanOptionalAction
             elif typing.get_origin(kind) is tuple:
@@ -132,9 +134,3 @@ class Flags:
     def name(self, field: str) -> str:
         """How the command line names a config field."""
         return self.by_field.get(field, field)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
-    return str(value)

@@ -49,8 +49,7 @@ class _ReadImageFn(beam.DoFn):
 
     def __init__(self, *, invert: images.Invert, crop: bool):
         super().__init__()
-        if invert not in images.INVERT_CHOICES:
-            raise ValueError(f"invert {invert!r}: expected one of {images.INVERT_CHOICES}")
+        images.check_invert(invert)
         self._invert, self._crop = invert, crop
         self._read = Metrics.counter(NAMESPACE, "records_read")
         self._unreadable = Metrics.counter(NAMESPACE, "unreadable_files")

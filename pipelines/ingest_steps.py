@@ -157,8 +157,7 @@ class NormalizeFn(beam.DoFn):
 
     def __init__(self, *, invert: images.Invert, crop: bool):
         super().__init__()
-        if invert not in images.INVERT_CHOICES:
-            raise ValueError(f"invert {invert!r}: expected one of {images.INVERT_CHOICES}")
+        images.check_invert(invert)
         self._invert, self._crop = invert, crop
         self._records = Metrics.counter(NAMESPACE, "records")
 

@@ -26,7 +26,7 @@ class ConfigError(InvalidInputError):
     def __init__(self, field: str, value: Any, expected: str, *, others: Sequence[str] = ()):
         self.field, self.value, self.expected = field, value, expected
         self.others = tuple(others)
-        super().__init__(f"{field} {_show(value)}: {expected}")
+        super().__init__(f"{field} {show_value(value)}: {expected}")
 
     def render(self, name: Callable[[str], str]) -> str:
         """The message with the field, and the `others` it mentions, written as `name(f)`."""
@@ -35,10 +35,11 @@ class ConfigError(InvalidInputError):
             pattern = re.compile(
                 r"(?<![\w-])(" + "|".join(map(re.escape, self.others)) + r")(?![\w-])")
             expected = pattern.sub(lambda match: name(match.group(1)), expected)
-        return f"{name(self.field)} {_show(self.value)}: {expected}"
+        return f"{name(self.field)} {show_value(self.value)}: {expected}"
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A config value as a flag takes it (`MIN,MAX` for pairs)."""
     if isinstance(value, (tuple, list)):
         return ",".join(str(v) for v in value)
     return str(value)
