@@ -7,7 +7,7 @@ default `crnn` for one epoch on a small train split (weights do not change the c
 the same exported model, prints sequences/s for
   (a) the loop: load the SavedModel, feed `recognizer.data.make_dataset` batches (bucketed, 128)
       to `serving_default`, decode to strings, in this process;
-  (b) `digitseq predict` (`pipelines.predict.run_prediction`) on the local runner with
+  (b) `digitseq predict` (`pipelines.predict.job.run_prediction`) on the local runner with
       `--workers` processes, writing JSON Lines, dead letters and metrics.json;
 the ratio b/a (target >= 0.7); and the job's peak memory (largest process of its tree, fresh
 interpreter) at the `--memory-counts` input sizes with their ratio (flat: close to 1).
@@ -31,8 +31,8 @@ BATCH = 128
 
 def render(location: str, out_dir: str, count: int) -> str:
     from digitseq.beam_options import pipeline_options
-    from pipelines import render as render_lib
-    from pipelines import render_params
+    from pipelines.render import job as render_lib
+    from pipelines.render import params as render_params
 
     if not os.path.exists(os.path.join(out_dir, "COMPLETED")):
         render_lib.render_dataset(render_lib.RenderConfig(
@@ -70,7 +70,7 @@ def loop(model_dir: str, data_dir: str) -> tuple[float, int]:
 def job(model_dir: str, data_dir: str, out_dir: str, workers: int) -> tuple[float, int]:
     """The Beam job as users run it (local runner). Returns (seconds, sequences scored)."""
     from digitseq.beam_options import pipeline_options
-    from pipelines import predict
+    from pipelines.predict import job as predict
 
     started = time.perf_counter()
     result = predict.run_prediction(predict.PredictConfig(
@@ -85,7 +85,7 @@ def peak_memory_mb(model_dir: str, data_dir: str, workers: int) -> float:
 
 
 def main() -> None:
-    from pipelines import mnist
+    from pipelines.render import mnist
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000)

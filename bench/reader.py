@@ -88,7 +88,7 @@ def main() -> None:
         data_dir = args.data
         if not data_dir:
             from digitseq.beam_options import pipeline_options
-            from pipelines import mnist, render, render_params
+            from pipelines.render import mnist, render, render_params
 
             data_dir = os.path.join(tmp, "data")
             render.render_dataset(render.RenderConfig(

@@ -21,13 +21,13 @@ from typing import Any, Callable
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from digitseq import pictures, text
-from pipelines.predict import PredictConfig, run_prediction
-from pipelines.render import RenderConfig, render_dataset
-from pipelines.render_params import MODES, RenderParams
+from pipelines.predict.job import PredictConfig, run_prediction
+from pipelines.render.job import RenderConfig, render_dataset
+from pipelines.render.params import MODES, RenderParams
 from recognizer.train import TrainConfig, train
 from schemas import dataset
 from schemas.errors import ConfigError
-from schemas.options import option
+from schemas.options import check_finite, option
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class DemoConfig:
     epochs: int = 5
 
     def __post_init__(self):
+        check_finite(self)
         if not self.mode_list or set(self.mode_list) - set(MODES):
             raise ConfigError("modes", self.modes, f"expected one or both of {', '.join(MODES)}")
         if self.epochs < 1:

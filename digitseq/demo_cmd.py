@@ -14,7 +14,7 @@ def register(subparsers) -> None:
 
     from digitseq.demo import DemoConfig
     from digitseq.flags import Flags
-    from pipelines.render import RenderConfig
+    from pipelines.render.job import RenderConfig
     from recognizer.train import TrainConfig
 
     parser = subparsers.add_parser(
@@ -34,8 +34,8 @@ def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
     from digitseq import text
     from digitseq.beam_options import pipeline_options
     from digitseq.demo import DemoConfig, run_demo
-    from pipelines import mnist
-    from pipelines.render import RenderConfig
+    from pipelines.render import mnist
+    from pipelines.render.job import RenderConfig
     from recognizer.train import TrainConfig
 
     demo = args.flags.build(DemoConfig, args)

@@ -55,6 +55,7 @@ def _pair(kind: type):
                 f"expected MIN,MAX (two {what}), found '{text}'") from None
         return low, high
 
+    parse.kind = kind
     return parse
 
 

@@ -8,7 +8,7 @@ import time
 
 def register(subparsers) -> None:
     from digitseq.flags import Flags
-    from pipelines.ingest import IngestConfig
+    from pipelines.ingest.job import IngestConfig
 
     parser = subparsers.add_parser(
         "ingest", help="turn labeled image files into a TFRecord dataset (Beam job)",
@@ -24,7 +24,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
     from digitseq import text
     from digitseq.beam_options import pipeline_options
-    from pipelines.ingest import IngestConfig, ingest_dataset
+    from pipelines.ingest.job import IngestConfig, ingest_dataset
     from schemas import dataset
 
     config = args.flags.build(IngestConfig, args)

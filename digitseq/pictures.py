@@ -133,14 +133,13 @@ REPORT = "report.png"
 
 def write_sheet(data_dir: str, split: str, out_path: str, *, count: int = 32) -> str:
     """A contact sheet of `count` records of a dataset split."""
-    from recognizer import metrics
-    from schemas import dataset
+    from recognizer import metrics, records
     from schemas.errors import ConfigError
 
     if not 1 <= count <= 32:
         raise ConfigError("count", count, "expected 1..32")
     samples = [(r.image, metrics.label_string(r.label), r.record_id)
-               for r in dataset.sample_records(data_dir, split, count)]
+               for r in records.sample_records(data_dir, split, count)]
     save_png(contact_sheet(samples, title=f"{data_dir}: {split}"), out_path)
     return out_path
 
@@ -187,23 +186,16 @@ def write_report(predictions_dir: str, out_path: str, *, count: int = 16) -> str
 def _row_images(rows, predictions_dir: str) -> dict:
     """`{(file, record): image}`: records read from their TFRecord files, image files normalised
     with the run's options (`run.json`)."""
-    from pipelines import image_scoring, images
+    from pipelines import images
     from schemas import prediction, storage
 
     places = [(row[prediction.FILE], row[prediction.RECORD]) for row in rows]
-    found = prediction.read_images(p for p in places if not image_scoring.is_image(p[0]))
-    files = [p for p in places if image_scoring.is_image(p[0])]
+    found = prediction.read_images(p for p in places if not images.is_image(p[0]))
+    files = [p for p in places if images.is_image(p[0])]
     if files:
         run = storage.read_json(os.path.join(predictions_dir, prediction.RUN))
         for path, number in files:
             found[(path, number)] = images.normalize_file(
-                _read_bytes(path), invert=run.get("invert", "auto"), crop=run.get("crop", True),
+                storage.read_bytes(path), invert=run.get("invert", "auto"), crop=run.get("crop", True),
                 where=path)
     return found
-
-
-def _read_bytes(path: str) -> bytes:
-    import tensorflow as tf
-
-    with tf.io.gfile.GFile(path, "rb") as f:
-        return f.read()

@@ -8,7 +8,7 @@ import time
 
 def register(subparsers) -> None:
     from digitseq.flags import Flags
-    from pipelines.predict import PredictConfig
+    from pipelines.predict.job import PredictConfig
 
     parser = subparsers.add_parser(
         "predict", help="score TFRecords with an exported model (Beam job)",
@@ -24,7 +24,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
     from digitseq import text
     from digitseq.beam_options import pipeline_options
-    from pipelines.predict import PredictConfig, run_prediction
+    from pipelines.predict.job import PredictConfig, run_prediction
 
     config = args.flags.build(PredictConfig, args)
     started = time.perf_counter()

@@ -19,7 +19,7 @@ def _flag_value(value: Any) -> str:
 
 def presets_help() -> str:
     """What each preset sets, as flags, from `render_params.PRESETS`."""
-    from pipelines import render_params
+    from pipelines.render import params as render_params
 
     described = []
     for name, fields in render_params.PRESETS.items():
@@ -30,8 +30,8 @@ def presets_help() -> str:
 
 def register(subparsers) -> None:
     from digitseq.flags import Flags
-    from pipelines import render_params
-    from pipelines.render import RenderConfig
+    from pipelines.render import params as render_params
+    from pipelines.render.job import RenderConfig
 
     parser = subparsers.add_parser(
         "render", help="render MNIST digit sequences into a TFRecord dataset (Beam job)",
@@ -48,8 +48,8 @@ def register(subparsers) -> None:
 
 def config(args: argparse.Namespace):
     """The `RenderConfig` the flags ask for: the preset, then explicit layout flags."""
-    from pipelines import render_params
-    from pipelines.render import RenderConfig
+    from pipelines.render import params as render_params
+    from pipelines.render.job import RenderConfig
 
     explicit = {field: getattr(args, field) for field in render_params.LAYOUT_FIELDS
                 if getattr(args, field) is not None}
@@ -62,7 +62,7 @@ def config(args: argparse.Namespace):
 def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
     from digitseq import text
     from digitseq.beam_options import pipeline_options
-    from pipelines.render import render_dataset
+    from pipelines.render.job import render_dataset
     from schemas import dataset
 
     render = config(args)

@@ -42,15 +42,15 @@ the renders (digits came out smaller and closer together)."""
 MAX_PIXELS = 50_000_000
 """Larger images are refused before decoding them is attempted further."""
 INVERT_CHOICES = ("auto", "yes", "no")
-
-
-def check_invert(invert: str) -> None:
-    """Raises `ValueError` unless `invert` is one of `INVERT_CHOICES`."""
-    if invert not in INVERT_CHOICES:
-        raise ValueError(f"invert {invert!r}: expected one of {', '.join(INVERT_CHOICES)}")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+"""Files named so are image files (ingest, predict, report)."""
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 Invert = Literal["auto", "yes", "no"]
+
+
+def is_image(path: str) -> bool:
+    return path.lower().endswith(IMAGE_SUFFIXES)
 
 
 class NoInkError(InvalidInputError):
@@ -101,7 +101,6 @@ def normalize(grey: np.ndarray, *, invert: Invert = "auto", crop: bool = True,
     """
     import tensorflow as tf
 
-    check_invert(invert)
     edge = border(grey)
     flip = float(np.mean(edge)) > 127.5 if invert == "auto" else invert == "yes"
     if flip:

@@ -22,6 +22,7 @@ import io
 import json
 import os
 import posixpath
+import re
 from typing import Any
 
 from schemas import storage
@@ -30,6 +31,12 @@ from schemas.errors import InvalidInputError
 FILE, LABEL, SPLIT = "file", "label", "split"
 COLUMNS = (FILE, LABEL, SPLIT)
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
+DIGITS = re.compile(r"[0-9]+")
+
+
+def is_digit_string(label: Any) -> bool:
+    """Whether a labels file's label can be used: a non-empty string of the digits 0-9."""
+    return isinstance(label, str) and DIGITS.fullmatch(label) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,10 +89,8 @@ def read_labels(path: str) -> tuple[list[LabelRow], str]:
     """
     import tensorflow as tf
 
-    storage.ensure_filesystem(path)
     try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            data = f.read()
+        data = storage.read_bytes(path)
     except tf.errors.OpError as err:
         raise InvalidInputError(f"{path}: cannot read the labels file ({err.message})") from None
     try:

@@ -19,7 +19,7 @@ import math
 import tensorflow as tf
 
 from schemas.errors import ConfigError
-from schemas.options import option
+from schemas.options import check_finite, option
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Augmentation:
     rotation: float = option(2.0, flag="--augment-rotation")
 
     def __post_init__(self):
+        check_finite(self)
         for name, high in (("shear", 1.0), ("scale", 0.5), ("shift", 8.0), ("rotation", 30.0)):
             if not 0 <= getattr(self, name) <= high:
                 raise ConfigError(name, getattr(self, name), f"expected 0..{high:g}")

@@ -40,6 +40,7 @@ from recognizer.records import AUTOTUNE, plain_records, record_names, tagged_rec
 from recognizer.verification import verify_records
 from schemas import batch, dataset
 from schemas.errors import ConfigError
+from schemas.options import check_finite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +65,7 @@ class ReaderConfig:
     augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
 
     def __post_init__(self):
+        check_finite(self)
         if self.shuffle_buffer < 1:
             raise ConfigError("shuffle_buffer", self.shuffle_buffer, "expected at least 1")
 

@@ -30,7 +30,7 @@ from recognizer import ctc
 from recognizer.layers import LengthMask, OutputLengths, Standardize, ZeroBeyondWidth
 from schemas import batch
 from schemas.errors import ConfigError
-from schemas.options import check_choice, option
+from schemas.options import check_choice, check_finite, option
 
 ARCHITECTURES = ("crnn", "brnn", "rnn")
 CELLS = {"simple": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}
@@ -67,6 +67,7 @@ class ModelConfig:
     batch_norm: bool = False
 
     def __post_init__(self):
+        check_finite(self)
         check_choice("arch", self.arch, ARCHITECTURES)
         check_choice("cell", self.cell, CELLS)
         if self.arch != "rnn" and self.cell == "simple":

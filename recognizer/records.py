@@ -3,14 +3,19 @@
 Two ways to read: `plain_records` (one reader over the files in turn, for files already verified)
 and `tagged_records`, which pairs each record with a tag `file_index * FILE_SHIFT + number` (one
 integer per record, from `enumerate`) that `record_names` turns into `"<file> record <n>"` only
-for a batch that needs naming in an error.
+for a batch that needs naming in an error. `sample_records` takes a few parsed records of a
+dataset's split, for pictures and checks.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import tensorflow as tf
+
+from schemas import dataset, record
+from schemas.errors import InvalidInputError
 
 AUTOTUNE = tf.data.AUTOTUNE
 FILE_SHIFT = 1 << 32
@@ -63,3 +68,20 @@ def record_names(tags, files: Sequence[str]):
     prefixes = tf.constant([f"{path} record " for path in files])
     return tf.strings.join([tf.gather(prefixes, tags // FILE_SHIFT),
                             tf.strings.as_string(tags % FILE_SHIFT)])
+
+
+def sample_records(directory: str, split: str, count: int) -> list:
+    """`count` parsed and checked records of `split`, taken round-robin over its shards (so
+    every length shows)."""
+    metadata = dataset.load_metadata(directory)
+    if split not in metadata["files"]:
+        raise InvalidInputError(f"{directory}: no split '{split}', expected one of "
+                                f"{', '.join(metadata['files'])}")
+    files = [os.path.join(directory, entry["path"]) for entry in metadata["files"][split]]
+    if not files:
+        raise InvalidInputError(f"{directory}: split '{split}' is empty (0 records)")
+    records = tf.data.Dataset.from_tensor_slices(files).interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type=dataset.COMPRESSION),
+        cycle_length=len(files), block_length=1)
+    return [record.parse_record(serialized, where=f"{directory} split {split}")
+            for serialized in records.take(count).as_numpy_iterator()]

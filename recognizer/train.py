@@ -33,7 +33,7 @@ from recognizer.evaluation import Evaluator
 from recognizer.layout import split_info
 from schemas import batch, dataset, exported, storage
 from schemas.errors import ConfigError
-from schemas.options import check_choice, option
+from schemas.options import check_choice, check_finite, option
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ class TrainConfig:
     tensorboard_images: int = 6
 
     def __post_init__(self):
+        check_finite(self)
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "expected at least 1")

@@ -35,14 +35,6 @@ def shard_path(split: str, max_width: int, shard: int, num_shards: int) -> str:
     return f"{split}/{split}-w{max_width:04d}-{shard:05d}-of-{num_shards:05d}{SHARD_SUFFIX}"
 
 
-def is_dataset(directory: str) -> bool:
-    """True if `directory` holds any part of a rendered dataset."""
-    import tensorflow as tf
-
-    return any(tf.io.gfile.exists(os.path.join(directory, name))
-               for name in (COMPLETED, METADATA, STATS, *SPLITS))
-
-
 def read_json(directory: str, name: str) -> dict[str, Any]:
     """Reads `<directory>/<name>` after checking that the directory is complete."""
     import tensorflow as tf
@@ -78,37 +70,3 @@ def load_stats(directory: str) -> dict[str, Any]:
         raise InvalidInputError(
             f"{os.path.join(directory, STATS)}: keys {sorted(missing)} missing")
     return stats
-
-
-def sample_records(directory: str, split: str, count: int) -> list:
-    """`count` parsed and checked records of `split`, taken round-robin over its shards (so
-    every length shows)."""
-    import tensorflow as tf
-
-    from schemas import record
-
-    metadata = load_metadata(directory)
-    if split not in metadata["files"]:
-        raise InvalidInputError(f"{directory}: no split '{split}', expected one of "
-                                f"{', '.join(metadata['files'])}")
-    files = [os.path.join(directory, entry["path"]) for entry in metadata["files"][split]]
-    if not files:
-        raise InvalidInputError(f"{directory}: split '{split}' is empty (0 records)")
-    records = tf.data.Dataset.from_tensor_slices(files).interleave(
-        lambda path: tf.data.TFRecordDataset(path, compression_type=COMPRESSION),
-        cycle_length=len(files), block_length=1)
-    return [record.parse_record(serialized, where=f"{directory} split {split}")
-            for serialized in records.take(count).as_numpy_iterator()]
-
-
-def finish(directory: str, *, complete: bool = True) -> None:
-    """The last step of a job writing a dataset: removes `<directory>/.tmp`, then (if
-    `complete`) writes `COMPLETED`, after everything else."""
-    import tensorflow as tf
-
-    temp = os.path.join(directory, TEMP)
-    if tf.io.gfile.exists(temp):
-        tf.io.gfile.rmtree(temp)
-    if complete:
-        with tf.io.gfile.GFile(os.path.join(directory, COMPLETED), "w") as f:
-            f.write("")

@@ -33,3 +33,19 @@ def check_choice(field: str, value: Any, choices: Iterable[Any]) -> None:
     choices = tuple(choices)
     if value not in choices:
         raise ConfigError(field, value, f"expected one of {', '.join(map(str, choices))}")
+
+
+def check_finite(config: Any) -> None:
+    """Raises `ConfigError` for the first float field of the dataclass `config` (a float, or a
+    tuple of them) that holds NaN or an infinity; every config calls it first in
+    `__post_init__`, so a new float option is covered without further code."""
+    import math
+
+    from schemas.errors import ConfigError
+
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ConfigError(field.name, value, "expected a finite number"
+                              + ("s" if isinstance(value, (tuple, list)) else ""))

@@ -8,19 +8,22 @@
   from the content. TensorFlow's GZIP reader stops quietly where a truncated stream ends (the
   records before the cut come out, the rest is silently missing), so readers that cannot compare
   with a known size check that the stream ends properly (`gzip_problem`).
-- JSON documents are written to a temporary name beside their final one and renamed, so a crash
-  mid-write never leaves a truncated file under the final name.
+- Every file that must never be seen half-written (JSON documents, dataset shards) is written
+  through `atomic_file`: to a temporary name first (beside the final one, or in a directory the
+  caller names), renamed once complete, the temporary file removed in any case, as TensorFlow
+  Datasets writes through its `incomplete_file`.
 
 Paths are anything `tf.io.gfile` opens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
 import zlib
-from typing import Any
+from typing import Any, Iterator
 
 from schemas.errors import InvalidInputError
 
@@ -72,18 +75,70 @@ def gzip_problem(path: str) -> str | None:
     return None if decompressor.eof else "the GZIP stream ends early (truncated file)"
 
 
-def write_json(path: str, value: Any) -> None:
-    """Writes `value` as indented JSON to `path`: to a temporary name first, then renamed."""
+@contextlib.contextmanager
+def atomic_file(path: str, *, temp_dir: str | None = None) -> Iterator[str]:
+    """Yields a fresh temporary path to write; renamed to `path` (replacing any file there) when
+    the block ends without an exception; the temporary file is removed in any case.
+
+    Args:
+      path: the final path.
+      temp_dir: where the temporary file goes (default: beside `path`, as a hidden name).
+    """
     import tensorflow as tf
 
-    temp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
+    name = os.path.basename(path)
+    temp = (os.path.join(temp_dir, f"{name}-{uuid.uuid4().hex}.tmp") if temp_dir else
+            os.path.join(os.path.dirname(path), f".{name}.tmp-{uuid.uuid4().hex}"))
+    tf.io.gfile.makedirs(os.path.dirname(temp))
+    tf.io.gfile.makedirs(os.path.dirname(path) or ".")
     try:
-        with tf.io.gfile.GFile(temp, "w") as f:
-            f.write(json.dumps(value, indent=2) + "\n")
+        yield temp
         tf.io.gfile.rename(temp, path, overwrite=True)
     finally:
         if tf.io.gfile.exists(temp):
             tf.io.gfile.remove(temp)
+
+
+def write_json(path: str, value: Any) -> None:
+    """Writes `value` as indented JSON to `path`, through `atomic_file`."""
+    import tensorflow as tf
+
+    with atomic_file(path) as temp, tf.io.gfile.GFile(temp, "w") as f:
+        f.write(json.dumps(value, indent=2) + "\n")
+
+
+def read_bytes(path: str) -> bytes:
+    """The content of the file at `path` (any scheme `ensure_filesystem` admits).
+
+    Raises:
+      tf.errors.OpError: it cannot be read (callers name the file in their own terms).
+    """
+    import tensorflow as tf
+
+    ensure_filesystem(path)
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return f.read()
+
+
+def match_files(pattern: str, *, field: str, expected: str) -> list[str]:
+    """The files (not directories) `pattern` matches, sorted.
+
+    Raises:
+      ConfigError: naming `field`: the pattern cannot be listed, or matches no file (`expected`
+        says what it should have matched).
+    """
+    import tensorflow as tf
+
+    from schemas.errors import ConfigError
+
+    ensure_filesystem(pattern)
+    try:
+        found = sorted(f for f in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(f))
+    except tf.errors.OpError as err:
+        raise ConfigError(field, pattern, f"cannot list it ({err.message})") from None
+    if not found:
+        raise ConfigError(field, pattern, f"matches no files, expected {expected}")
+    return found
 
 
 def read_json(path: str) -> Any:

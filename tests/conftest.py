@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from digitseq import cli  # noqa: E402
-from pipelines import mnist  # noqa: E402
+from pipelines.render import mnist  # noqa: E402
 
 
 def render(out_dir, *flags: str) -> int:

@@ -10,9 +10,9 @@ import pytest
 
 from digitseq import cli
 from digitseq.demo import DemoConfig
-from pipelines.ingest import IngestConfig
-from pipelines.predict import PredictConfig
-from pipelines.render import RenderConfig
+from pipelines.ingest.job import IngestConfig
+from pipelines.predict.job import PredictConfig
+from pipelines.render.job import RenderConfig
 from recognizer.models import ModelConfig
 from recognizer.train import TrainConfig
 from schemas.errors import ConfigError
@@ -89,3 +89,42 @@ def test_config_fields_are_documented():
     for cls in (RenderConfig, TrainConfig, PredictConfig, DemoConfig, ModelConfig):
         docs = field_docs(cls)
         assert set(docs) == {f.name for f in dataclasses.fields(cls)}, cls
+
+
+def _float_flags() -> list[tuple[str, str, bool]]:
+    """`(command, flag, is_pair)` for every float option of every command, from the parsers
+    (so a new float field of any config is covered without editing this test)."""
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found = []
+    for command, subparser in sorted(sub.choices.items()):
+        for action in subparser._actions:
+            pair = getattr(action.type, "kind", None) is float
+            if action.option_strings and (action.type is float or pair):
+                found.append((command, action.option_strings[0], pair))
+    return found
+
+
+FLOAT_FLAGS = _float_flags()
+
+
+def test_float_flags_are_found():
+    assert {("render", "--slant", True), ("train", "--noise", False),
+            ("train", "--learning-rate", False), ("ingest", "--max-rejected", False)} <= \
+        set(FLOAT_FLAGS)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("command, flag, pair", FLOAT_FLAGS)
+def test_float_flags_refuse_nan_and_infinity(command, flag, pair, value, capsys, monkeypatch):
+    import apache_beam as beam
+
+    def no_pipeline(*args, **kwargs):
+        raise AssertionError("a Beam pipeline was started")
+
+    monkeypatch.setattr(beam.Pipeline, "__init__", no_pipeline)
+    written = f"{value},{value}" if pair else value
+    assert cli.run([command, *REQUIRED[command], f"{flag}={written}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err]
+    assert f"error: {flag} " in err and "expected a finite number" in err, err

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from pipelines import render_params, sequences
+from pipelines.render import params as render_params, planning
 from schemas import dataset
 from tests import processes
 from tests.conftest import render
@@ -71,7 +71,7 @@ def test_a_worker_killed_mid_render_fails_the_job_and_leaves_no_partial_shard(tm
 
     assert job.returncode != 0, output[-2000:]
     assert not (out / dataset.COMPLETED).exists()
-    plans = {p.path: p.count for p in sequences.plan_shards(
+    plans = {p.path: p.count for p in planning.plan_shards(
         render_params.RenderParams(), {"train": 12000}, seed=5, shards=12)}
     in_splits = [f for f in _files(out) if f.split(os.sep)[0] in dataset.SPLITS]
     assert all(FINAL_NAME.match(os.path.basename(f)) for f in in_splits), in_splits

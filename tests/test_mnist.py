@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from pipelines import mnist
+from pipelines.render import mnist
 from schemas.errors import InvalidInputError
 from tests.conftest import write_idx
 

@@ -16,7 +16,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from digitseq import cli
-from pipelines import model_handler, scoring
+from pipelines.predict import model_handler, records as scoring
 from recognizer import decoding, metrics
 from schemas import prediction, record
 

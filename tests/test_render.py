@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from digitseq import cli
-from pipelines import handwriting, render_params, sequences
+from pipelines import dataset_writer
+from pipelines.render import drawing, handwriting, params as render_params, planning
 from schemas import dataset
+from schemas.errors import InvalidInputError
 from tests.conftest import render
 from tests.records import read_split
 
@@ -260,28 +262,45 @@ def test_unwritable_output_is_refused(tmp_path, capsys):
     assert code == 2 and f"--out {blocker / 'out'}: cannot write there" in err
 
 
-def test_interrupted_job_leaves_no_completed(tmp_path, monkeypatch):
-    from pipelines import render as render_lib
+@pytest.mark.parametrize("lost", ["a shard", "metadata.json"])
+def test_interrupted_job_leaves_no_completed(tmp_path, monkeypatch, lost):
+    """A job that fails writing a shard, or writing metadata.json (its last file before
+    COMPLETED), leaves no COMPLETED: fails if COMPLETED is written any earlier."""
+    from schemas import storage
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("worker lost")
+    written, write_shard, write_json = [], dataset_writer.write_shard, storage.write_json
 
-    monkeypatch.setattr(render_lib, "_write_dataset_info", broken)
-    with pytest.raises(Exception, match="worker lost"):
-        render(tmp_path / "out", "--train", "10", "--validation", "0", "--test", "0")
+    def shard_lost(records, **kwargs):
+        written.append(kwargs["path"])
+        if len(written) == 1:
+            raise RuntimeError("worker lost")
+        return write_shard(records, **kwargs)
+
+    def metadata_lost(path, value):
+        if path.endswith(dataset.METADATA):
+            raise RuntimeError("worker lost")
+        write_json(path, value)
+
+    if lost == "a shard":
+        monkeypatch.setattr(dataset_writer, "write_shard", shard_lost)
+    else:
+        monkeypatch.setattr(storage, "write_json", metadata_lost)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        render(tmp_path / "out", "--train", "10", "--validation", "0", "--test", "0",
+               "--mode", "variable", "--shards", "1")
     assert not (tmp_path / "out" / dataset.COMPLETED).exists()
-    with pytest.raises(Exception, match="no COMPLETED file"):
+    with pytest.raises(InvalidInputError, match="no COMPLETED file"):
         dataset.load_metadata(str(tmp_path / "out"))
 
 
 def test_plan_is_independent_of_everything_but_params_and_seed():
     params = render_params.RenderParams(mode="variable")
-    plans = sequences.plan_shards(params, {"train": 1000, "test": 7}, seed=5, shards=3)
+    plans = planning.plan_shards(params, {"train": 1000, "test": 7}, seed=5, shards=3)
     pool = np.arange(500)
 
     def specs(plan, seed=5):
         return [(s.record_id, s.rows.tolist(), s.gaps.tolist(), s.shifts.tolist())
-                for s in sequences.make_specs(plan, params, seed=seed, pool=pool)]
+                for s in drawing.make_specs(plan, params, seed=seed, pool=pool)]
 
     forward = {plan: specs(plan) for plan in plans}
     np.random.seed(0)  # a global RNG in use elsewhere, and the other order, change nothing
@@ -289,7 +308,7 @@ def test_plan_is_independent_of_everything_but_params_and_seed():
     backward = {plan: specs(plan) for plan in reversed(plans)}
     assert forward == backward
     # Another split's count changes neither this split's plans nor its sequences.
-    other = sequences.plan_shards(params, {"train": 1000, "test": 300}, seed=5, shards=3)
+    other = planning.plan_shards(params, {"train": 1000, "test": 300}, seed=5, shards=3)
     train_plans = [p for p in plans if p.split == "train"]
     assert [p for p in other if p.split == "train"] == train_plans
     assert specs(train_plans[0]) != specs(train_plans[0], seed=6)

@@ -9,9 +9,11 @@ import os
 import numpy as np
 import pytest
 
-from pipelines import mnist, render_params, sequences
-from pipelines.shards import MOMENTS, RenderShardFn, ShardSummary
-from pipelines.stats import RowMoments
+from pipelines import dataset_writer
+from pipelines.render import mnist, params as render_params, planning
+from pipelines.dataset_writer import WrittenShard
+from pipelines.render.job import MOMENTS, RenderShardFn
+from pipelines.statistics import RowMoments
 from schemas import dataset
 from tests.records import tf
 
@@ -24,8 +26,8 @@ def _files(root):
 
 
 def _plan(sample_mnist, count=40):
-    plans = sequences.plan_shards(PARAMS, {"train": 2 * count}, seed=3, shards=1)
-    pools = {split: sequences.digit_pool(getattr(sample_mnist, sequences.source_split(split)),
+    plans = planning.plan_shards(PARAMS, {"train": 2 * count}, seed=3, shards=1)
+    pools = {split: planning.digit_pool(getattr(sample_mnist, planning.source_split(split)),
                                          split) for split in dataset.SPLITS}
     return plans[0], pools
 
@@ -48,7 +50,7 @@ def test_a_plan_is_rendered_and_written_in_one_call(tmp_path, sample_mnist):
     plan, pools = _plan(sample_mnist)
     outputs = list(_fn(tmp_path, pools).process(plan))  # no start_bundle / finish_bundle needed
     summary, moments = outputs[0], outputs[1]
-    assert len(outputs) == 2 and isinstance(summary, ShardSummary)
+    assert len(outputs) == 2 and isinstance(summary, WrittenShard)
     assert moments.tag == MOMENTS
     assert _files(tmp_path) == [plan.path]
     assert summary.bytes == os.path.getsize(tmp_path / plan.path)
@@ -61,11 +63,11 @@ def test_a_plan_is_rendered_and_written_in_one_call(tmp_path, sample_mnist):
 
 
 def test_other_splits_emit_no_moments(tmp_path, sample_mnist):
-    plans = sequences.plan_shards(PARAMS, {"train": 4, "test": 4}, seed=3, shards=1)
+    plans = planning.plan_shards(PARAMS, {"train": 4, "test": 4}, seed=3, shards=1)
     _, pools = _plan(sample_mnist)
     test_plan = next(p for p in plans if p.split == "test")
     outputs = list(_fn(tmp_path, pools).process(test_plan))
-    assert [type(o) for o in outputs] == [ShardSummary]
+    assert [type(o) for o in outputs] == [WrittenShard]
 
 
 class _FailingOnce:
@@ -132,37 +134,35 @@ def test_writing_a_plan_again_replaces_its_file_with_the_same_bytes(tmp_path, sa
 ], ids=["variable", "fixed20", "touching"])
 def test_a_hundred_million_sequences_plan_thousands_of_shards_under_the_limit(params):
     count = 100_000_000
-    plans = sequences.plan_shards(params, {"train": count}, seed=0)
+    plans = planning.plan_shards(params, {"train": count}, seed=0)
     assert len(plans) >= 1000
     assert sum(p.count for p in plans) == count
-    largest = max(p.count * sequences.estimated_record_bytes(p.length, p.max_width)
+    largest = max(p.count * dataset_writer.estimated_record_bytes(p.length, p.max_width)
                   for p in plans)
-    assert largest <= sequences.MAX_SHARD_BYTES
+    assert largest <= dataset_writer.MAX_SHARD_BYTES
     # Not needlessly many: every length's shards would overflow with one shard fewer.
     for length in params.lengths:
         mine = [p for p in plans if p.length == length]
-        size = sequences.estimated_record_bytes(length, mine[0].max_width)
+        size = dataset_writer.estimated_record_bytes(length, mine[0].max_width)
         records = sum(p.count for p in mine)
         assert {p.num_shards for p in mine} == {len(mine)}
-        assert math.ceil(records / (len(mine) - 1)) * size > sequences.MAX_SHARD_BYTES
+        assert math.ceil(records / (len(mine) - 1)) * size > dataset_writer.MAX_SHARD_BYTES
 
 
 def test_small_counts_get_a_few_shards_and_explicit_shards_override():
     params = render_params.RenderParams(mode="variable")
-    plans = sequences.plan_shards(params, {"train": 10000, "validation": 3, "test": 0}, seed=0)
+    plans = planning.plan_shards(params, {"train": 10000, "validation": 3, "test": 0}, seed=0)
     per_length = {(p.split, p.length): p.num_shards for p in plans}
     assert {n for (split, _), n in per_length.items() if split == "train"} == {4}
     assert sum(n for (split, _), n in per_length.items() if split == "validation") == 3
-    assert plans == sequences.plan_shards(params, {"train": 10000, "validation": 3}, seed=0)
-    explicit = sequences.plan_shards(params, {"train": 100_000_000}, seed=0, shards=3)
+    assert plans == planning.plan_shards(params, {"train": 10000, "validation": 3}, seed=0)
+    explicit = planning.plan_shards(params, {"train": 100_000_000}, seed=0, shards=3)
     assert len(explicit) == 3 * len(params.lengths)
-    with pytest.raises(Exception, match="shards 0: expected at least 1"):
-        sequences.plan_shards(params, {"train": 10}, seed=0, shards=0)
 
 
 def test_the_size_estimate_covers_rendered_files(variable_dataset):
     metadata = dataset.load_metadata(variable_dataset)
     for split in dataset.SPLITS:
         for entry in metadata["files"][split]:
-            estimate = sequences.estimated_record_bytes(entry["length"], entry["max_width"])
+            estimate = dataset_writer.estimated_record_bytes(entry["length"], entry["max_width"])
             assert entry["bytes"] <= entry["records"] * estimate, entry

@@ -16,9 +16,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pipelines.mnist import IMAGE_SIZE
+from pipelines.render.mnist import IMAGE_SIZE
 from schemas.errors import ConfigError
-from schemas.options import check_choice, option
+from schemas.options import check_choice, check_finite, option
 
 MODES = ("fixed", "variable")
 PRESET_NAMES = ("plain", "touching", "pan001")
@@ -75,6 +75,7 @@ class RenderParams:
     def __post_init__(self):
         for name in RANGES:
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        check_finite(self)
         check_choice("mode", self.mode, MODES)
         check_choice("preset", self.preset, PRESET_NAMES)
         if self.mode == "fixed" and self.length < 1:

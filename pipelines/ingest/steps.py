@@ -5,11 +5,12 @@
     label rows ---+        |                            +-> rejected
                            +-> rejected
 
-Every file named by the image pattern or the labels file comes out of `JoinLabels` either as an
-item to normalise or as a rejected row; every item comes out of `Normalize` as a record or a
-rejected row. Nothing depends on bundles: a shard is one GroupByKey element written in one call
-(`pipelines.shards.write_shard`: temporary file under `<out>/.tmp`, renamed), its records sorted
-by id, so a retried element writes the same file again. Shard numbers come from the record counts
+Every file named by the image pattern or the labels file comes out of `JoinLabels` either as a
+`LabeledImage` to normalise or as a rejected row; every `LabeledImage` comes out of `Normalize`
+as an `EncodedRecord` or a rejected row. Nothing depends on bundles: a shard is one GroupByKey
+element written in one call (`pipelines.dataset_writer.write_shard`: temporary file under
+`<out>/.tmp`, renamed), its records sorted by id, so a retried element writes the same file
+again. Shard numbers come from the record counts
 per (split, length, width bucket), which every worker sees as the same side input.
 """
 
@@ -19,27 +20,24 @@ import collections
 import dataclasses
 import hashlib
 import math
-import re
 from typing import Any, Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines import images, sequences
+from pipelines import dataset_writer, images, labels as labels_lib
 from pipelines.labels import LabelRow
-from pipelines.shards import write_shard
-from schemas import dataset, record
+from schemas import dataset, record, storage
 
 BUCKET = 28
 """Width buckets are multiples of this many columns (one MNIST digit box)."""
 RECORDS, REJECTED, TRAIN_IMAGES = "records", "rejected", "train_images"
 NAMESPACE = "digitseq.ingest"
-DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclasses.dataclass(frozen=True)
-class Item:
-    """A labeled image to normalise."""
+class LabeledImage:
+    """An image file matched with its label and split, to normalise."""
 
     name: str
     path: str
@@ -48,7 +46,7 @@ class Item:
 
 
 @dataclasses.dataclass(frozen=True)
-class Encoded:
+class EncodedRecord:
     """A normalised, serialized record and what the shard layout needs of it."""
 
     name: str
@@ -59,24 +57,11 @@ class Encoded:
     serialized: bytes
 
 
-@dataclasses.dataclass(frozen=True)
-class IngestShard:
-    """One written shard, for `metadata.json`."""
-
-    path: str
-    split: str
-    length: int
-    max_width: int
-    records: int
-    bytes: int
-    widths: dict[int, int]
-    sources_sha256: str
-
-
-def rejected(kind: str, file: str, reason: str) -> dict[str, str]:
-    """A row of `rejected.jsonl`."""
+def reject(kind: str, file: str, reason: str) -> beam.pvalue.TaggedOutput:
+    """Counts a rejected file (counter `rejected_<kind>`) and returns its `rejected.jsonl` row as
+    a `REJECTED` output."""
     Metrics.counter(NAMESPACE, f"rejected_{kind}").inc()
-    return {"file": file, "kind": kind, "reason": reason}
+    return beam.pvalue.TaggedOutput(REJECTED, {"file": file, "kind": kind, "reason": reason})
 
 
 def hash_split(name: str, *, validation_fraction: float, test_fraction: float) -> str:
@@ -92,14 +77,12 @@ def bucket(width: int) -> int:
 
 
 class MatchLabelsFn(beam.DoFn):
-    """`(path, {"images": [...], "labels": [LabelRow...]})` -> `Item`, or a rejected row."""
+    """`(path, {"images": [...], "labels": [LabelRow...]})` -> `LabeledImage`, or a rejected row.
+
+    The fractions come from a validated `IngestConfig`."""
 
     def __init__(self, *, validation_fraction: float, test_fraction: float):
         super().__init__()
-        if not (0 <= validation_fraction and 0 <= test_fraction
-                and validation_fraction + test_fraction <= 1):
-            raise ValueError(f"validation_fraction {validation_fraction} and test_fraction "
-                             f"{test_fraction}: expected fractions adding up to at most 1")
         self._fractions = {"validation_fraction": validation_fraction,
                            "test_fraction": test_fraction}
         self._matched = Metrics.counter(NAMESPACE, "images_labeled")
@@ -108,35 +91,36 @@ class MatchLabelsFn(beam.DoFn):
         path, grouped = element
         found, rows = list(grouped["images"]), sorted(grouped["labels"], key=lambda r: r.line)
         if not rows:
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected(
-                "no_label", path, "image without a row in the labels file"))
+            yield reject(
+                "no_label", path, "image without a row in the labels file")
             return
         row: LabelRow = rows[0]
         if len(rows) > 1:
             lines = ", ".join(str(r.line) for r in rows)
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected(
+            yield reject(
                 "duplicate", row.name, f"listed {len(rows)} times in the labels file (lines "
-                f"{lines}), expected once"))
+                f"{lines}), expected once")
         elif not found:
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected(
+            yield reject(
                 "no_image", row.name, f"labels file line {row.line}: no such file among the "
-                f"images matched ({path})"))
-        elif not isinstance(row.label, str) or not DIGITS.fullmatch(row.label):
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected(
+                f"images matched ({path})")
+        elif not labels_lib.is_digit_string(row.label):
+            yield reject(
                 "bad_label", row.name, f"labels file line {row.line}: label {row.label!r}, "
-                f"expected a string of digits 0-9 (quoted in JSON, so leading zeros stay)"))
+                f"expected a string of digits 0-9 (quoted in JSON, so leading zeros stay)")
         elif row.split is not None and row.split not in dataset.SPLITS:
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected(
+            yield reject(
                 "bad_split", row.name, f"labels file line {row.line}: split {row.split!r}, "
-                f"expected one of {', '.join(dataset.SPLITS)}"))
+                f"expected one of {', '.join(dataset.SPLITS)}")
         else:
             self._matched.inc()
-            yield Item(name=row.name, path=path, label=tuple(int(c) for c in row.label),
+            yield LabeledImage(name=row.name, path=path, label=tuple(int(c) for c in row.label),
                        split=row.split or hash_split(row.name, **self._fractions))
 
 
 class JoinLabels(beam.PTransform):
-    """`{"images": paths, "labels": LabelRow}` -> `Item`s (main) and rejected rows (`REJECTED`)."""
+    """`{"images": paths, "labels": LabelRow}` -> `LabeledImage`s (main) and rejected rows
+    (`REJECTED`)."""
 
     def __init__(self, *, validation_fraction: float, test_fraction: float):
         super().__init__()
@@ -152,12 +136,11 @@ class JoinLabels(beam.PTransform):
 
 
 class NormalizeFn(beam.DoFn):
-    """`Item` -> `Encoded` (main), its image for train statistics (`TRAIN_IMAGES`), or a rejected
-    row (`REJECTED`) when the file cannot be read or decoded or has no ink."""
+    """`LabeledImage` -> `EncodedRecord` (main), its image for train statistics (`TRAIN_IMAGES`),
+    or a rejected row (`REJECTED`) when the file cannot be read or decoded or has no ink."""
 
     def __init__(self, *, invert: images.Invert, crop: bool):
         super().__init__()
-        images.check_invert(invert)
         self._invert, self._crop = invert, crop
         self._records = Metrics.counter(NAMESPACE, "records")
 
@@ -166,27 +149,25 @@ class NormalizeFn(beam.DoFn):
 
         self._tf = tf
 
-    def process(self, item: Item):
+    def process(self, item: LabeledImage):
         from schemas.errors import InvalidInputError
 
         try:
-            with self._tf.io.gfile.GFile(item.path, "rb") as f:
-                data = f.read()
+            data = storage.read_bytes(item.path)
             grey = images.decode(data, where=item.name)
             image = images.normalize(grey, invert=self._invert, crop=self._crop, where=item.name)
         except self._tf.errors.OpError as err:
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected(
-                "unreadable", item.name, f"cannot read ({err.message})"))
+            yield reject("unreadable", item.name, f"cannot read ({err.message})")
             return
         except InvalidInputError as err:
             kind = "no_ink" if isinstance(err, images.NoInkError) else "unreadable"
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected(kind, item.name, str(err)))
+            yield reject(kind, item.name, str(err))
             return
         serialized = record.to_example(
             record_id=item.name, image=image, label=item.label, source_index=None,
             source_file=item.name, source_size=grey.shape)
         self._records.inc()
-        yield Encoded(name=item.name, split=item.split, length=len(item.label),
+        yield EncodedRecord(name=item.name, split=item.split, length=len(item.label),
                       width=image.shape[1], sha256=images.sha256(data), serialized=serialized)
         if item.split == "train":
             yield beam.pvalue.TaggedOutput(TRAIN_IMAGES, image)
@@ -196,20 +177,19 @@ def plan_layout(counts: Iterable[tuple[tuple[str, int, int], int]]) -> dict:
     """`((split, length, bucket), records)` -> `{group: (first shard, shards, split's shards)}`.
 
     Each group gets as many shards as keep every file's estimated size under
-    `sequences.MAX_SHARD_BYTES`; shards are numbered per split in group order.
+    `dataset_writer.MAX_SHARD_BYTES`; shards are numbered per split in group order.
     """
     layout, totals = {}, collections.Counter()
     for group, count in sorted(counts):
         split, length, max_width = group
-        per_shard = max(1, sequences.MAX_SHARD_BYTES
-                        // sequences.estimated_record_bytes(length, max_width))
-        shards = math.ceil(count / per_shard)
+        shards = dataset_writer.automatic_shards(
+            count, dataset_writer.estimated_record_bytes(length, max_width), minimum=1)
         layout[group] = (totals[split], shards)
         totals[split] += shards
     return {group: (first, shards, totals[group[0]]) for group, (first, shards) in layout.items()}
 
 
-def _shard_key(encoded: Encoded, layout: dict) -> tuple:
+def _shard_key(encoded: EncodedRecord, layout: dict) -> tuple:
     group = (encoded.split, encoded.length, bucket(encoded.width))
     first, shards, total = layout[group]
     draw = int.from_bytes(hashlib.sha256(encoded.name.encode()).digest()[:8], "big")
@@ -218,12 +198,11 @@ def _shard_key(encoded: Encoded, layout: dict) -> tuple:
 
 
 class WriteShardFn(beam.DoFn):
-    """`((path, split, length, max_width), Encoded...)` -> the file at `path` -> `IngestShard`."""
+    """`((path, split, length, max_width), EncodedRecord...)` -> the file at `path` ->
+    `dataset_writer.WrittenShard`."""
 
     def __init__(self, *, out_dir: str):
         super().__init__()
-        if not out_dir:
-            raise ValueError("out_dir must be a non-empty path")
         self._out_dir = out_dir
         self._shards = Metrics.counter(NAMESPACE, "shards_written")
         self._bytes = Metrics.counter(NAMESPACE, "bytes_written")
@@ -231,18 +210,18 @@ class WriteShardFn(beam.DoFn):
     def process(self, element):
         (path, split, length, max_width), members = element
         members = sorted(members, key=lambda e: e.name)
-        size = write_shard((e.serialized for e in members), out_dir=self._out_dir, path=path)
+        size = dataset_writer.write_shard((e.serialized for e in members), out_dir=self._out_dir, path=path)
         digest = hashlib.sha256("".join(f"{e.name}\t{e.sha256}\n" for e in members).encode())
         self._shards.inc()
         self._bytes.inc(size)
-        yield IngestShard(path=path, split=split, length=length, max_width=max_width,
+        yield dataset_writer.WrittenShard(path=path, split=split, length=length, max_width=max_width,
                           records=len(members), bytes=size,
                           widths=dict(collections.Counter(e.width for e in members)),
                           sources_sha256=digest.hexdigest())
 
 
 class WriteShards(beam.PTransform):
-    """`Encoded` records -> width-bucketed shards under `out_dir` -> `IngestShard` per file."""
+    """`EncodedRecord`s -> width-bucketed shards under `out_dir` -> `WrittenShard` per file."""
 
     def __init__(self, *, out_dir: str):
         super().__init__()
@@ -260,7 +239,8 @@ class WriteShards(beam.PTransform):
                 | "WriteShard" >> beam.ParDo(self._fn))
 
 
-def summary(shards: list[IngestShard], rejects: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(shards: list[dataset_writer.WrittenShard],
+            rejects: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts for `metadata.json` and the printed summary."""
     records = sum(s.records for s in shards)
     kinds = collections.Counter(r["kind"] for r in rejects)

@@ -7,12 +7,14 @@
 
 The labels file is read and the image pattern matched on the launcher, so a labels file that
 cannot be parsed or a pattern that matches nothing fails before the pipeline starts. Each image is
-normalised by `pipelines.images` (the function `digitseq predict` uses on image files too).
+normalised by `pipelines.images` (the function `digitseq predict` uses on image files too); a
+labels file that the image pattern matches is not an image of the dataset.
 `Finish` writes `rejected.jsonl` (one row per rejected file: file, kind, reason), `stats.json`
 over the train split, `metadata.json` (counts, histograms, files per split with path, records,
 length, max_width and bytes; the labels file's sha256 and a digest of every ingested image's
-sha256), removes `.tmp`, and writes `COMPLETED` last, unless more than `max_rejected` of the
-files were rejected: then the directory stays incomplete and the launcher raises.
+sha256) and removes `.tmp`. The launcher claims the directory first and, once the pipeline has
+finished, marks it `COMPLETED` (`pipelines.dataset_writer`), unless more than `max_rejected` of
+the files were rejected: then the directory stays incomplete and the launcher raises.
 """
 
 from __future__ import annotations
@@ -27,17 +29,18 @@ from typing import Any, Mapping, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import images, ingest_steps, labels as labels_lib
-from pipelines.ingest_steps import IngestShard
-from pipelines.render import prepare_output_dir
-from pipelines.stats import RowMoments, RowMomentsFn
-from schemas import dataset, record, storage
+from pipelines import dataset_writer, images, labels as labels_lib
+from pipelines.dataset_writer import WrittenShard
+from pipelines.ingest import steps
+from pipelines.statistics import RowMoments, RowMomentsFn
+from schemas import claims, dataset, storage
 from schemas.errors import ConfigError
-from schemas.options import check_choice, option
+from schemas.options import check_choice, check_finite, option
 
 logger = logging.getLogger(__name__)
 
 REJECTED = "rejected.jsonl"
+COMMAND = "digitseq ingest"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +59,8 @@ class IngestConfig:
       crop: crop each image to its ink with a margin before resizing.
       max_rejected: the job fails (no COMPLETED) when a larger share of files is rejected.
       overwrite: replace a dataset already in the output directory.
+      clear_claim: clear the claim a killed job left on the output directory (never one whose
+        process still runs on this host).
     """
 
     images: str
@@ -67,8 +72,10 @@ class IngestConfig:
     crop: bool = True
     max_rejected: float = 0.01
     overwrite: bool = False
+    clear_claim: bool = False
 
     def __post_init__(self):
+        check_finite(self)
         for name in ("validation_fraction", "test_fraction", "max_rejected"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -81,58 +88,39 @@ class IngestConfig:
         check_choice("invert", self.invert, images.INVERT_CHOICES)
 
 
-def build_metadata(shards: Sequence[IngestShard], info: Mapping[str, Any],
+def build_metadata(shards: Sequence[WrittenShard], info: Mapping[str, Any],
                    counts: Mapping[str, Any]) -> dict[str, Any]:
-    """`metadata.json`, with the render job's keys plus `ingest` (counts and rejections)."""
-    metadata = {"schema_version": record.SCHEMA_VERSION, **info, "height": images.HEIGHT,
-                "compression": dataset.COMPRESSION, "counts": {}, "length_histogram": {},
-                "width_histogram": {}, "files": {}, "ingest": dict(counts)}
-    for split in dataset.SPLITS:
-        mine = sorted((s for s in shards if s.split == split), key=lambda s: s.path)
-        lengths, widths = {}, {}
-        for shard in mine:
-            lengths[shard.length] = lengths.get(shard.length, 0) + shard.records
-            for width, n in shard.widths.items():
-                widths[width] = widths.get(width, 0) + n
-        metadata["counts"][split] = sum(s.records for s in mine)
-        metadata["length_histogram"][split] = {str(k): lengths[k] for k in sorted(lengths)}
-        metadata["width_histogram"][split] = {str(k): widths[k] for k in sorted(widths)}
-        metadata["files"][split] = [
-            {"path": s.path, "records": s.records, "length": s.length,
-             "max_width": s.max_width, "bytes": s.bytes} for s in mine]
+    """`metadata.json`: the render job's keys, `ingest` (counts and rejections), and a digest of
+    every ingested image's sha256 in `source`."""
+    metadata = {**dataset_writer.build_metadata(shards, info, height=images.HEIGHT),
+                "ingest": dict(counts)}
     ordered = sorted(shards, key=lambda s: s.path)
-    metadata["source"]["images_sha256"] = hashlib.sha256(
-        "".join(s.sources_sha256 for s in ordered).encode()).hexdigest()
+    metadata["source"] = {**metadata["source"], "images_sha256": hashlib.sha256(
+        "".join(s.sources_sha256 for s in ordered).encode()).hexdigest()}
     return metadata
 
 
-def _finish(shards: list[IngestShard], rejects: list[dict], stats: RowMoments, *, out_dir: str,
-            info: Mapping[str, Any], max_rejected: float) -> dict[str, Any]:
+def _finish(shards: list[WrittenShard], rejects: list[dict], stats: RowMoments, *, out_dir: str,
+            info: Mapping[str, Any]) -> None:
     import tensorflow as tf
 
     rows = sorted(rejects, key=lambda r: (r["file"], r["kind"]))
-    with tf.io.gfile.GFile(os.path.join(out_dir, REJECTED), "w") as f:
+    with storage.atomic_file(os.path.join(out_dir, REJECTED)) as temp, \
+            tf.io.gfile.GFile(temp, "w") as f:
         f.write("".join(json.dumps(row) + "\n" for row in rows))
-    counts = ingest_steps.summary(shards, rows)
-    stats_json = stats.to_json() if stats.count else {
-        "count": 0, "mean": [0.0] * images.HEIGHT, "std": [0.0] * images.HEIGHT,
-        "global_mean": 0.0, "global_std": 0.0}
-    storage.write_json(os.path.join(out_dir, dataset.STATS), stats_json)
-    storage.write_json(os.path.join(out_dir, dataset.METADATA),
-                       build_metadata(shards, info, counts))
-    dataset.finish(out_dir, complete=counts["rejected"] <= max_rejected * counts["inputs"])
-    return counts
+    dataset_writer.write_info(out_dir, stats=stats.to_json(), metadata=build_metadata(
+        shards, info, steps.summary(shards, rows)))
 
 
 class IngestImages(beam.PTransform):
     """Image paths and label rows -> the dataset directory `out_dir` (see the module docstring).
 
     Args:
-      out_dir: the dataset directory (prepared by `prepare`).
+      out_dir: the dataset directory (prepared by `dataset_writer.prepare`).
       paths: the matched image files, normalised (`labels.normalize_path`).
       rows: the labels file's rows.
       config: the job's options.
-      info: extra `metadata.json` entries (params, source).
+      info: extra `metadata.json` entries (params, source, job).
     """
 
     def __init__(self, *, out_dir: str, paths: Sequence[str],
@@ -148,53 +136,41 @@ class IngestImages(beam.PTransform):
         config = self._config
         joined = ({"images": pbegin | "MatchedImages" >> beam.Create(self._paths),
                    "labels": pbegin | "LabelRows" >> beam.Create(self._rows)}
-                  | "JoinLabels" >> ingest_steps.JoinLabels(
+                  | "JoinLabels" >> steps.JoinLabels(
                       validation_fraction=config.validation_fraction,
                       test_fraction=config.test_fraction))
-        normalized = (joined[ingest_steps.RECORDS]
+        normalized = (joined[steps.RECORDS]
                       | "Distribute" >> beam.Reshuffle()
-                      | "Normalize" >> beam.ParDo(ingest_steps.NormalizeFn(
+                      | "Normalize" >> beam.ParDo(steps.NormalizeFn(
                           invert=config.invert, crop=config.crop)).with_outputs(
-                          ingest_steps.REJECTED, ingest_steps.TRAIN_IMAGES,
-                          main=ingest_steps.RECORDS))
-        stats = (normalized[ingest_steps.TRAIN_IMAGES]
+                          steps.REJECTED, steps.TRAIN_IMAGES,
+                          main=steps.RECORDS))
+        stats = (normalized[steps.TRAIN_IMAGES]
                  | "TrainStats" >> beam.CombineGlobally(RowMomentsFn(height=images.HEIGHT)))
-        rejects = ((joined[ingest_steps.REJECTED], normalized[ingest_steps.REJECTED])
+        rejects = ((joined[steps.REJECTED], normalized[steps.REJECTED])
                    | "AllRejected" >> beam.Flatten()
                    | "CollectRejected" >> beam.combiners.ToList())
-        return (normalized[ingest_steps.RECORDS]
-                | "WriteShards" >> ingest_steps.WriteShards(out_dir=self._out_dir)
+        return (normalized[steps.RECORDS]
+                | "WriteShards" >> steps.WriteShards(out_dir=self._out_dir)
                 | "CollectShards" >> beam.combiners.ToList()
                 | "Finish" >> beam.Map(
                     _finish, beam.pvalue.AsSingleton(rejects), beam.pvalue.AsSingleton(stats),
-                    out_dir=self._out_dir, info=self._info,
-                    max_rejected=config.max_rejected))
+                    out_dir=self._out_dir, info=self._info))
 
 
-def match_images(pattern: str) -> list[str]:
-    """The files `pattern` matches, normalised; a pattern matching none is a `ConfigError`."""
-    import tensorflow as tf
+def match_images(pattern: str, *, labels: str) -> list[str]:
+    """The files `pattern` matches, normalised, less the labels file itself.
 
-    storage.ensure_filesystem(pattern)
-    try:
-        found = [f for f in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(f)]
-    except tf.errors.OpError as err:
-        raise ConfigError("images", pattern, f"cannot list it ({err.message})") from None
+    Raises:
+      ConfigError: the pattern matches nothing else.
+    """
+    found = {labels_lib.normalize_path(f) for f in
+             storage.match_files(pattern, field="images", expected="image files")}
+    found.discard(labels_lib.normalize_path(labels))
     if not found:
-        raise ConfigError("images", pattern, "matches no files, expected image files")
-    return sorted({labels_lib.normalize_path(f) for f in found})
-
-
-def prepare(out_dir: str, *, overwrite: bool) -> None:
-    """`render.prepare_output_dir`, also removing an earlier ingest's `rejected.jsonl`."""
-    import tensorflow as tf
-
-    prepare_output_dir(out_dir, overwrite=overwrite)
-    if tf.io.gfile.exists(os.path.join(out_dir, REJECTED)):
-        if not overwrite:
-            raise ConfigError("out_dir", out_dir, f"holds {REJECTED} of an earlier ingest; pass "
-                              f"overwrite to replace it", others=["overwrite"])
-        tf.io.gfile.remove(os.path.join(out_dir, REJECTED))
+        raise ConfigError("images", pattern, "matches only the labels file, expected image "
+                          "files")
+    return sorted(found)
 
 
 def ingest_dataset(config: IngestConfig,
@@ -206,26 +182,32 @@ def ingest_dataset(config: IngestConfig,
       ConfigError: the pattern matches nothing, the output directory cannot take the dataset,
         or more than `max_rejected` of the files were rejected (the dataset has no COMPLETED).
     """
-    import tensorflow as tf
-
     rows, labels_sha = labels_lib.read_labels(config.labels)
-    paths = match_images(config.images)
-    prepare(config.out_dir, overwrite=config.overwrite)
-    info = {
-        "params": {"mode": "ingest", "invert": config.invert, "crop": config.crop,
-                   "validation_fraction": config.validation_fraction,
-                   "test_fraction": config.test_fraction, "max_rejected": config.max_rejected},
-        "seed": None,
-        "source": {"kind": "images", "location": config.images,
-                   "labels": config.labels, "labels_sha256": labels_sha},
-    }
-    logger.info("Ingesting %d images and %d label rows into %s", len(paths), len(rows),
-                config.out_dir)
-    with beam.Pipeline(options=pipeline_options or PipelineOptions()) as pipeline:
-        _ = pipeline | "IngestImages" >> IngestImages(
-            out_dir=config.out_dir, paths=paths, rows=rows, config=config, info=info)
-    if not tf.io.gfile.exists(os.path.join(config.out_dir, dataset.COMPLETED)):
+    paths = match_images(config.images, labels=config.labels)
+    claim = dataset_writer.prepare(config.out_dir, overwrite=config.overwrite, command=COMMAND,
+                                   clear_claim=config.clear_claim, parts=(REJECTED,))
+    try:
+        info = {
+            "params": {"mode": "ingest", "invert": config.invert, "crop": config.crop,
+                       "validation_fraction": config.validation_fraction,
+                       "test_fraction": config.test_fraction,
+                       "max_rejected": config.max_rejected},
+            "seed": None,
+            "source": {"kind": "images", "location": config.images,
+                       "labels": config.labels, "labels_sha256": labels_sha},
+            "job": {"id": claim.job_id, "started": claim.started},
+        }
+        logger.info("Ingesting %d images and %d label rows into %s", len(paths), len(rows),
+                    config.out_dir)
+        with beam.Pipeline(options=pipeline_options or PipelineOptions()) as pipeline:
+            _ = pipeline | "IngestImages" >> IngestImages(
+                out_dir=config.out_dir, paths=paths, rows=rows, config=config, info=info)
         counts = storage.read_json(os.path.join(config.out_dir, dataset.METADATA))["ingest"]
+        if counts["rejected"] <= config.max_rejected * counts["inputs"]:
+            dataset_writer.complete(claim)
+    finally:
+        claims.release(claim)
+    if counts["rejected"] > config.max_rejected * counts["inputs"]:
         kinds = ", ".join(f"{k} {n}" for k, n in counts["rejected_by_kind"].items())
         raise ConfigError(
             "max_rejected", config.max_rejected,

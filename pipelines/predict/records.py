@@ -23,7 +23,7 @@ import tensorflow as tf
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 
-from pipelines.model_handler import NAMESPACE
+from pipelines.predict.model_handler import NAMESPACE
 from recognizer import metrics as metrics_lib
 from schemas import prediction, record, storage
 from schemas.errors import InvalidInputError

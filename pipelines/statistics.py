@@ -49,9 +49,12 @@ class RowMoments:
         return means, m2s
 
     def to_json(self) -> dict:
-        """The `stats.json` contents: per-row and global mean and std over all frames."""
+        """The `stats.json` contents: per-row and global mean and std over all frames (all
+        zeros without frames: an ingested dataset whose train split is empty)."""
         if not self.count:
-            raise ValueError("no frames: statistics need at least one training sequence")
+            height = len(self.sums)
+            return {"count": 0, "mean": [0.0] * height, "std": [0.0] * height,
+                    "global_mean": 0.0, "global_std": 0.0}
         n, total = self.count, self.count * len(self.sums)
         sums, squares = int(self.sums.sum()), int(self.squares.sum())
         means, m2s = self.mean_and_m2()

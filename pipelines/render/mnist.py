@@ -162,8 +162,7 @@ def _read_bytes(path: str) -> bytes:
     import tensorflow as tf
 
     try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            return f.read()
+        return storage.read_bytes(path)
     except tf.errors.OpError as err:
         raise InvalidInputError(f"{path}: cannot read ({err.message})") from None
 

@@ -33,17 +33,12 @@ class SequenceModelHandler(ModelHandler[np.ndarray, Decoded, Any]):
     """Runs an exported digitseq model (`<model>/serving`) on batches of variable-width images.
 
     Greedy decoding uses the model's `serving_default` signature as is; beam search decodes the
-    `logits` signature's output with `recognizer.decoding`.
+    `logits` signature's output with `recognizer.decoding`. The arguments come from a validated
+    `PredictConfig`.
     """
 
     def __init__(self, *, model_dir: str, decoder: str = decoding.GREEDY, beam_width: int = 8,
                  max_batch_size: int = 128):
-        if decoder not in decoding.DECODERS:
-            raise ConfigError("decoder", decoder, f"expected one of {', '.join(decoding.DECODERS)}")
-        if beam_width < 1:
-            raise ConfigError("beam_width", beam_width, "expected at least 1")
-        if max_batch_size < 1:
-            raise ConfigError("batch_size", max_batch_size, "expected at least 1")
         super().__init__()
         self._model_dir, self._decoder, self._beam_width = model_dir, decoder, beam_width
         self._batch_size = max_batch_size

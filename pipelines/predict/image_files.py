@@ -13,7 +13,6 @@ that is not a digit string is a dead letter, so no bad label enters the metrics 
 
 from __future__ import annotations
 
-import re
 from typing import Mapping, Sequence
 
 import apache_beam as beam
@@ -21,17 +20,10 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 
 from pipelines import images, labels as labels_lib
-from pipelines.model_handler import NAMESPACE
-from pipelines.scoring import DEAD, RecordKey, score_examples
-from schemas import prediction
+from pipelines.predict.model_handler import NAMESPACE
+from pipelines.predict.records import DEAD, RecordKey, score_examples
+from schemas import prediction, storage
 from schemas.errors import InvalidInputError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-DIGITS = re.compile(r"[0-9]+")
-
-
-def is_image(path: str) -> bool:
-    return path.lower().endswith(IMAGE_SUFFIXES)
 
 
 def label_lookup(rows: Sequence[labels_lib.LabelRow]) -> dict[str, str | None]:
@@ -39,8 +31,8 @@ def label_lookup(rows: Sequence[labels_lib.LabelRow]) -> dict[str, str | None]:
     found: dict[str, list[labels_lib.LabelRow]] = {}
     for row in rows:
         found.setdefault(row.path, []).append(row)
-    return {path: (mine[0].label if len(mine) == 1 and isinstance(mine[0].label, str)
-                   and DIGITS.fullmatch(mine[0].label) else None)
+    return {path: (mine[0].label if len(mine) == 1 and labels_lib.is_digit_string(mine[0].label)
+                   else None)
             for path, mine in found.items()}
 
 
@@ -49,7 +41,6 @@ class _ReadImageFn(beam.DoFn):
 
     def __init__(self, *, invert: images.Invert, crop: bool):
         super().__init__()
-        images.check_invert(invert)
         self._invert, self._crop = invert, crop
         self._read = Metrics.counter(NAMESPACE, "records_read")
         self._unreadable = Metrics.counter(NAMESPACE, "unreadable_files")
@@ -69,9 +60,7 @@ class _ReadImageFn(beam.DoFn):
                       f"a string of digits"))
             return
         try:
-            with self._tf.io.gfile.GFile(path, "rb") as f:
-                data = f.read()
-            image = images.normalize_file(data, invert=self._invert, crop=self._crop,
+            image = images.normalize_file(storage.read_bytes(path), invert=self._invert, crop=self._crop,
                                           where=path)
         except (self._tf.errors.OpError, InvalidInputError) as err:
             self._unreadable.inc()

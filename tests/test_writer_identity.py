@@ -1,0 +1,92 @@
+"""The shared dataset writer changed no byte: render and ingest outputs equal those of the code
+before it (digests recorded from that code, `python tests/test_writer_identity.py`).
+
+Shards must be byte-identical; `metadata.json` may only gain fields (`job`), so it is compared
+without them and with the run's temporary folder written as `<tmp>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import sys
+
+import numpy as np
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from digitseq import cli  # noqa: E402
+
+NEW_FIELDS = ("job",)
+"""`metadata.json` fields added since the digests were recorded."""
+EXPECTED = {
+    "render": "18409be6c5d8140b1665a6f906a372b65fb1d5455637d58f4a270b962aac9f2c",
+    "ingest": "930d9089d5ca0f293f12c03cffef6bb231ed17c6e8695ec75da904534c643e38",
+}
+
+
+def _scans(folder: pathlib.Path) -> None:
+    """Twelve PNG strips of bundled MNIST test digits, dark on light, with labels.csv."""
+    import tensorflow as tf
+
+    from pipelines.render import mnist
+
+    test = mnist.load(mnist.SAMPLE).test
+    rng = np.random.default_rng(5)
+    (folder / "scans").mkdir(parents=True)
+    lines = ["file,label"]
+    for i in range(12):
+        rows = rng.choice(len(test.images), int(rng.integers(2, 5)), replace=False)
+        strip = 255 - np.concatenate([test.images[r] for r in rows], axis=1)
+        name = f"scans/s{i:02d}.png"
+        (folder / name).write_bytes(tf.io.encode_png(strip[..., None]).numpy())
+        lines.append(f"{name},{''.join(str(int(test.labels[r])) for r in rows)}")
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+
+
+def fingerprint(out: pathlib.Path, tmp: pathlib.Path) -> str:
+    """sha256 over every shard's path and bytes, and `metadata.json` less `NEW_FIELDS`."""
+    digest = hashlib.sha256()
+    for path in sorted(out.glob("*/*.tfrecord.gz")):
+        digest.update(str(path.relative_to(out)).encode() + hashlib.sha256(
+            path.read_bytes()).digest())
+    metadata = json.loads((out / "metadata.json").read_text())
+    for name in NEW_FIELDS:
+        metadata.pop(name, None)
+    text = json.dumps(metadata, sort_keys=True).replace(str(tmp), "<tmp>")
+    digest.update(text.encode())
+    return digest.hexdigest()
+
+
+def run(job: str, tmp: pathlib.Path) -> str:
+    out = tmp / "out"
+    if job == "render":
+        code = cli.run(["render", "--out", str(out), "--mnist", "sample", "--preset", "touching",
+                        "--mode", "variable", "--train", "60", "--validation", "10", "--test",
+                        "10", "--seed", "4"])
+    else:
+        _scans(tmp / "in")
+        code = cli.run(["ingest", "--images", str(tmp / "in" / "scans" / "*"), "--labels",
+                        str(tmp / "in" / "labels.csv"), "--out", str(out)])
+    assert code == 0
+    return fingerprint(out, tmp)
+
+
+def test_render_shards_and_metadata_are_unchanged(tmp_path):
+    assert run("render", tmp_path) == EXPECTED["render"]
+
+
+def test_ingest_shards_and_metadata_are_unchanged(tmp_path):
+    assert run("ingest", tmp_path) == EXPECTED["ingest"]
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for name in EXPECTED:
+        with tempfile.TemporaryDirectory() as folder:
+            print(name, run(name, pathlib.Path(folder)))
