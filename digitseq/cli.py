@@ -28,34 +28,52 @@ COMMANDS = (render_cmd, ingest_cmd, inspect_cmd, train_cmd, predict_cmd, report_
 LIBRARIES = ("digitseq", "pipelines", "recognizer", "schemas")
 
 
+class _Commands:
+    """Stands for argparse's subparsers in the commands' `register`, remembering each parser."""
+
+    def __init__(self, subparsers):
+        self._subparsers = subparsers
+        self.parsers: dict[str, argparse.ArgumentParser] = {}
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        self.parsers[name] = self._subparsers.add_parser(name, **kwargs)
+        return self.parsers[name]
+
+
 def build_parser() -> argparse.ArgumentParser:
+    return _build()[0]
+
+
+def _build() -> tuple[argparse.ArgumentParser, _Commands]:
     parser = argparse.ArgumentParser(
         prog="digitseq", description="Handwritten digit-string recognition with Beam, tf.data "
         "and Keras.")
     parser.add_argument("--version", action="version", version=f"digitseq {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="-v: also Beam's and TensorFlow's INFO lines; -vv: debug lines")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = _Commands(parser.add_subparsers(dest="command", required=True,
+                                               metavar="COMMAND"))
     for command in COMMANDS:
-        command.register(subparsers)
-    return parser
+        command.register(commands)
+    return parser, commands
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Runs one command; returns the process exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     configure_logging(_verbosity(argv))
-    parser = build_parser()
+    parser, commands = _build()
     try:
         args, extra = parser.parse_known_args(argv)
-        unknown = unknown_flags(extra, beam=getattr(args, "accepts_pipeline_flags", False))
+        beam = getattr(args, "accepts_pipeline_flags", False)
+        unknown = unknown_flags(extra, beam=beam)
         if unknown:
-            command = parser._subparsers._group_actions[0].choices[args.command]
-            known = [o for a in command._actions for o in a.option_strings] + (
-                beam_flags() if getattr(args, "accepts_pipeline_flags", False) else [])
+            flags = getattr(args, "flags", None)
+            known = (flags.option_strings() if flags else []) + (beam_flags() if beam else [])
             close = difflib.get_close_matches(unknown[0], known, n=1)
-            command.error(f"unrecognized argument {unknown[0]}"
-                          + (f"; did you mean {close[0]}?" if close else ""))
+            commands.parsers[args.command].error(
+                f"unrecognized argument {unknown[0]}"
+                + (f"; did you mean {close[0]}?" if close else ""))
     except SystemExit as stop:  # argparse's own errors (exit 2), --help and --version (exit 0)
         return int(stop.code or 0)
     try:
@@ -107,16 +125,10 @@ def configure_logging(verbosity: int) -> None:
 
 
 def beam_flags() -> list[str]:
-    """Every flag Beam's `PipelineOptions` (all its option groups) knows."""
-    from apache_beam.options import pipeline_options
+    """Every flag Beam's `PipelineOptions` (all its option groups) knows, as `--name`."""
+    from apache_beam.options.pipeline_options import PipelineOptions
 
-    parser = pipeline_options._BeamArgumentParser(allow_abbrev=False)
-    stack = [pipeline_options.PipelineOptions]
-    while stack:
-        cls = stack.pop()
-        stack += cls.__subclasses__()
-        cls._add_argparse_args(parser)
-    return [option for action in parser._actions for option in action.option_strings]
+    return [f"--{name}" for name in PipelineOptions([]).get_all_options()]
 
 
 def unknown_flags(extra: Sequence[str], *, beam: bool) -> list[str]:

@@ -73,6 +73,7 @@ class Flags:
     def __init__(self, parser: argparse.ArgumentParser):
         self.parser = parser
         self.by_field: dict[str, str] = {}
+        self._actions: list[argparse.Action] = []
 
     def add(self, cls: type, *, skip: Iterable[str] = (), title: str | None = None,
             defaults: dict[str, Any] | None = None, docs: dict[str, str] | None = None) -> None:
@@ -116,7 +117,7 @@ class Flags:
                     METAVAR, name.lstrip("-").upper().replace("-", "_"))
             if CHOICES in field.metadata:
                 kwargs["choices"] = field.metadata[CHOICES]
-            target.add_argument(name, **kwargs)
+            self._actions.append(target.add_argument(name, **kwargs))
 
     def build(self, cls: type, args: argparse.Namespace, **given: Any) -> Any:
         """An instance of `cls` from parsed `args` (nested configs too); `given` fields win."""
@@ -131,6 +132,13 @@ class Flags:
             elif hasattr(args, field.name):
                 values[field.name] = getattr(args, field.name)
         return cls(**values)
+
+    def option_strings(self) -> list[str]:
+        """Every flag added (both spellings of a switch)."""
+        found = []
+        for action in self._actions:
+            found += action.option_strings
+        return found
 
     def name(self, field: str) -> str:
         """How the command line names a config field."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import keras
 import tensorflow as tf
 
 from schemas.errors import ConfigError
@@ -78,9 +79,9 @@ def warp_frames(frames: tf.Tensor, widths: tf.Tensor, seed: tf.Tensor,
     zeros = tf.zeros_like(a0)
     transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
     images = tf.transpose(tf.cast(frames, tf.float32), [0, 2, 1])[..., None]
-    warped = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3],
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+    warped = keras.ops.image.affine_transform(
+        images, transforms, interpolation="bilinear", fill_mode="constant", fill_value=0.0,
+        data_format="channels_last")
     warped = tf.transpose(warped[..., 0], [0, 2, 1])
     inside = tf.sequence_mask(widths, tf.shape(frames)[1])[..., None]
     warped = tf.where(inside, warped, 0.0)

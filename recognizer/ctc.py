@@ -5,9 +5,10 @@ One blank index for everything: `BLANK = 10`, the last of the 11 output classes,
 `tf.nn.ctc_beam_search_decoder` use. (`keras.ops.ctc_loss`/`ctc_decode` default to 0 instead;
 nothing here uses those defaults.)
 
-The loss takes sparse labels, which runs TensorFlow's C++ kernel (cuDNN on GPU) instead of the
-slower dense path, and per-example logit lengths computed from each sequence's `width`, so padded
-frames never count. The dense path returns a large finite loss for a label that cannot be aligned;
+The loss takes sparse labels, which runs TensorFlow's `CTCLoss` C++ kernel (TensorFlow calls it
+with cuDNN off: `_ctc_loss_impl(..., use_cudnn=False)`) instead of the dense path's graph of
+ops, and per-example logit lengths computed from each sequence's `width`, so padded frames
+never count. The dense path returns a large finite loss for a label that cannot be aligned;
 `infeasible` finds those up front instead.
 """
 

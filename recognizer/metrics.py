@@ -13,6 +13,7 @@ counts from parallel workers combine into the same totals.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from typing import Iterable
 
@@ -20,7 +21,9 @@ import editdistance
 
 
 @dataclasses.dataclass
-class Counts:
+class EditTotals:
+    """Sums over a set of (reference, hypothesis) pairs, from which every rate follows."""
+
     sequences: int = 0
     characters: int = 0
     character_edits: int = 0
@@ -29,8 +32,9 @@ class Counts:
     sequence_errors: int = 0
     normalized_edits: float = 0.0
 
-    def merge(self, other: "Counts") -> "Counts":
-        return Counts(*(getattr(self, name) + getattr(other, name) for name in _COUNT_FIELDS))
+    def merge(self, other: "EditTotals") -> "EditTotals":
+        return EditTotals(*(getattr(self, f.name) + getattr(other, f.name)
+                            for f in dataclasses.fields(self)))
 
     def rates(self) -> dict:
         def ratio(a, b):
@@ -43,20 +47,17 @@ class Counts:
                 "ler": ratio(self.normalized_edits, self.sequences)}
 
 
-_COUNT_FIELDS = tuple(field.name for field in dataclasses.fields(Counts))
-
-
 @dataclasses.dataclass
 class ErrorCounts:
-    """Edit-distance counts overall and per reference length, plus digit confusions.
+    """Edit-distance totals overall and per reference length, plus digit confusions.
 
     Confusions count, for each reference/hypothesis pair of equal length, how often digit `r` was
     read as `h` (substitutions and hits alike), the usual digit confusion matrix.
     """
 
-    total: Counts = dataclasses.field(default_factory=Counts)
-    by_length: dict[int, Counts] = dataclasses.field(default_factory=dict)
-    confusion: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
+    total: EditTotals = dataclasses.field(default_factory=EditTotals)
+    by_length: dict[int, EditTotals] = dataclasses.field(default_factory=dict)
+    confusion: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
     def add(self, reference: str, hypothesis: str) -> int:
         """Counts one pair of digit strings; returns its character edit distance."""
@@ -66,25 +67,22 @@ class ErrorCounts:
             normalized = edits / len(reference)
         else:
             normalized = 0.0 if not hypothesis else 1.0
-        one = Counts(sequences=1, characters=len(reference), character_edits=edits,
-                     words=len(ref_words), word_edits=editdistance.eval(ref_words, hyp_words),
-                     sequence_errors=int(reference != hypothesis), normalized_edits=normalized)
+        one = EditTotals(sequences=1, characters=len(reference), character_edits=edits,
+                         words=len(ref_words), word_edits=editdistance.eval(ref_words, hyp_words),
+                         sequence_errors=int(reference != hypothesis), normalized_edits=normalized)
         self.total = self.total.merge(one)
         length = len(reference)
-        self.by_length[length] = self.by_length.get(length, Counts()).merge(one)
+        self.by_length[length] = self.by_length.get(length, EditTotals()).merge(one)
         if len(reference) == len(hypothesis):
-            for r, h in zip(reference, hypothesis):
-                self.confusion[(r, h)] = self.confusion.get((r, h), 0) + 1
+            self.confusion.update(zip(reference, hypothesis))
         return edits
 
     def merge(self, other: "ErrorCounts") -> "ErrorCounts":
-        merged = ErrorCounts(total=self.total.merge(other.total), by_length=dict(self.by_length),
-                             confusion=dict(self.confusion))
-        for length, counts in other.by_length.items():
-            merged.by_length[length] = merged.by_length.get(length, Counts()).merge(counts)
-        for pair, n in other.confusion.items():
-            merged.confusion[pair] = merged.confusion.get(pair, 0) + n
-        return merged
+        by_length = dict(self.by_length)
+        for length, totals in other.by_length.items():
+            by_length[length] = by_length.get(length, EditTotals()).merge(totals)
+        return ErrorCounts(total=self.total.merge(other.total), by_length=by_length,
+                           confusion=self.confusion + other.confusion)
 
     def summary(self) -> dict:
         """JSON-ready rates: overall, `by_length`, and the `confusion` matrix as nested dicts."""

@@ -153,7 +153,7 @@ class _Run:
     model: keras.Model
     optimizer: keras.optimizers.Optimizer
     epoch: tf.Variable
-    best_cer: tf.Variable  # the best criterion so far (validation CER, or training loss)
+    best_criterion: tf.Variable  # the best so far: validation CER, or training loss
     stale_epochs: tf.Variable
     backup: tf.train.CheckpointManager
 
@@ -167,7 +167,7 @@ def _build_run(config: TrainConfig, strategy: tf.distribute.Strategy, *, stats, 
             learning_rate=learning_rate_schedule(config, steps_per_epoch=steps))
         optimizer.build(model.trainable_variables)
         state = {"epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
-                 "best_cer": tf.Variable(math.inf, dtype=tf.float64, trainable=False),
+                 "best_criterion": tf.Variable(math.inf, dtype=tf.float64, trainable=False),
                  "stale_epochs": tf.Variable(0, dtype=tf.int64, trainable=False)}
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
     backup = tf.train.CheckpointManager(
@@ -199,8 +199,8 @@ def _train_epoch(train_step, iterator, *, steps: int, epoch: int, config: TrainC
 
 def _improved(run: _Run, criterion: float) -> bool:
     """Updates the best value and the count of epochs without improvement."""
-    if criterion < float(run.best_cer.numpy()):
-        run.best_cer.assign(criterion)
+    if criterion < float(run.best_criterion.numpy()):
+        run.best_criterion.assign(criterion)
         run.stale_epochs.assign(0)
         return True
     run.stale_epochs.assign_add(1)
@@ -276,7 +276,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
 
     result = {"history": history,
               "criterion": result_criterion(evaluator),
-              "best": float(run.best_cer.numpy()),
+              "best": float(run.best_criterion.numpy()),
               "train_seconds": time.perf_counter() - started,
               "train_examples_per_second": trained_examples / max(step_seconds, 1e-9)}
     if is_chief:

@@ -35,7 +35,7 @@ def shard_path(split: str, max_width: int, shard: int, num_shards: int) -> str:
     return f"{split}/{split}-w{max_width:04d}-{shard:05d}-of-{num_shards:05d}{SHARD_SUFFIX}"
 
 
-def read_json(directory: str, name: str) -> dict[str, Any]:
+def read_completed_json(directory: str, name: str) -> dict[str, Any]:
     """Reads `<directory>/<name>` after checking that the directory is complete."""
     import tensorflow as tf
 
@@ -53,7 +53,7 @@ def load_metadata(directory: str) -> dict[str, Any]:
     """The dataset's `metadata.json`, checked for the schema version this code reads."""
     from schemas import record
 
-    metadata = read_json(directory, METADATA)
+    metadata = read_completed_json(directory, METADATA)
     version = metadata.get("schema_version")
     if version != record.SCHEMA_VERSION:
         raise InvalidInputError(
@@ -64,7 +64,7 @@ def load_metadata(directory: str) -> dict[str, Any]:
 
 def load_stats(directory: str) -> dict[str, Any]:
     """The dataset's `stats.json`: count, mean[height], std[height], global_mean, global_std."""
-    stats = read_json(directory, STATS)
+    stats = read_completed_json(directory, STATS)
     missing = {"count", "mean", "std", "global_mean", "global_std"} - set(stats)
     if missing:
         raise InvalidInputError(

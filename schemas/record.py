@@ -18,9 +18,10 @@ are left out of `tf_feature_spec()` unless asked for). `digit_left`, `source_fil
 follow the contract. Rendered records carry `source_index`; records ingested from image files
 (`digitseq ingest`) carry `source_file` and `source_size` instead.
 
-The declarations below drive everything else: the tf.io parsing spec used by the tf.data reader,
-`to_example` used by the Beam writer, `parse_record` used where records are checked one at a time
-(batch prediction, tests), and the TensorFlow Metadata schema text `schema.pbtxt`.
+`FEATURES` below drives the tf.io parsing spec used by the tf.data reader, `parse_record` used
+where records are checked one at a time (batch prediction, tests), and the TensorFlow Metadata
+schema text `schema.pbtxt`; `to_example`, used by the Beam writers, sets each feature by name
+from its arguments, and a test keeps what it writes and `FEATURES` identical.
 """
 
 from __future__ import annotations

@@ -264,6 +264,21 @@ def test_leading_zeros_are_kept(scans, tmp_path):
     assert [r["label"] for r in read_split(str(tmp_path / "out"), "train")] == [[0, 0, 7]]
 
 
+def test_a_labels_file_among_the_images_is_not_an_image(scans, tmp_path, capsys):
+    folder, truth = scans
+    name = next(iter(truth))
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "a.png").write_bytes((folder / name).read_bytes())
+    (tmp_path / "scans" / "labels.csv").write_text("file,label,split\na.png,12,train\n")
+    assert ingest(tmp_path, tmp_path / "out", "--max-rejected", "0",
+                  labels="scans/labels.csv") == 0
+    assert dataset.load_metadata(str(tmp_path / "out"))["ingest"]["inputs"] == 1
+    assert not (tmp_path / "out" / "rejected.jsonl").read_text()
+    (tmp_path / "scans" / "a.png").unlink()
+    assert ingest(tmp_path, tmp_path / "again", labels="scans/labels.csv") == 2
+    assert "matches only the labels file, expected image files" in capsys.readouterr().err
+
+
 def test_option_errors_name_the_flag(scans, tmp_path, capsys):
     folder, _ = scans
     assert ingest(folder, tmp_path / "out", "--test-fraction", "0.95",

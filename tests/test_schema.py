@@ -103,3 +103,11 @@ def test_to_example_refuses_a_digit_left_per_digit_mismatch():
     with pytest.raises(InvalidInputError, match="2 labels but 1 digit left columns"):
         record.to_example(record_id="x", image=np.zeros((28, 3), np.uint8), label=[1, 2],
                           source_index=[1, 2], digit_left=[0])
+
+
+def test_to_example_writes_exactly_the_declared_features():
+    data = record.to_example(record_id="x", image=np.zeros((28, 3), np.uint8), label=[1, 2],
+                             source_index=[10, 20], digit_left=[0, 1], source_file="a.png",
+                             source_size=(40, 60))
+    written = set(example_pb2.Example.FromString(data).features.feature)
+    assert written == {feature.name for feature in record.FEATURES}

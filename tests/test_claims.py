@@ -1,0 +1,202 @@
+"""Output directories that two jobs cannot corrupt: claims, stale claims, verification before
+COMPLETED, and two real jobs started together on one directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import types
+
+import pytest
+
+from pipelines import dataset_writer
+from recognizer import data
+from schemas import claims, dataset, prediction
+from schemas.errors import ConfigError, InvalidInputError
+from tests.conftest import render
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL_RENDER = ["--train", "10", "--validation", "0", "--test", "0", "--shards", "1"]
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _leave_claim(directory, *, pid: int, host: str | None = None) -> None:
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, claims.CLAIM), "w") as f:
+        json.dump({"job_id": "feedc0ffee00", "host": host or socket.gethostname(), "pid": pid,
+                   "started": "2026-12-01T00:00:00+00:00", "command": "digitseq render"}, f)
+
+
+def test_a_claimed_directory_refuses_a_second_job_until_released(tmp_path):
+    first = claims.acquire(str(tmp_path), command="digitseq render")
+    with pytest.raises(ConfigError, match=f"claimed by job {first.job_id} \\(digitseq render, "
+                                          f"pid {os.getpid()} .*which is still running"):
+        claims.acquire(str(tmp_path), command="digitseq ingest")
+    with pytest.raises(ConfigError, match="which is still running"):
+        claims.acquire(str(tmp_path), command="digitseq ingest", clear_stale=True)
+    claims.check_held(first)
+    claims.release(first)
+    assert not (tmp_path / claims.CLAIM).exists()
+    with pytest.raises(ConfigError, match=f"job {first.job_id} lost its claim"):
+        claims.check_held(first)
+    claims.release(claims.acquire(str(tmp_path), command="digitseq ingest"))
+
+
+def test_a_killed_jobs_claim_is_reported_and_cleared_by_the_flag(tmp_path, capsys):
+    out = tmp_path / "out"
+    _leave_claim(out, pid=_dead_pid())
+    assert render(out, *SMALL_RENDER) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err]
+    assert ("claimed by job feedc0ffee00 (digitseq render" in err
+            and "whose process is no longer running (a killed job's claim); pass "
+                "--clear-claim to clear it" in err), err
+    assert render(out, *SMALL_RENDER, "--clear-claim") == 0
+    assert not (out / claims.CLAIM).exists()
+    assert dataset.load_metadata(str(out))["counts"]["train"] == 10
+
+
+def test_a_claim_from_another_host_names_the_host(tmp_path, capsys):
+    out = tmp_path / "out"
+    _leave_claim(out, pid=1, host="worker-7")
+    assert render(out, *SMALL_RENDER) == 2
+    err = capsys.readouterr().err
+    assert "pid 1 on host worker-7" in err and "on another host; if that job no longer runs, " \
+                                              "pass --clear-claim" in err
+
+
+def test_overwrite_never_steals_a_running_jobs_directory(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert render(out, *SMALL_RENDER) == 0
+    before = (out / dataset.METADATA).read_text()
+    _leave_claim(out, pid=os.getpid())
+    assert render(out, *SMALL_RENDER, "--seed", "3", "--overwrite", "--clear-claim") == 2
+    assert "which is still running" in capsys.readouterr().err
+    assert (out / dataset.METADATA).read_text() == before
+
+
+def test_completed_needs_every_listed_file_as_written(tmp_path):
+    out = tmp_path / "out"
+    assert render(out, *SMALL_RENDER, "--mode", "variable") == 0
+    os.remove(out / dataset.COMPLETED)
+    metadata = json.loads((out / dataset.METADATA).read_text())
+    shard = out / metadata["files"]["train"][0]["path"]
+    claim = claims.acquire(str(out), command="test")
+    try:
+        original = shard.read_bytes()
+        shard.write_bytes(original[:-1])
+        with pytest.raises(InvalidInputError, match=f"{shard}: {len(original) - 1} bytes, "
+                                                    f"expected the {len(original)} bytes"):
+            dataset_writer.complete(claim)
+        shard.write_bytes(original)
+        stray = out / "train" / "train-w0056-00000-of-00002.tfrecord.gz"
+        stray.write_bytes(b"")
+        with pytest.raises(InvalidInputError, match=f"{stray}: not written by this job"):
+            dataset_writer.complete(claim)
+        stray.unlink()
+        assert not (out / dataset.COMPLETED).exists()
+        dataset_writer.complete(claim)
+    finally:
+        claims.release(claim)
+    assert (out / dataset.COMPLETED).exists()
+
+
+def test_gcs_claims_use_the_generation_precondition(monkeypatch):
+    calls = []
+
+    class PreconditionFailed(Exception):
+        pass
+
+    class Blob:
+        def __init__(self, bucket, name):
+            self.where = (bucket, name)
+
+        def upload_from_string(self, data, *, if_generation_match):
+            calls.append((self.where, data, if_generation_match))
+            if len(calls) > 1:
+                raise PreconditionFailed("object exists")
+
+    client = types.SimpleNamespace(bucket=lambda b: types.SimpleNamespace(
+        blob=lambda name: Blob(b, name)))
+    cloud = types.ModuleType("google.cloud")
+    cloud.storage = types.SimpleNamespace(Client=lambda: client)
+    api_core = types.ModuleType("google.api_core")
+    api_core.exceptions = types.SimpleNamespace(PreconditionFailed=PreconditionFailed)
+    monkeypatch.setitem(sys.modules, "google.cloud", cloud)
+    monkeypatch.setitem(sys.modules, "google.cloud.storage", cloud.storage)
+    monkeypatch.setitem(sys.modules, "google.api_core", api_core)
+    monkeypatch.setitem(sys.modules, "google.api_core.exceptions", api_core.exceptions)
+    path = "gs://bucket/data/run/" + claims.CLAIM
+    assert claims.create_exclusive(path, b"first") is True
+    assert claims.create_exclusive(path, b"second") is False
+    assert calls == [(("bucket", "data/run/" + claims.CLAIM), b"first", 0),
+                     (("bucket", "data/run/" + claims.CLAIM), b"second", 0)]
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
+    return subprocess.Popen([sys.executable, "-m", "digitseq", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _race(first: list[str], second: list[str]) -> list[tuple[int, str]]:
+    jobs = [_start(first), _start(second)]
+    return [(job.wait(timeout=600), job.communicate()[1]) for job in jobs]
+
+
+def _one_winner(results, out) -> int:
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    loser = next(err for code, err in results if code == 2).strip()
+    assert len(loser.splitlines()) == 1 and f"--out {out}: claimed by job " in loser, loser
+    assert "which is still running" in loser
+    assert not os.path.exists(os.path.join(out, claims.CLAIM))
+    return next(i for i, (code, _) in enumerate(results) if code == 0)
+
+
+@pytest.mark.slow
+def test_two_render_jobs_on_one_directory_leave_one_verified_dataset(tmp_path):
+    out = str(tmp_path / "out")
+    base = ["render", "--out", out, "--mnist", "sample", "--mode", "variable", "--train",
+            "3000", "--validation", "100", "--test", "100"]
+    winner = _one_winner(_race([*base, "--seed", "1"], [*base, "--seed", "2"]), out)
+    metadata = dataset.load_metadata(out)
+    assert metadata["seed"] == winner + 1
+    dataset_writer.verify_files(out, metadata)
+    seen = sum(int(batch_labels["label"].shape[0]) for _, batch_labels in data.make_dataset(
+        out, "train", 64, training=False))
+    assert seen == 3000
+
+
+@pytest.mark.slow
+def test_two_ingest_jobs_on_one_directory_leave_one_verified_dataset(tmp_path):
+    from tests.test_writer_identity import _scans
+
+    _scans(tmp_path / "in")
+    out = str(tmp_path / "out")
+    base = ["ingest", "--images", str(tmp_path / "in" / "scans" / "*"), "--labels",
+            str(tmp_path / "in" / "labels.csv"), "--out", out]
+    _one_winner(_race([*base, "--test-fraction", "0.2"], [*base, "--test-fraction", "0.3"]), out)
+    metadata = dataset.load_metadata(out)
+    dataset_writer.verify_files(out, metadata)
+    assert metadata["ingest"]["records"] == 12
+
+
+@pytest.mark.slow
+def test_two_prediction_runs_on_one_directory_leave_one_run(tmp_path, trained_model,
+                                                            variable_dataset):
+    out = str(tmp_path / "out")
+    base = ["predict", "--model", trained_model, "--input",
+            os.path.join(variable_dataset, "test", "*"), "--out", out]
+    winner = _one_winner(_race([*base, "--decoder", "greedy"], [*base, "--decoder", "beam"]),
+                         out)
+    run = json.loads(open(os.path.join(out, prediction.RUN)).read())
+    assert run["decoder"] == ["greedy", "beam"][winner] and run["job"]["id"]
