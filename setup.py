@@ -37,10 +37,10 @@ setuptools.setup(
     python_requires=">=3.10",
     packages=setuptools.find_packages(
         include=["digitseq", "digitseq.*", "pipelines", "pipelines.*", "recognizer",
-                 "recognizer.*", "schemas", "schemas.*"]) + ["pipelines.data"],
+                 "recognizer.*", "schemas", "schemas.*"]) + ["pipelines.render.data"],
     package_data={
         "schemas": ["*.pbtxt"],
-        "pipelines.data": ["*.npz", "*.json"],
+        "pipelines.render.data": ["*.npz", "*.json"],
     },
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,

@@ -33,12 +33,8 @@ INK_LEVEL = 64
 """After the contrast stretch: pixels above this are ink, for cropping."""
 MARGIN_Y = 0.14
 MARGIN_X = 0.3
-"""Crop margins per side, as fractions of the ink box's height. Measured on rendered
-variable-length strings (the default preset, 3,000 of them): the ink box (pixels above
-`INK_LEVEL`) is 22 of 28 rows high (median; 20 to 24 for 80%), with 3 rows above and below and
-6 to 7 columns left and right on average. With a margin of 0.2 on every side instead, a model
-trained on renders read ingested scans of its own test strings with a CER three times its CER on
-the renders (digits came out smaller and closer together)."""
+"""Crop margins per side, as fractions of the ink box's height: the proportions of the rendered
+strings (the measurements behind them: bench/README.md, "Ingest job")."""
 MAX_PIXELS = 50_000_000
 """Larger images are refused before decoding them is attempted further."""
 INVERT_CHOICES = ("auto", "yes", "no")

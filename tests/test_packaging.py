@@ -17,8 +17,8 @@ def test_sdist_contains_schema_and_sample(tmp_path):
     (sdist,) = tmp_path.glob("digitseq-*.tar.gz")
     with tarfile.open(sdist) as tar:
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
-    for needed in ("schemas/schema.pbtxt", "pipelines/data/mnist_sample.npz",
-                   "pipelines/data/mnist_sample.json", "setup.py", "digitseq/cli.py",
+    for needed in ("schemas/schema.pbtxt", "pipelines/render/data/mnist_sample.npz",
+                   "pipelines/render/data/mnist_sample.json", "setup.py", "digitseq/cli.py",
                    "schemas/record.py"):
         assert needed in names, needed
 
@@ -39,7 +39,7 @@ def test_wheel_carries_the_sample_without_packaging_warnings(tmp_path):
     assert "absent from the `packages` configuration" not in result.stdout + result.stderr
     (wheel,) = tmp_path.glob("digitseq-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("pipelines/data/mnist_sample.npz", "pipelines/data/mnist_sample.json",
+    for needed in ("pipelines/render/data/mnist_sample.npz", "pipelines/render/data/mnist_sample.json",
                    "schemas/schema.pbtxt"):
         assert needed in names, needed
 

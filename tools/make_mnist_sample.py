@@ -1,4 +1,4 @@
-"""Makes pipelines/data/mnist_sample.npz, the small real MNIST sample bundled with digitseq.
+"""Makes pipelines/render/data/mnist_sample.npz, the small real MNIST sample bundled with digitseq.
 
 A seeded random subset of the full MNIST IDX files, in Keras's `mnist.npz` layout plus the original
 indices (`train_index`, `test_index`), so rendered records keep true provenance. The provenance

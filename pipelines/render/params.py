@@ -2,7 +2,7 @@
 
 Each digit occupies a 28-column box; consecutive boxes are separated by blank gaps or overlap
 (never both in one dataset), and where boxes overlap a pixel is the maximum of both digits. Inside
-its box a digit may be varied as handwriting varies (`pipelines.handwriting`: scale, slant,
+its box a digit may be varied as handwriting varies (`pipelines.render.handwriting`: scale, slant,
 rotation, stroke thickness, vertical shift), so a sequence's width depends on its gaps and
 overlaps alone: `28 * n + sum(gaps) - sum(overlaps)`. With every option at its default the digits
 are the MNIST images side by side, pixel for pixel.
