@@ -4,8 +4,9 @@ Every field of a config dataclass becomes a flag: `--field-name` (or the field's
 `metadata["flag"]`), typed from its annotation, with the field's default, its `choices` (from
 metadata), and help from the `Attributes:` section of the class docstring. A field whose type is
 itself a config dataclass adds that class's flags (in an argument group). Supported field types:
-`int`, `float`, `str`, `bool` (a switch: `--x` / `--no-x`), `X | None`, and `tuple[int, int]` or
-`tuple[float, float]` (written `MIN,MAX`).
+`int`, `float`, `str`, `bool` (a switch: `--x` / `--no-x`), `X | None`, `tuple[int, int]` or
+`tuple[float, float]` (written `MIN,MAX`), `tuple[float, ...]` (written `A,B,...`) and
+`tuple[str, ...]` (the flag given once per value: `--data A --data B`).
 
 `Flags` remembers which flag belongs to which field, so `ConfigError`s raised by the libraries can
 be shown with flag names.
@@ -59,6 +60,17 @@ def _pair(kind: type):
     return parse
 
 
+def _numbers(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, found '{text}'") from None
+
+
+_numbers.kind = float
+
+
 def _unwrap_optional(annotation):
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -106,8 +118,16 @@ class Flags:
                 if kind is not bool and default is not None:
                     kwargs["help"] = (f"{kwargs['help'].rstrip('.')} "
                                       f"(default: {show_value(default)})")
+            variadic = typing.get_origin(kind) is tuple and typing.get_args(kind)[1:] == (...,)
             if kind is bool:
                 kwargs["action"] = argparse.BooleanOptionalAction
+            elif variadic and typing.get_args(kind)[0] is str:
+                kwargs.update(action="append", metavar=name.lstrip("-").upper())
+                if kwargs.get("default") is not None:
+                    kwargs["default"] = None
+            elif variadic:
+                kwargs["type"] = _numbers
+                kwargs["metavar"] = field.metadata.get(METAVAR, "A,B,...")
             elif typing.get_origin(kind) is tuple:
                 kwargs["type"] = _pair(typing.get_args(kind)[0])
                 kwargs["metavar"] = field.metadata.get(METAVAR, "MIN,MAX")
@@ -130,7 +150,8 @@ class Flags:
             elif dataclasses.is_dataclass(kind):
                 values[field.name] = self.build(kind, args)
             elif hasattr(args, field.name):
-                values[field.name] = getattr(args, field.name)
+                value = getattr(args, field.name)
+                values[field.name] = tuple(value) if isinstance(value, list) else value
         return cls(**values)
 
     def option_strings(self) -> list[str]:

@@ -22,6 +22,10 @@ file per pipeline, else every n-th record; auto-sharding is then switched off ex
 DATA without a context, for `experimental_distribute_dataset`).
 
 Augmentation, when asked for and training, warps each batch in the graph (`recognizer.augment`).
+
+Several datasets (`make_training_mix`): each dataset's training batches repeat, and every batch
+comes from one dataset drawn with its mixing weight (seeded), so renders and a few hundred
+ingested scans train together.
 """
 
 from __future__ import annotations
@@ -196,3 +200,23 @@ def _augmented(batches: tf.data.Dataset, augmentation: Augmentation,
         return {**features, batch.FRAMES: warped}, labels
 
     return tf.data.Dataset.zip(batches, seeds).map(warp, num_parallel_calls=AUTOTUNE)
+
+
+def make_training_mix(data_dirs: Sequence[str], weights: Sequence[float], batch_size: int, *,
+                      input_context: tf.distribute.InputContext | None = None,
+                      seed: int | None = None,
+                      config: ReaderConfig = ReaderConfig()) -> tf.data.Dataset:
+    """Endless training batches of the train splits of `data_dirs`, each batch from one dataset,
+    drawn with probability `weights[i]` (normalised; the caller validated them)."""
+    parts = [make_dataset(data_dir, "train", batch_size, training=True,
+                          input_context=input_context,
+                          seed=None if seed is None else seed + 7919 * i,
+                          config=config).repeat()
+             for i, data_dir in enumerate(data_dirs)]
+    if len(parts) == 1:
+        return parts[0]
+    total = float(sum(weights))
+    return tf.data.Dataset.sample_from_datasets(
+        parts, weights=[w / total for w in weights], seed=seed, stop_on_empty_dataset=False,
+        rerandomize_each_iteration=True)
+

@@ -13,6 +13,11 @@ optimizer and loop state under `<model_dir>/backup/worker-<i>` (each worker its 
 restarted with the same command resumes from the last finished epoch). The chief alone writes
 TensorBoard logs (`<model_dir>/logs`), keeps the best model by validation CER (`best.keras`) and
 exports the model directory at the end.
+
+Several datasets (`--data A --data B`) train together, batches mixed by weight
+(`recognizer.data.make_training_mix`); the first dataset's validation split chooses the best
+epoch, and its statistics standardize the inputs. A run may start from an exported model
+(`init_from`, `recognizer.finetune`): its architecture, weights and statistics.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recognizer import checks, ctc, data, distribution, export, models, reporting
+from recognizer import checks, ctc, data, distribution, export, finetune, models, reporting
 from recognizer.evaluation import Evaluator
 from recognizer.layout import split_info
 from schemas import batch, dataset, exported, storage
@@ -47,7 +52,9 @@ class TrainConfig:
     """What to train on, how, and where to write it.
 
     Attributes:
-      data_dir: dataset directory (digitseq render).
+      data_dir: dataset directory (digitseq render or ingest); give it once per dataset to train
+        on several (the first one's validation split picks the best epoch and its statistics
+        standardize the inputs).
       model_dir: where checkpoints, logs and the exported model go.
       model: architecture
       reader: reading the training data
@@ -63,9 +70,14 @@ class TrainConfig:
       early_stopping: stop after this many epochs without a better validation CER (training loss
         without a validation split) (0: off).
       tensorboard_images: validation sequences drawn in TensorBoard each epoch.
+      data_weights: mixing weight of each --data dataset's training batches, positive (default:
+        in proportion to their training records).
+      init_from: exported model directory to start from (fine-tuning): its architecture,
+        weights and standardization statistics.
+      freeze_conv: with init_from, keep the convolutional front end as it is.
     """
 
-    data_dir: str = option(flag="--data")
+    data_dir: tuple[str, ...] = option(flag="--data")
     model_dir: str = option()
     model: models.ModelConfig = option(default_factory=models.ModelConfig)
     reader: data.ReaderConfig = option(default_factory=data.ReaderConfig)
@@ -79,9 +91,29 @@ class TrainConfig:
     seed: int = 0
     early_stopping: int = 0
     tensorboard_images: int = 6
+    data_weights: tuple[float, ...] | None = None
+    init_from: str | None = None
+    freeze_conv: bool = False
 
     def __post_init__(self):
+        if isinstance(self.data_dir, str):
+            object.__setattr__(self, "data_dir", (self.data_dir,))
+        object.__setattr__(self, "data_dir", tuple(self.data_dir))
         check_finite(self)
+        if not self.data_dir:
+            raise ConfigError("data_dir", "", "expected at least one dataset directory")
+        if self.data_weights is not None:
+            object.__setattr__(self, "data_weights", tuple(self.data_weights))
+            if len(self.data_weights) != len(self.data_dir):
+                raise ConfigError("data_weights", self.data_weights,
+                                  f"expected one weight per data_dir ({len(self.data_dir)})",
+                                  others=["data_dir"])
+            if not all(w > 0 for w in self.data_weights):
+                raise ConfigError("data_weights", self.data_weights,
+                                  "expected positive finite numbers")
+        if self.freeze_conv and not self.init_from:
+            raise ConfigError("freeze_conv", True, "expected together with init_from (it "
+                              "freezes the initial model's front end)", others=["init_from"])
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "expected at least 1")
@@ -100,12 +132,18 @@ class TrainConfig:
 
     def run_identity(self) -> dict[str, Any]:
         """What makes two runs the same run (epochs may grow between restarts)."""
-        return {"data_dir": os.path.abspath(self.data_dir) if "://" not in self.data_dir
-                else self.data_dir, "model": self.model.to_json(),
+        return {"data_dir": [_absolute(d) for d in self.data_dir],
+                "data_weights": list(self.data_weights) if self.data_weights else None,
+                "init_from": _absolute(self.init_from) if self.init_from else None,
+                "freeze_conv": self.freeze_conv, "model": self.model.to_json(),
                 "reader": dataclasses.asdict(self.reader), "batch_size": self.batch_size,
                 "optimizer": self.optimizer, "learning_rate": self.learning_rate,
                 "schedule": self.schedule, "warmup_epochs": self.warmup_epochs,
                 "seed": self.seed}
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(path) if "://" not in path else path
 
 
 def learning_rate_schedule(config: TrainConfig, *, steps_per_epoch: int):
@@ -159,10 +197,14 @@ class _Run:
 
 
 def _build_run(config: TrainConfig, strategy: tf.distribute.Strategy, *, stats, height: int,
-               steps: int, worker: int) -> _Run:
-    """Builds model and optimizer in the strategy's scope; restores the last backup if any."""
+               steps: int, worker: int,
+               initial: finetune.InitialModel | None = None) -> _Run:
+    """Builds model and optimizer in the strategy's scope, the model starting from `initial`'s
+    weights if given; restores the last backup if any."""
     with strategy.scope():
         model = models.build(config.model, mean=stats["mean"], std=stats["std"], height=height)
+        if initial is not None:
+            finetune.start_from(model, initial, freeze_conv=config.freeze_conv)
         optimizer = OPTIMIZERS[config.optimizer](
             learning_rate=learning_rate_schedule(config, steps_per_epoch=steps))
         optimizer.build(model.trainable_variables)
@@ -215,14 +257,21 @@ def result_criterion(evaluator: Evaluator | None) -> str:
 
 def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     """Trains, validates every epoch, resumes after a crash, exports; returns the summary."""
-    metadata = dataset.load_metadata(config.data_dir)
-    stats = dataset.load_stats(config.data_dir)
+    metadata = _check_datasets(config.data_dir)
+    primary = config.data_dir[0]
+    initial = finetune.load_initial(config.init_from) if config.init_from else None
+    if initial is not None:
+        finetune.check_height(initial, metadata["height"], primary)
+        config = dataclasses.replace(config, model=finetune.resolve_model(config.model, initial))
+    stats = initial.stats if initial is not None else dataset.load_stats(primary)
     strategy = distribution.make_strategy(config.strategy)
     worker, is_chief = distribution.worker_role(strategy)
     if is_chief:
         checks.check_model_dir(config.model_dir, config.run_identity())
-    checks.check_feasible(config.data_dir, "train", config.model.downsample)
-    steps = max(1, split_info(config.data_dir, "train").records // config.batch_size)
+    for data_dir in config.data_dir:
+        checks.check_feasible(data_dir, "train", config.model.downsample)
+    records = [split_info(data_dir, "train").records for data_dir in config.data_dir]
+    steps = max(1, sum(records) // config.batch_size)
     has_validation = bool(metadata["counts"].get("validation"))
     keras.utils.set_random_seed(config.seed)
     if is_chief:
@@ -230,14 +279,14 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         storage.write_json(os.path.join(config.model_dir, exported.CONFIG),
                            {"run": config.run_identity(), "epochs": config.epochs})
     run = _build_run(config, strategy, stats=stats, height=metadata["height"], steps=steps,
-                     worker=worker)
+                     worker=worker, initial=initial)
     train_data = strategy.distribute_datasets_from_function(
-        lambda ctx: data.make_dataset(config.data_dir, "train", config.batch_size, training=True,
-                                      input_context=ctx, seed=config.seed,
-                                      config=config.reader).repeat())
+        lambda ctx: data.make_training_mix(config.data_dir, config.data_weights or records,
+                                           config.batch_size, input_context=ctx,
+                                           seed=config.seed, config=config.reader))
     train_step = make_train_step(run.model, run.optimizer, strategy)
     writers = reporting.summary_writers(config.model_dir) if is_chief else None
-    evaluator = Evaluator(run.model, config.data_dir, "validation",
+    evaluator = Evaluator(run.model, primary, "validation",
                           batch_size=config.batch_size) if has_validation else None
     iterator = iter(train_data)
     history, started, trained_examples, step_seconds = [], time.perf_counter(), 0, 0.0
@@ -289,3 +338,17 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
                                     "replicas": strategy.num_replicas_in_sync,
                                     "result": result})
     return result
+
+
+def _check_datasets(data_dirs) -> dict[str, Any]:
+    """The first dataset's `metadata.json`, after checking that every dataset is complete, of the
+    schema version this code reads, and of one image height."""
+    first = dataset.load_metadata(data_dirs[0])
+    for data_dir in data_dirs[1:]:
+        height = dataset.load_metadata(data_dir)["height"]
+        if height != first["height"]:
+            raise ConfigError("data_dir", data_dir, f"holds images of height {height}, but "
+                              f"{data_dirs[0]} holds height {first['height']}; expected one "
+                              f"height for every dataset")
+    return first
+

@@ -286,7 +286,7 @@ def test_without_validation_the_criterion_is_the_training_loss_and_examples_are_
     assert result["criterion"] == "train_loss"
     assert result["best"] == pytest.approx(result["history"][0]["loss"])
     steps = 120 // 16
-    seen = data.make_dataset(config.data_dir, "train", 16, training=True, seed=config.seed,
+    seen = data.make_dataset(config.data_dir[0], "train", 16, training=True, seed=config.seed,
                              config=config.reader).repeat().take(steps)
     expected = sum(int(features[batch.WIDTH].shape[0]) for features, _ in seen)
     assert expected != steps * 16  # constant frames: batch sizes differ per bucket
