@@ -27,6 +27,8 @@ EXTRAS_REQUIRE = {
         "tensorflow-metadata>=1.15,<1.17",
     ],
     "gcp": ["apache-beam[gcp]>=2.77,<3"],
+    # bench/elsewhere.py: the UCI handwritten digits scikit-learn bundles (a source not MNIST).
+    "bench": ["scikit-learn>=1.3"],
 }
 
 setuptools.setup(
