@@ -56,6 +56,10 @@ class Claim:
         return {"job_id": self.job_id, "host": self.host, "pid": self.pid,
                 "started": self.started, "command": self.command}
 
+    def identity(self) -> dict:
+        """What outputs record of the job that wrote them (`metadata.json`, `run.json`)."""
+        return {"id": self.job_id, "started": self.started}
+
     def describe(self) -> str:
         return (f"job {self.job_id} ({self.command}, pid {self.pid} on host {self.host}, "
                 f"started {self.started})")

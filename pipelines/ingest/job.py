@@ -195,7 +195,7 @@ def ingest_dataset(config: IngestConfig,
             "seed": None,
             "source": {"kind": "images", "location": config.images,
                        "labels": config.labels, "labels_sha256": labels_sha},
-            "job": {"id": claim.job_id, "started": claim.started},
+            "job": claim.identity(),
         }
         logger.info("Ingesting %d images and %d label rows into %s", len(paths), len(rows),
                     config.out_dir)

@@ -169,7 +169,7 @@ def run_prediction(config: PredictConfig,
             "decoder": config.decoder,
             "beam_width": config.beam_width if config.decoder == decoding.BEAM else None,
             "formats": config.format_list, "counters": counters,
-            "job": {"id": claim.job_id, "started": claim.started}})
+            "job": claim.identity()})
     finally:
         claims.release(claim)
     return {**document, "counters": counters}

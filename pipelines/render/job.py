@@ -226,7 +226,7 @@ def render_dataset(config: RenderConfig,
                        "shards": config.shards},
             "seed": config.seed,
             "source": {"location": mnist.location, "kind": mnist.kind, "sha256": mnist.sha256},
-            "job": {"id": claim.job_id, "started": claim.started},
+            "job": claim.identity(),
         }
         logger.info("Rendering %s into %s: %d shards", config.counts, config.out_dir, len(plans))
         with beam.Pipeline(options=pipeline_options or PipelineOptions()) as pipeline:
