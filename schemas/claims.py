@@ -57,7 +57,7 @@ class Claim:
                 "started": self.started, "command": self.command}
 
     def identity(self) -> dict:
-        """What outputs record of the job that wrote them (`metadata.json`, `run.json`)."""
+        """What a prediction run's `run.json` records of the job that wrote it."""
         return {"id": self.job_id, "started": self.started}
 
     def describe(self) -> str:

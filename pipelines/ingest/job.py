@@ -120,7 +120,7 @@ class IngestImages(beam.PTransform):
       paths: the matched image files, normalised (`labels.normalize_path`).
       rows: the labels file's rows.
       config: the job's options.
-      info: extra `metadata.json` entries (params, source, job).
+      info: extra `metadata.json` entries (params, source).
     """
 
     def __init__(self, *, out_dir: str, paths: Sequence[str],
@@ -195,7 +195,6 @@ def ingest_dataset(config: IngestConfig,
             "seed": None,
             "source": {"kind": "images", "location": config.images,
                        "labels": config.labels, "labels_sha256": labels_sha},
-            "job": claim.identity(),
         }
         logger.info("Ingesting %d images and %d label rows into %s", len(paths), len(rows),
                     config.out_dir)

@@ -184,7 +184,7 @@ class RenderDataset(beam.PTransform):
       seed: the global seed every shard's seed derives from.
       plans: the shards, from `planning.plan_shards` (at least one).
       pools: per split, positions of the digits it may use in the loaded MNIST split.
-      info: extra `metadata.json` entries (params, seed, source, job).
+      info: extra `metadata.json` entries (params, seed, source).
     """
 
     def __init__(self, *, out_dir: str, mnist_location: str, params: params_lib.RenderParams,
@@ -226,7 +226,6 @@ def render_dataset(config: RenderConfig,
                        "shards": config.shards},
             "seed": config.seed,
             "source": {"location": mnist.location, "kind": mnist.kind, "sha256": mnist.sha256},
-            "job": claim.identity(),
         }
         logger.info("Rendering %s into %s: %d shards", config.counts, config.out_dir, len(plans))
         with beam.Pipeline(options=pipeline_options or PipelineOptions()) as pipeline:
