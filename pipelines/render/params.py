@@ -102,15 +102,18 @@ class RenderParams:
         stretched horizontally by it and its box is `round(28 * aspect)` columns wide.
       stroke: stroke width change of a string (a pen), drawn per string, `-0.5 <= MIN <= MAX <=
         2`: above 0 fractional grey dilation (1 = one step of the 3x3 cross, 1.5 half way to the
-        second), below 0 a blend towards one erosion step that keeps at least `1 + stroke` of every
-        pixel's ink, so no digit is erased.
+        second; ink mass 1..1 + 2 * stroke times the original), below 0 a blend towards one
+        erosion step that keeps at least `1 + stroke` of every pixel's ink (mass 1 + stroke..1
+        times), so no digit is erased.
       elastic: elastic distortion strength per digit (Simard et al. 2003's alpha: pixels of
         displacement per unit of the smoothed uniform field), `0 <= MIN <= MAX <= 100`; 34 with
-        sigma 4 moves pixels by about 1.4 pixels (standard deviation).
+        sigma 4 moves pixels by about 1.4 pixels (standard deviation) and keeps a digit's ink
+        mass within 0.5..1.6 of the original (stretched here, squeezed there).
       elastic_sigma: Gaussian smoothing of the displacement field, in pixels, 1..10 (smaller is
         more wobbly).
       baseline: rows the baseline drifts from the first digit to the last, drawn per string,
-        `-8 <= MIN <= MAX <= 8` (positive: downwards), rounded per digit.
+        `-8 <= MIN <= MAX <= 8` (positive: downwards; the first digit moves half of it up, the
+        last half down), rounded per digit.
       spacing: a string's mean spacing between digit boxes as a fraction of the digit height 28,
         drawn per string, `-0.5 <= MIN <= MAX <= 1`: negative overlaps, positive leaves a gap
         (added to `gap` and `overlap`).
