@@ -176,7 +176,8 @@ def render_batch(specs: list[SequenceSpec], mnist_split: MnistSplit, params: Ren
     digits = mnist_split.images[np.concatenate([s.rows for s in specs])]
     displacement = None
     if params.elastic[1] > 0:
-        field = noise.uniform(-1, 1, size=(len(digits), 2, IMAGE_SIZE, canvas))
+        field = noise.random(size=(len(digits), 2, IMAGE_SIZE, canvas), dtype=np.float32)
+        field = field * 2 - 1
         displacement = handwriting.elastic_field(
             field, np.concatenate([w.elastic for w in writers]), params.elastic_sigma)
     varied = handwriting.warp_batch(digits, inverse, widths, canvas, displacement)

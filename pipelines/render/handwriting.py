@@ -163,18 +163,22 @@ def elastic_field(noise: np.ndarray, alpha: np.ndarray, sigma: float) -> np.ndar
     """Simard et al.'s displacement fields: `alpha` times `noise` smoothed by a Gaussian.
 
     Args:
-      noise: `[n, 2, height, width]` uniform in -1..1 (x and y components).
+      noise: `[n, 2, height, width]` uniform in -1..1 (x and y components), float32.
       alpha: `[n]` strengths, pixels per unit of the smoothed field.
       sigma: the Gaussian's standard deviation, pixels.
 
     Returns:
       float32 `[n, 2, height, width]` displacements in pixels, rounded to `DISPLACEMENT_STEP`.
     """
-    height, width = noise.shape[-2:]
-    smoothed = gaussian_matrix(height, sigma) @ noise.astype(np.float64) @ \
-        gaussian_matrix(width, sigma).T
-    field = smoothed * np.asarray(alpha, np.float64)[:, None, None, None]
-    return (np.round(field / DISPLACEMENT_STEP) * DISPLACEMENT_STEP).astype(np.float32)
+    count, parts, height, width = noise.shape
+    rows = gaussian_matrix(height, sigma).astype(np.float32)
+    columns = gaussian_matrix(width, sigma).astype(np.float32)
+    along = (noise.reshape(-1, width) @ columns.T).reshape(count * parts, height, width)
+    smoothed = rows @ along.transpose(1, 0, 2).reshape(height, -1)
+    smoothed = smoothed.reshape(height, count, parts, width).transpose(1, 2, 0, 3)
+    field = smoothed * (np.asarray(alpha, np.float32) / np.float32(DISPLACEMENT_STEP))[
+        :, None, None, None]
+    return np.round(field) * np.float32(DISPLACEMENT_STEP)
 
 
 def inverse_matrices(*, scale: np.ndarray, slant: np.ndarray, rotation: np.ndarray,
@@ -203,7 +207,7 @@ def warp_batch(digits: np.ndarray, inverse: np.ndarray, widths: np.ndarray, canv
     source centre (zero outside the source). Columns at and right of `widths[i]` are 0.
 
     Args:
-      digits: uint8 `[n, height, width]`.
+      digits: uint8 `[n, height, width]` (floats are rounded to uint8 first).
       inverse: `[n, 2, 2]` from `inverse_matrices`.
       widths: `[n]` box widths, at most `canvas`.
       canvas: output columns.
@@ -214,30 +218,41 @@ def warp_batch(digits: np.ndarray, inverse: np.ndarray, widths: np.ndarray, canv
     """
     count, height, width = digits.shape
     inverse = inverse.astype(np.float32)
-    ys, xs = np.mgrid[0:height, 0:canvas].astype(np.float32)
-    dx = xs[None] - ((widths.astype(np.float32) - 1) / 2)[:, None, None]
-    dy = np.broadcast_to(ys - np.float32((height - 1) / 2), dx.shape)
+    dx = (np.arange(canvas, dtype=np.float32)[None, None, :]
+          - ((np.asarray(widths, np.float32) - 1) / 2)[:, None, None])
+    dy = (np.arange(height, dtype=np.float32) - np.float32((height - 1) / 2))[None, :, None]
     if displacement is not None:
         dx, dy = dx + displacement[:, 0], dy + displacement[:, 1]
     matrix = [inverse[:, i, j][:, None, None] for i in (0, 1) for j in (0, 1)]
     source_x = matrix[0] * dx + matrix[1] * dy + np.float32((width - 1) / 2)
     source_y = matrix[2] * dx + matrix[3] * dy + np.float32((height - 1) / 2)
-    source_x = np.clip(source_x, -1.5, width - 0.5)
-    source_y = np.clip(source_y, -1.5, height - 0.5)
+    np.clip(source_x, -1.5, width - 0.5, out=source_x)
+    np.clip(source_y, -1.5, height - 0.5, out=source_y)
     x0, y0 = np.floor(source_x), np.floor(source_y)
-    fx, fy = source_x - x0, source_y - y0
-    stride = width + 2 * _PAD
-    padded = np.pad(digits.astype(np.float32), ((0, 0), (_PAD, _PAD), (_PAD, _PAD)))
-    flat = padded.reshape(count, -1)
-    index = ((y0.astype(np.int64) + _PAD) * stride + x0.astype(np.int64) + _PAD).reshape(count, -1)
-
-    def at(offset: int) -> np.ndarray:
-        return np.take_along_axis(flat, index + offset, axis=1).reshape(dx.shape)
-
-    top = at(0) * (1 - fx) + at(1) * fx
-    bottom = at(stride) * (1 - fx) + at(stride + 1) * fx
-    values = top * (1 - fy) + bottom * fy
-    return values * (np.arange(canvas)[None, None, :] < widths[:, None, None])
+    source_x -= x0
+    source_y -= y0
+    stride, rows = width + 2 * _PAD, height + 2 * _PAD
+    padded = np.pad(to_uint8(digits), ((0, 0), (_PAD, _PAD + 1), (_PAD, _PAD)))
+    flat = np.pad(padded.reshape(count, -1), ((0, 0), (0, 1)))
+    # The four neighbours of every source pixel packed into one uint32, so one gather fetches all.
+    corners = np.stack([flat[:, :rows * stride], flat[:, 1:rows * stride + 1],
+                        flat[:, stride:(rows + 1) * stride],
+                        flat[:, stride + 1:(rows + 1) * stride + 1]], -1).view(np.uint32).ravel()
+    base = np.arange(count, dtype=np.int64) * (rows * stride) + _PAD * stride + _PAD
+    index = (y0 * stride + x0).astype(np.int64) + base[:, None, None]
+    packed = np.take(corners, index.ravel())
+    values = packed.view(np.uint8).reshape(-1, 4).T.astype(np.float32).reshape(4, *index.shape)
+    top = values[1] - values[0]
+    top *= source_x
+    top += values[0]
+    bottom = values[3] - values[2]
+    bottom *= source_x
+    bottom += values[2]
+    bottom -= top
+    bottom *= source_y
+    top += bottom
+    top *= np.arange(canvas)[None, None, :] < np.asarray(widths)[:, None, None]
+    return top
 
 
 def _cross(images: np.ndarray, combine) -> np.ndarray:
@@ -253,6 +268,8 @@ def _cross(images: np.ndarray, combine) -> np.ndarray:
 
 def thicken_batch(images: np.ndarray, steps: np.ndarray) -> np.ndarray:
     """`thicken` with its own whole number of `steps` per image of `[n, height, width]`."""
+    if not np.any(steps):
+        return images
     result = images.copy()
     for sign, combine in ((1, np.maximum), (-1, np.minimum)):
         for step in range(1, int(max(0, (sign * steps).max(initial=0))) + 1):

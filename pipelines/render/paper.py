@@ -92,13 +92,13 @@ def scan(image: np.ndarray, look: ScanLook) -> np.ndarray:
     height, width = image.shape
     margin = int(round(look.margin * height))
     rise = int(math.ceil(width * abs(math.sin(math.radians(look.tilt))) / 2))
-    cover = np.pad(image.astype(np.float32) / 255,
-                   ((margin + rise, margin + rise), (margin, margin)))
+    cover = np.pad(image, ((margin + rise, margin + rise), (margin, margin)))
     if look.tilt:
         inverse = handwriting.inverse_matrices(scale=[1.0], slant=[0.0], rotation=[look.tilt],
                                                aspect=[1.0])
         cover = handwriting.warp_batch(cover[None], inverse, np.array([cover.shape[1]]),
                                        cover.shape[1])[0]
+    cover = cover.astype(np.float32) / 255
     factor = look.height / IMAGE_SIZE
     size = [max(1, int(round(cover.shape[0] * factor))), max(1, int(round(cover.shape[1] * factor)))]
     cover = tf.image.resize(cover[..., None], size, antialias=True).numpy()[..., 0]
