@@ -1,7 +1,8 @@
 """`digitseq render`: a Beam job that renders MNIST digit sequences into a TFRecord dataset.
 
 Layout flags (`--gap`, `--jitter`, `--overlap`, `--scale`, `--rotation`, `--slant`,
-`--thickness`) default to the `--preset`'s values; given explicitly, they replace them.
+`--thickness`, the writer flags and the `--scan` flags) default to the `--preset`'s values; given
+explicitly, they replace them.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import time
 from typing import Any
 
 
-def _flag_value(value: Any) -> str:
+def _flag(field: str, value: Any) -> str:
+    name = "--" + field.replace("_", "-")
+    if isinstance(value, bool):
+        return name if value else f"--no-{name[2:]}"
     if isinstance(value, tuple):
-        return ",".join(f"{v:g}" for v in value)
-    return str(value)
+        return f"{name}=" + ",".join(f"{v:g}" for v in value)
+    return f"{name}={value}"
 
 
 def presets_help() -> str:
@@ -23,7 +27,7 @@ def presets_help() -> str:
 
     described = []
     for name, fields in render_params.PRESETS.items():
-        flags = " ".join(f"--{field}={_flag_value(value)}" for field, value in fields.items())
+        flags = " ".join(_flag(field, value) for field, value in fields.items())
         described.append(f"{name}: {flags or 'no flags (every default)'}")
     return "a named layout; explicit layout flags replace its values. " + "; ".join(described)
 

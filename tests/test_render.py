@@ -210,6 +210,37 @@ def test_different_seed_gives_different_sequences(tmp_path):
     (["--preset", "touching", "--gap", "1,3"], "--gap 1,3: digits are either apart or "
                                                 "overlapping, but --overlap is 0,12 too"),
     (["--jitter", "28"], "--jitter 28: expected 0..27"),
+    (["--writer-scale", "0,1"], "--writer-scale 0,1: expected 0 < MIN <= MAX"),
+    (["--writer-slant=-1.5,0"], "--writer-slant -1.5,0: expected -1 <= MIN <= MAX <= 1"),
+    (["--aspect", "0.4,1"], "--aspect 0.4,1: expected 0.5 <= MIN <= MAX <= 2"),
+    (["--aspect", "1.2,1.1"], "--aspect 1.2,1.1: expected 0.5 <= MIN <= MAX <= 2"),
+    (["--stroke=-0.6,1"], "--stroke -0.6,1: expected -0.5 <= MIN <= MAX <= 2"),
+    (["--stroke", "0,2.5"], "--stroke 0,2.5: expected -0.5 <= MIN <= MAX <= 2"),
+    (["--elastic=-1,3"], "--elastic -1,3: expected 0 <= MIN <= MAX <= 100"),
+    (["--elastic", "0,101"], "--elastic 0,101: expected 0 <= MIN <= MAX <= 100"),
+    (["--elastic-sigma", "0.5"], "--elastic-sigma 0.5: expected 1..10"),
+    (["--elastic-sigma", "nan"], "--elastic-sigma nan: expected a finite number"),
+    (["--baseline", "0,9"], "--baseline 0,9: expected -8 <= MIN <= MAX <= 8"),
+    (["--spacing", "0,1.5"], "--spacing 0,1.5: expected -0.5 <= MIN <= MAX <= 1"),
+    (["--spacing", "inf,inf"], "--spacing inf,inf: expected a finite numbers"),
+    (["--spacing-jitter", "0.6"], "--spacing-jitter 0.6: expected 0..0.5"),
+    (["--scan", "--scan-height", "8,40"], "--scan-height 8,40: expected 16 <= MIN <= MAX <= 200"),
+    (["--scan-height", "40,30"], "--scan-height 40,30: expected 16 <= MIN <= MAX <= 200"),
+    (["--scan-paper", "100,250"], "--scan-paper 100,250: expected 160 <= MIN <= MAX <= 255"),
+    (["--scan-ink", "0,120"],
+     "--scan-ink 0,120: expected 0 <= MIN <= MAX <= --scan-paper MIN - 128 (92)"),
+    (["--scan-paper", "200,255", "--scan-ink", "0,80"],
+     "--scan-ink 0,80: expected 0 <= MIN <= MAX <= --scan-paper MIN - 128 (72)"),
+    (["--scan-noise", "0,9"], "--scan-noise 0,9: expected 0 <= MIN <= MAX <= 8"),
+    (["--scan-texture", "0,7"], "--scan-texture 0,7: expected 0 <= MIN <= MAX <= 6"),
+    (["--scan-blur", "0,3"], "--scan-blur 0,3: expected 0 <= MIN <= MAX <= 2"),
+    (["--scan-jpeg", "10,90"], "--scan-jpeg 10,90: expected 0,0 (no JPEG) or 30 <= MIN <= MAX "
+                               "<= 100"),
+    (["--scan-jpeg", "50,101"], "--scan-jpeg 50,101: expected 0,0 (no JPEG) or 30 <= MIN"),
+    (["--scan-margin", "0,2.5"], "--scan-margin 0,2.5: expected 0 <= MIN <= MAX <= 2"),
+    (["--scan-tilt=-11,0"], "--scan-tilt -11,0: expected -10 <= MIN <= MAX <= 10"),
+    (["--preset", "scanned", "--scan-tilt", "0,-inf"],
+     "--scan-tilt 0.0,-inf: expected a finite numbers"),
 ])
 def test_bad_parameters_are_refused(tmp_path, capsys, flags, message):
     out = tmp_path / "out"
@@ -387,12 +418,21 @@ def test_each_variation_changes_only_what_it_says(tmp_path, sample_mnist, flags,
             np.testing.assert_array_equal(after["image"][:, left:left + 28], expected)
 
 
+WRITERS = {"overlap": (0, 6), "scale": (0.95, 1.05), "rotation": (-4.0, 4.0),
+           "slant": (-0.06, 0.06), "jitter": 1, "writer_scale": (0.8, 1.1),
+           "writer_slant": (-0.3, 0.4), "aspect": (0.7, 1.25), "stroke": (-0.4, 1.5),
+           "elastic": (0.0, 34.0), "baseline": (-3.0, 3.0), "spacing": (-0.2, 0.15),
+           "spacing_jitter": 0.1}
+
+
 def test_presets_expand_to_their_documented_fields():
     assert render_params.PRESETS == {
         "plain": {},
         "touching": {"overlap": (0, 12), "scale": (0.85, 1.15), "rotation": (-8.0, 8.0),
                      "slant": (-0.25, 0.25), "thickness": (0, 1), "jitter": 2},
         "pan001": {"overlap": (15, 15)},
+        "writers": WRITERS,
+        "scanned": {**WRITERS, "scan": True},
     }
     defaults = render_params.RenderParams()
     for name, fields in render_params.PRESETS.items():
@@ -426,3 +466,8 @@ def test_render_help_lists_what_each_preset_sets(capsys, monkeypatch):
     assert "touching: --overlap=0,12 --scale=0.85,1.15 --rotation=-8,8 --slant=-0.25,0.25 " \
            "--thickness=0,1 --jitter=2" in text
     assert "pan001: --overlap=15,15" in text
+    assert "writers: --overlap=0,6 --scale=0.95,1.05 --rotation=-4,4 --slant=-0.06,0.06 " \
+           "--jitter=1 --writer-scale=0.8,1.1 --writer-slant=-0.3,0.4 --aspect=0.7,1.25 " \
+           "--stroke=-0.4,1.5 --elastic=0,34 --baseline=-3,3 --spacing=-0.2,0.15 " \
+           "--spacing-jitter=0.1" in text
+    assert "--spacing-jitter=0.1 --scan" in text

@@ -1,6 +1,7 @@
 """The render job: MNIST digits composed into sequences, written as a dataset directory.
 
-`params` (how sequences look, presets), `handwriting` (per-digit variation), `mnist` (sources),
+`params` (how sequences look, presets), `handwriting` (per-digit and batched variation), `paper`
+(scans of rendered strings, normalised as image files), `mnist` (sources),
 `planning` (shards and seeds), `drawing` (a shard's sequences drawn and rendered), `job` (the
 Beam job: `RenderConfig`, `render_dataset`).
 """

@@ -1,8 +1,16 @@
 """Drawing digit sequences: a shard's sequences drawn from its seed, then rendered. No Beam.
 
-Each digit occupies a 28-column box (`pipelines.render.params`); inside it the digit may be
-varied as handwriting varies (`pipelines.render.handwriting`), and boxes are combined by pixel
-maximum.
+Each digit occupies a box (28 columns, or `round(28 * aspect)` with a writer's aspect,
+`pipelines.render.params`); inside it the digit may be varied as handwriting varies
+(`pipelines.render.handwriting`), and boxes are combined by pixel maximum.
+
+`render_shard` renders a shard's sequences in order. Layouts with no writer or scan option
+(`RenderParams.legacy`) are rendered digit by digit (`render`), as before those options existed;
+the others `BATCH` sequences at a time (`render_batch`), their elastic noise drawn from a
+generator seeded by the shard's seed and the batch's number, so a record depends on the plan and
+the seed alone. With `scan`, a record's image is its paper image (`RenderedSequence.scan`,
+`pipelines.render.paper.scan`) normalised as image files are, and it has no `digit_left` (box
+columns do not survive the paper).
 """
 
 from __future__ import annotations
@@ -12,10 +20,28 @@ from typing import Iterator
 
 import numpy as np
 
-from pipelines.render import handwriting
+from pipelines.render import handwriting, paper
 from pipelines.render.mnist import IMAGE_SIZE, MnistSplit
 from pipelines.render.params import RenderParams
 from pipelines.render.planning import SPLIT_CODES, ShardPlan
+
+BATCH = 128
+"""Sequences rendered together by `render_batch`; part of what a record's noise depends on."""
+
+
+@dataclasses.dataclass(frozen=True)
+class WriterSpec:
+    """A string's writer and scan values (`RenderParams` writer and scan fields)."""
+
+    scale: float
+    slant: float
+    box: int  # columns of each digit's box, round(28 * aspect)
+    aspect: float
+    stroke: float
+    drift: np.ndarray  # rows each digit moves with the baseline
+    spacing: np.ndarray  # columns added after each digit but the last
+    elastic: np.ndarray  # per digit
+    look: paper.ScanLook | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,11 +58,15 @@ class SequenceSpec:
     rotations: np.ndarray
     slants: np.ndarray
     thickness: np.ndarray
+    writer: WriterSpec | None = None
 
     @property
     def digit_left(self) -> np.ndarray:
-        """The left column of each digit's box."""
-        return np.concatenate([[0], np.cumsum(IMAGE_SIZE + self.gaps - self.overlaps)])
+        """The left column of each digit's box (before any scan)."""
+        if self.writer is None:
+            return np.concatenate([[0], np.cumsum(IMAGE_SIZE + self.gaps - self.overlaps)])
+        advance = self.writer.box + self.gaps - self.overlaps + self.writer.spacing
+        return np.concatenate([[0], np.cumsum(np.maximum(advance, 1))])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,15 +76,18 @@ class RenderedSequence:
     image: np.ndarray  # uint8 [28, width]
     label: tuple[int, ...]
     source_index: tuple[int, ...]
-    digit_left: tuple[int, ...]
+    digit_left: tuple[int, ...] | None
+    scan: np.ndarray | None = None  # with RenderParams.scan: the paper image `image` came from
+    squeezed: bool = False  # the normalised scan was wider than the bucket and resized to it
 
 
 def make_specs(plan: ShardPlan, params: RenderParams, *, seed: int,
                pool: np.ndarray) -> Iterator[SequenceSpec]:
     """The shard's sequences, drawn from the shard's own seed.
 
-    The draws are made in a fixed order (digits, gaps, shifts, overlaps, then the variation), so
-    turning on an option leaves the values drawn before it unchanged.
+    The draws are made in a fixed order (digits, gaps, shifts, overlaps, then the variation, then
+    the writer and scan values), so turning on an option leaves the values drawn before it
+    unchanged.
     """
     rng = np.random.default_rng(np.random.SeedSequence(
         [seed, 1, SPLIT_CODES[plan.split], plan.length, plan.shard]))
@@ -67,11 +100,110 @@ def make_specs(plan: ShardPlan, params: RenderParams, *, seed: int,
     rotations = rng.uniform(*params.rotation, size=per_digit)
     slants = rng.uniform(*params.slant, size=per_digit)
     thickness = rng.integers(params.thickness[0], params.thickness[1] + 1, size=per_digit)
+    writers = [None] * plan.count if params.legacy else _draw_writers(rng, params, plan)
     for i in range(plan.count):
         yield SequenceSpec(plan=plan, record_id=f"{plan.split}/{plan.start + i:08d}",
                            rows=rows[i], gaps=gaps[i], shifts=shifts[i], overlaps=overlaps[i],
                            scales=scales[i], rotations=rotations[i], slants=slants[i],
-                           thickness=thickness[i])
+                           thickness=thickness[i], writer=writers[i])
+
+
+def _draw_writers(rng: np.random.Generator, params: RenderParams,
+                  plan: ShardPlan) -> list[WriterSpec]:
+    count, length = plan.count, plan.length
+    writer_scale = rng.uniform(*params.writer_scale, size=count)
+    writer_slant = rng.uniform(*params.writer_slant, size=count)
+    aspect = rng.uniform(*params.aspect, size=count)
+    stroke = rng.uniform(*params.stroke, size=count)
+    baseline = rng.uniform(*params.baseline, size=count)
+    spacing = rng.uniform(*params.spacing, size=count)
+    jitter = rng.uniform(-params.spacing_jitter, params.spacing_jitter, size=(count, length - 1))
+    elastic = rng.uniform(*params.elastic, size=(count, length))
+    looks = paper.draw_looks(rng, params, count) if params.scan else [None] * count
+    along = np.arange(length) / (length - 1) - 0.5 if length > 1 else np.zeros(1)
+    drift = np.floor(baseline[:, None] * along[None, :] + 0.5).astype(np.int64)
+    columns = np.floor(IMAGE_SIZE * (spacing[:, None] + jitter) + 0.5).astype(np.int64)
+    boxes = np.floor(IMAGE_SIZE * aspect + 0.5).astype(np.int64)
+    return [WriterSpec(scale=float(writer_scale[i]), slant=float(writer_slant[i]),
+                       box=int(boxes[i]), aspect=float(aspect[i]), stroke=float(stroke[i]),
+                       drift=drift[i], spacing=columns[i], elastic=elastic[i], look=looks[i])
+            for i in range(count)]
+
+
+def render_shard(plan: ShardPlan, params: RenderParams, *, seed: int, pool: np.ndarray,
+                 mnist_split: MnistSplit) -> Iterator[RenderedSequence]:
+    """The shard's sequences, rendered in order (see the module docstring)."""
+    specs = make_specs(plan, params, seed=seed, pool=pool)
+    if params.legacy:
+        for spec in specs:
+            yield render(spec, mnist_split)
+        return
+    batch: list[SequenceSpec] = []
+    number = 0
+    for spec in specs:
+        batch.append(spec)
+        if len(batch) == BATCH:
+            yield from render_batch(batch, mnist_split, params, noise=_noise(plan, seed, number))
+            batch, number = [], number + 1
+    if batch:
+        yield from render_batch(batch, mnist_split, params, noise=_noise(plan, seed, number))
+
+
+def _noise(plan: ShardPlan, seed: int, number: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(
+        [seed, 2, SPLIT_CODES[plan.split], plan.length, plan.shard, number]))
+
+
+def render_batch(specs: list[SequenceSpec], mnist_split: MnistSplit, params: RenderParams, *,
+                 noise: np.random.Generator) -> list[RenderedSequence]:
+    """Sequences of one length with writer values (`make_specs` of non-legacy params), their
+    digits varied together: warped (scale, slant, rotation, aspect, elastic displacement drawn
+    from `noise`), thickened in whole steps, stroked, shifted (jitter and baseline), composed by
+    pixel maximum at their boxes' columns and, with `params.scan`, scanned and normalised."""
+    length = len(specs[0].rows)
+    writers = [spec.writer for spec in specs]
+
+    def per_digit(values) -> np.ndarray:
+        return np.repeat(np.asarray(values), length)
+
+    canvas = params.box_width
+    widths = per_digit([w.box for w in writers])
+    inverse = handwriting.inverse_matrices(
+        scale=np.concatenate([w.scale * s.scales for w, s in zip(writers, specs)]),
+        slant=np.concatenate([w.slant + s.slants for w, s in zip(writers, specs)]),
+        rotation=np.concatenate([s.rotations for s in specs]),
+        aspect=per_digit([w.aspect for w in writers]))
+    digits = mnist_split.images[np.concatenate([s.rows for s in specs])]
+    displacement = None
+    if params.elastic[1] > 0:
+        field = noise.random(size=(len(digits), 2, IMAGE_SIZE, canvas), dtype=np.float32)
+        field = field * 2 - 1
+        displacement = handwriting.elastic_field(
+            field, np.concatenate([w.elastic for w in writers]), params.elastic_sigma)
+    varied = handwriting.warp_batch(digits, inverse, widths, canvas, displacement)
+    varied = handwriting.thicken_batch(varied, np.concatenate([s.thickness for s in specs]))
+    varied = handwriting.stroke_batch(varied, per_digit([w.stroke for w in writers]))
+    varied = varied * (np.arange(canvas)[None, None, :] < widths[:, None, None])
+    varied = handwriting.to_uint8(handwriting.shift_batch(
+        varied, np.concatenate([s.shifts + w.drift for w, s in zip(writers, specs)])))
+    rendered = []
+    for number, spec in enumerate(specs):
+        box, lefts = spec.writer.box, spec.digit_left.tolist()
+        image = np.zeros((IMAGE_SIZE, lefts[-1] + box), np.uint8)
+        for left, digit in zip(lefts, varied[number * length:(number + 1) * length]):
+            window = image[:, left:left + box]
+            np.maximum(window, digit[:, :box], out=window)
+        scanned, squeezed = None, False
+        if spec.writer.look is not None:
+            scanned = paper.scan(image, spec.writer.look)
+            image, squeezed = paper.to_record(scanned, spec.plan.max_width)
+        rendered.append(RenderedSequence(
+            plan=spec.plan, record_id=spec.record_id, image=image,
+            label=tuple(mnist_split.labels[spec.rows].tolist()),
+            source_index=tuple(mnist_split.indices[spec.rows].tolist()),
+            digit_left=None if scanned is not None else tuple(lefts), scan=scanned,
+            squeezed=squeezed))
+    return rendered
 
 
 def render(spec: SequenceSpec, mnist_split: MnistSplit) -> RenderedSequence:

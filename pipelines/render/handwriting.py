@@ -130,3 +130,183 @@ def vary(digit: np.ndarray, *, scale: float = 1.0, slant: float = 0.0, rotation:
     if shift:
         image = shift_vertically(image, shift)
     return image
+
+
+# Many digits at a time (issue 16): writers' styles, elastic distortion, continuous stroke width.
+# `vary_batch` renders a batch of digits with one set of numpy operations per step, in float32.
+# It is not the per-digit path above: its bytes differ from `vary`'s for the same values, so the
+# layouts that need none of its options (`RenderParams.legacy`) keep `vary`.
+
+ELASTIC_TRUNCATE = 4.0
+"""The Gaussian kernel of the elastic field is cut at this many sigmas (as scipy's default)."""
+DISPLACEMENT_STEP = 2.0 ** -10
+"""Displacements are rounded to this many pixels, so the matrix products that smooth them (whose
+summation order may depend on the BLAS build) give the same field on every worker."""
+_PAD = 2
+
+
+def gaussian_matrix(size: int, sigma: float) -> np.ndarray:
+    """`[size, size]` matrix `G` with `G @ v` the Gaussian smoothing of `v` (zero outside, cut at
+    `ELASTIC_TRUNCATE` sigmas): the filter Simard et al. and most implementations use."""
+    reach = int(ELASTIC_TRUNCATE * sigma + 0.5)
+    taps = {d: math.exp(-0.5 * (d / sigma) ** 2) for d in range(-reach, reach + 1)}
+    total = sum(taps.values())
+    index = np.arange(size)
+    distance = index[:, None] - index[None, :]
+    weights = np.zeros((size, size))
+    for d, value in taps.items():
+        weights[distance == d] = value / total
+    return weights
+
+
+def elastic_field(noise: np.ndarray, alpha: np.ndarray, sigma: float) -> np.ndarray:
+    """Simard et al.'s displacement fields: `alpha` times `noise` smoothed by a Gaussian.
+
+    Args:
+      noise: `[n, 2, height, width]` uniform in -1..1 (x and y components), float32.
+      alpha: `[n]` strengths, pixels per unit of the smoothed field.
+      sigma: the Gaussian's standard deviation, pixels.
+
+    Returns:
+      float32 `[n, 2, height, width]` displacements in pixels, rounded to `DISPLACEMENT_STEP`.
+    """
+    count, parts, height, width = noise.shape
+    rows = gaussian_matrix(height, sigma).astype(np.float32)
+    columns = gaussian_matrix(width, sigma).astype(np.float32)
+    along = (noise.reshape(-1, width) @ columns.T).reshape(count * parts, height, width)
+    smoothed = rows @ along.transpose(1, 0, 2).reshape(height, -1)
+    smoothed = smoothed.reshape(height, count, parts, width).transpose(1, 2, 0, 3)
+    field = smoothed * (np.asarray(alpha, np.float32) / np.float32(DISPLACEMENT_STEP))[
+        :, None, None, None]
+    return np.round(field) * np.float32(DISPLACEMENT_STEP)
+
+
+def inverse_matrices(*, scale: np.ndarray, slant: np.ndarray, rotation: np.ndarray,
+                     aspect: np.ndarray) -> np.ndarray:
+    """`[n, 2, 2]` inverses of `affine_matrix(...) @ diag(aspect, 1)` per digit: the map from an
+    output offset back to its source offset (the aspect stretches before slant and rotation)."""
+    angles = [math.radians(a) for a in np.asarray(rotation, np.float64).tolist()]
+    cos = np.array([math.cos(a) for a in angles])
+    sin = np.array([math.sin(a) for a in angles])
+    scale, slant = np.asarray(scale, np.float64), np.asarray(slant, np.float64)
+    across = np.asarray(aspect, np.float64) * scale
+    forward = np.stack([np.stack([cos * across, sin * scale - cos * slant * scale], -1),
+                        np.stack([-sin * across, cos * scale + sin * slant * scale], -1)], -2)
+    a, b = forward[:, 0, 0], forward[:, 0, 1]
+    c, d = forward[:, 1, 0], forward[:, 1, 1]
+    det = a * d - b * c
+    return np.stack([np.stack([d, -b], -1), np.stack([-c, a], -1)], -2) / det[:, None, None]
+
+
+def warp_batch(digits: np.ndarray, inverse: np.ndarray, widths: np.ndarray, canvas: int,
+               displacement: np.ndarray | None = None) -> np.ndarray:
+    """Each digit warped into the left `widths[i]` columns of a `[height, canvas]` box.
+
+    An output pixel at offset `o` from its box centre (`((widths[i] - 1) / 2, (height - 1) / 2)`),
+    moved by `displacement` if given, samples the source bilinearly at `inverse[i] @ o` from the
+    source centre (zero outside the source). Columns at and right of `widths[i]` are 0.
+
+    Args:
+      digits: uint8 `[n, height, width]` (floats are rounded to uint8 first).
+      inverse: `[n, 2, 2]` from `inverse_matrices`.
+      widths: `[n]` box widths, at most `canvas`.
+      canvas: output columns.
+      displacement: float32 `[n, 2, height, canvas]` (x, y) from `elastic_field`, or None.
+
+    Returns:
+      float32 `[n, height, canvas]`, 0..255.
+    """
+    count, height, width = digits.shape
+    inverse = inverse.astype(np.float32)
+    dx = (np.arange(canvas, dtype=np.float32)[None, None, :]
+          - ((np.asarray(widths, np.float32) - 1) / 2)[:, None, None])
+    dy = (np.arange(height, dtype=np.float32) - np.float32((height - 1) / 2))[None, :, None]
+    if displacement is not None:
+        dx, dy = dx + displacement[:, 0], dy + displacement[:, 1]
+    matrix = [inverse[:, i, j][:, None, None] for i in (0, 1) for j in (0, 1)]
+    source_x = matrix[0] * dx + matrix[1] * dy + np.float32((width - 1) / 2)
+    source_y = matrix[2] * dx + matrix[3] * dy + np.float32((height - 1) / 2)
+    np.clip(source_x, -1.5, width - 0.5, out=source_x)
+    np.clip(source_y, -1.5, height - 0.5, out=source_y)
+    x0, y0 = np.floor(source_x), np.floor(source_y)
+    source_x -= x0
+    source_y -= y0
+    stride, rows = width + 2 * _PAD, height + 2 * _PAD
+    padded = np.pad(to_uint8(digits), ((0, 0), (_PAD, _PAD + 1), (_PAD, _PAD)))
+    flat = np.pad(padded.reshape(count, -1), ((0, 0), (0, 1)))
+    # The four neighbours of every source pixel packed into one uint32, so one gather fetches all.
+    corners = np.stack([flat[:, :rows * stride], flat[:, 1:rows * stride + 1],
+                        flat[:, stride:(rows + 1) * stride],
+                        flat[:, stride + 1:(rows + 1) * stride + 1]], -1).view(np.uint32).ravel()
+    base = np.arange(count, dtype=np.int64) * (rows * stride) + _PAD * stride + _PAD
+    index = (y0 * stride + x0).astype(np.int64) + base[:, None, None]
+    packed = np.take(corners, index.ravel())
+    values = packed.view(np.uint8).reshape(-1, 4).T.astype(np.float32).reshape(4, *index.shape)
+    top = values[1] - values[0]
+    top *= source_x
+    top += values[0]
+    bottom = values[3] - values[2]
+    bottom *= source_x
+    bottom += values[2]
+    bottom -= top
+    bottom *= source_y
+    top += bottom
+    top *= np.arange(canvas)[None, None, :] < np.asarray(widths)[:, None, None]
+    return top
+
+
+def _cross(images: np.ndarray, combine) -> np.ndarray:
+    """One grey dilation (`np.maximum`) or erosion (`np.minimum`) step by the 3x3 cross of every
+    image of `[n, height, width]`, zero outside."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
+    result = images.copy()
+    for dy, dx in _CROSS:
+        combine(result, padded[:, 1 + dy:padded.shape[1] - 1 + dy,
+                               1 + dx:padded.shape[2] - 1 + dx], out=result)
+    return result
+
+
+def thicken_batch(images: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """`thicken` with its own whole number of `steps` per image of `[n, height, width]`."""
+    if not np.any(steps):
+        return images
+    result = images.copy()
+    for sign, combine in ((1, np.maximum), (-1, np.minimum)):
+        for step in range(1, int(max(0, (sign * steps).max(initial=0))) + 1):
+            chosen = sign * steps >= step
+            result[chosen] = _cross(result[chosen], combine)
+    return result
+
+
+def stroke_batch(images: np.ndarray, stroke: np.ndarray) -> np.ndarray:
+    """Strokes made continuously thinner or bolder, per image of `[n, height, width]` (float).
+
+    `stroke` `s >= 0` blends the `floor(s)`-th and next grey dilation by the 3x3 cross with
+    weights `1 - frac(s)` and `frac(s)`; `-1 < s < 0` blends the image with its erosion,
+    `(1 + s) * image - s * erosion`, so every pixel keeps at least `1 + s` of its ink.
+    """
+    stroke = np.asarray(stroke, np.float64)
+    if not stroke.any():
+        return images
+    lower = np.floor(stroke).astype(np.int64)
+    levels = [_cross(images, np.minimum), images]
+    for _ in range(int(lower.max()) + 1):
+        levels.append(_cross(levels[-1], np.maximum))
+    stack = np.stack(levels)
+    chosen = np.arange(len(images))
+    weight = (stroke - lower).astype(np.float32)[:, None, None]
+    return stack[lower + 1, chosen] * (1 - weight) + stack[lower + 2, chosen] * weight
+
+
+def shift_batch(images: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Each image of `[n, height, width]` moved down by its `shifts[i]` rows, zero-filled."""
+    height = images.shape[1]
+    rows = np.arange(height)[None, :] - np.asarray(shifts)[:, None]
+    inside = (rows >= 0) & (rows < height)
+    moved = np.take_along_axis(images, np.clip(rows, 0, height - 1)[:, :, None], axis=1)
+    return moved * inside[:, :, None].astype(images.dtype)
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """Rounded half to even and clipped to 0..255."""
+    return _to_uint8(values)

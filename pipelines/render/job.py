@@ -119,6 +119,7 @@ class RenderShardFn(beam.DoFn):
         self._records = Metrics.counter(NAMESPACE, "records_written")
         self._shards = Metrics.counter(NAMESPACE, "shards_written")
         self._bytes = Metrics.counter(NAMESPACE, "bytes_written")
+        self._squeezed = Metrics.counter(NAMESPACE, "scans_squeezed")
 
     def setup(self):
         self._mnist = _MNIST_HANDLE.acquire(
@@ -131,10 +132,12 @@ class RenderShardFn(beam.DoFn):
         accumulator = stats.create_accumulator() if stats else None
 
         def serialized():
-            for spec in drawing.make_specs(plan, self._params, seed=self._seed,
-                                           pool=self._pools[plan.split]):
-                rendered = drawing.render(spec, source)
+            for rendered in drawing.render_shard(plan, self._params, seed=self._seed,
+                                                 pool=self._pools[plan.split],
+                                                 mnist_split=source):
                 widths[rendered.image.shape[1]] += 1
+                if rendered.squeezed:
+                    self._squeezed.inc()
                 if stats:
                     stats.add_input(accumulator, rendered.image)
                 yield record.to_example(
@@ -222,7 +225,7 @@ def render_dataset(config: RenderConfig,
                                    clear_claim=config.clear_claim)
     try:
         info = {
-            "params": {**dataclasses.asdict(config.params), "counts": config.counts,
+            "params": {**config.params.metadata(), "counts": config.counts,
                        "shards": config.shards},
             "seed": config.seed,
             "source": {"location": mnist.location, "kind": mnist.kind, "sha256": mnist.sha256},
