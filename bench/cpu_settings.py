@@ -1,15 +1,17 @@
 """CPU training speed of one `digitseq train` step under different settings, measured in one run.
 
-    .venv/bin/python bench/cpu_settings.py --data DIR [--steps 120] [--warmup 40]
-        [--setting NAME=FLAGS ...] [--env NAME=VAR=VALUE ...]
+    .venv/bin/python bench/cpu_settings.py --data DIR [--steps 120] [--warmup 40] [--rounds 1]
+        [--setting NAME=FLAGS ...]
 
 Each setting runs in a fresh process (oneDNN and the thread pools are fixed when TensorFlow
 starts): it builds the model and optimizer as `digitseq train` would from the same flags, runs
 `--warmup` steps of the training loop's step function (`recognizer.train.make_train_step`, every
 width bucket traced and, with XLA, compiled), then times `--steps` steps over the training split
 (reading, augmentation when the recipe asks for it, forward, CTC loss, backward, update).
-Validation, checkpoints and start-up are not timed. Prints examples/s per setting and each
-setting's ratio to the first one of its architecture.
+Validation, checkpoints and start-up are not timed. With `--rounds N` every setting runs N times,
+the settings interleaved round by round, so a change in the machine's load affects them alike.
+Prints the median examples/s per setting, its ratio to the first setting of the same family (the
+name's first word) and to the very first setting, and the load average seen.
 
 Settings are `digitseq train` flags plus three of this script's own: `--threads INTRA,INTER`
 (`tf.config.threading`; 0 is TensorFlow's choice), and the environment `ONEDNN=0|1`
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -33,7 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 CRNN = "--batch-norm --conv-blocks 3 --schedule cosine --learning-rate 2e-3 --warmup-epochs 1 " \
        "--augment"
-CONV = "--arch convctc --conv-blocks 3 --augment"
+CONV = "--arch convctc --conv-blocks 3 --conv-filters 16 --layers 3 --augment"
 SETTINGS = [
     ("crnn recipe", CRNN),
     ("crnn recipe, XLA", CRNN + " --jit-compile"),
@@ -41,13 +44,13 @@ SETTINGS = [
     ("convctc", CONV),
     ("convctc, XLA", CONV + " --jit-compile"),
     ("convctc, oneDNN off", "env:TF_ENABLE_ONEDNN_OPTS=0 " + CONV),
-    ("convctc, oneDNN off, XLA", "env:TF_ENABLE_ONEDNN_OPTS=0 " + CONV + " --jit-compile"),
     ("convctc, threads 1,1", CONV + " --threads 1,1"),
     ("convctc, threads 2,1", CONV + " --threads 2,1"),
     ("convctc, threads 1,2", CONV + " --threads 1,2"),
     ("convctc, batch 32", CONV + " --batch-size 32"),
     ("convctc, batch 128", CONV + " --batch-size 128"),
-    ("convctc, batch 64, constant frames", CONV + " --constant-frames"),
+    ("convctc, constant frames", CONV + " --constant-frames"),
+    ("convctc, 32 filters", CONV + " --conv-filters 32"),
 ]
 
 
@@ -104,6 +107,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="a rendered dataset (its train split)")
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--warmup", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--setting", action="append", default=[],
                         help="NAME=FLAGS (repeatable; default: the built-in list)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -113,33 +117,38 @@ def main() -> None:
                                  warmup=args.warmup)))
         return
     settings = [tuple(s.split("=", 1)) for s in args.setting] or SETTINGS
-    rows = []
-    for name, flags in settings:
-        words = shlex.split(flags)
-        env = dict(os.environ)
-        while words and words[0].startswith("env:"):
-            key, value = words.pop(0)[4:].split("=", 1)
-            env[key] = value
-        child = subprocess.run(
-            [sys.executable, __file__, "--data", args.data, "--steps", str(args.steps),
-             "--warmup", str(args.warmup), "--child", shlex.join(words)],
-            capture_output=True, text=True, env=env, cwd=ROOT)
-        if child.returncode:
-            print(f"{name}: failed\n{child.stderr[-2000:]}", file=sys.stderr)
-            continue
-        result = json.loads(child.stdout.strip().splitlines()[-1])
-        rows.append((name, flags, result))
-        print(f"{name}: {result['examples_per_second']:,.0f} examples/s "
-              f"(load {result['load']:.1f})", flush=True)
-    print("\n| setting | flags | examples/s | ratio | load |")
-    print("| --- | --- | --- | --- | --- |")
+    measured: dict[str, list[dict]] = {name: [] for name, _ in settings}
+    for _ in range(args.rounds):
+        for name, flags in settings:
+            words = shlex.split(flags)
+            env = dict(os.environ)
+            while words and words[0].startswith("env:"):
+                key, value = words.pop(0)[4:].split("=", 1)
+                env[key] = value
+            child = subprocess.run(
+                [sys.executable, __file__, "--data", args.data, "--steps", str(args.steps),
+                 "--warmup", str(args.warmup), "--child", shlex.join(words)],
+                capture_output=True, text=True, env=env, cwd=ROOT)
+            if child.returncode:
+                print(f"{name}: failed\n{child.stderr[-2000:]}", file=sys.stderr)
+                continue
+            result = json.loads(child.stdout.strip().splitlines()[-1])
+            measured[name].append(result)
+            print(f"{name}: {result['examples_per_second']:,.0f} examples/s "
+                  f"(load {result['load']:.1f})", flush=True)
+    print("\n| setting | flags | examples/s (median) | ratio to family's first | ratio to first "
+          "| load |")
+    print("| --- | --- | --- | --- | --- | --- |")
     firsts: dict[str, float] = {}
-    for name, flags, result in rows:
-        family = name.split(",")[0].split()[0]
-        base = firsts.setdefault(family, result["examples_per_second"])
-        print(f"| {name} | `{flags}` | {result['examples_per_second']:,.0f} | "
-              f"{result['examples_per_second'] / base:.2f} | {result['load']:.1f} |")
-
+    for name, flags in settings:
+        if not measured[name]:
+            continue
+        rate = statistics.median(r["examples_per_second"] for r in measured[name])
+        load = statistics.mean(r["load"] for r in measured[name])
+        base = firsts.setdefault(name.split()[0].rstrip(","), rate)
+        first = next(iter(firsts.values()))
+        print(f"| {name} | `{flags}` | {rate:,.0f} | {rate / base:.2f} | {rate / first:.2f} | "
+              f"{load:.1f} |")
 
 if __name__ == "__main__":
     main()
