@@ -116,6 +116,7 @@ def plot(rows: list[dict], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for row in rows:
@@ -125,6 +126,8 @@ def plot(rows: list[dict], path: str) -> None:
     for threshold in THRESHOLDS:
         axes.axhline(100 * threshold, color="grey", linewidth=0.6, linestyle=":")
     axes.set_yscale("log")
+    axes.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
+    axes.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
     axes.set_xlabel("wall-clock minutes since training started")
     axes.set_ylabel("validation CER (%)")
     axes.set_title(f"time to CER, {rows[0]['run']}")
@@ -183,7 +186,7 @@ def main() -> None:
             print(f"| {row['run']} | {row['recipe_name']} | {test_name} | {row['epochs']} | "
                   f"{row['minutes']:.1f} | {row['examples_per_second']:,.0f} | "
                   f"{test['cer']:.2%} | {test['ser']:.2%} | {test['ler']:.2%} |")
-    print("\n| run | recipe | minutes to val CER " + " | ".join(f"{t:.1%}" for t in THRESHOLDS)
+    print("\n| run | recipe | " + " | ".join(f"minutes to val CER {t:.1%}" for t in THRESHOLDS)
           + " | best val CER | test CER | test SER |")
     print("| --- | --- | " + "--- | " * len(THRESHOLDS) + "--- | --- | --- |")
     for row in rows:
