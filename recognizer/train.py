@@ -75,6 +75,8 @@ class TrainConfig:
       init_from: exported model directory to start from (fine-tuning): its architecture,
         weights and standardization statistics.
       freeze_conv: with init_from, keep the convolutional front end as it is.
+      jit_compile: compile the model's forward and backward pass with XLA (the CTC loss and the
+        update stay outside); one compilation per batch shape.
     """
 
     data_dir: tuple[str, ...] = option(flag="--data")
@@ -94,6 +96,7 @@ class TrainConfig:
     data_weights: tuple[float, ...] | None = None
     init_from: str | None = None
     freeze_conv: bool = False
+    jit_compile: bool = False
 
     def __post_init__(self):
         if isinstance(self.data_dir, str):
@@ -160,13 +163,18 @@ def learning_rate_schedule(config: TrainConfig, *, steps_per_epoch: int):
 
 
 def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                    strategy: tf.distribute.Strategy):
+                    strategy: tf.distribute.Strategy, *, jit_compile: bool = False):
     """One synchronous step over the next distributed batch; returns the global mean loss and the
-    number of examples it trained on."""
+    number of examples it trained on.
+
+    With `jit_compile` the model's forward pass, and so its gradient, is an XLA function; the CTC
+    loss (no XLA kernel) and the update stay outside. XLA compiles once per batch shape.
+    """
+    forward = tf.function(model, jit_compile=True) if jit_compile else model
 
     def step(features, labels):
         with tf.GradientTape() as tape:
-            out = model(features, training=True)
+            out = forward(features, training=True)
             per_example = ctc.loss_per_example(labels[batch.LABEL], labels[batch.LABEL_LENGTH],
                                                out[batch.LOGITS], out[batch.LENGTHS])
             loss = tf.nn.compute_average_loss(per_example)
@@ -257,6 +265,7 @@ def result_criterion(evaluator: Evaluator | None) -> str:
 
 def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     """Trains, validates every epoch, resumes after a crash, exports; returns the summary."""
+    started = time.perf_counter()
     metadata = _check_datasets(config.data_dir)
     primary = config.data_dir[0]
     initial = finetune.load_initial(config.init_from) if config.init_from else None
@@ -284,12 +293,12 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         lambda ctx: data.make_training_mix(config.data_dir, config.data_weights or records,
                                            config.batch_size, input_context=ctx,
                                            seed=config.seed, config=config.reader))
-    train_step = make_train_step(run.model, run.optimizer, strategy)
+    train_step = make_train_step(run.model, run.optimizer, strategy, jit_compile=config.jit_compile)
     writers = reporting.summary_writers(config.model_dir) if is_chief else None
     evaluator = Evaluator(run.model, primary, "validation",
                           batch_size=config.batch_size) if has_validation else None
     iterator = iter(train_data)
-    history, started, trained_examples, step_seconds = [], time.perf_counter(), 0, 0.0
+    history, trained_examples, step_seconds = [], 0, 0.0
     while int(run.epoch.numpy()) < config.epochs:
         epoch = int(run.epoch.numpy()) + 1
         epoch_started = time.perf_counter()
@@ -306,6 +315,8 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         if evaluator is not None:
             summary, samples = evaluator(samples=config.tensorboard_images)
             record.update(val_cer=summary["cer"], val_ser=summary["ser"], val_ler=summary["ler"])
+        record.update(seconds=time.perf_counter() - epoch_started,  # with validation
+                      elapsed_seconds=time.perf_counter() - started)
         logger.info("epoch %d/%d: %s", epoch, config.epochs,
                      ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}"
                               for k, v in record.items() if k != "epoch"))

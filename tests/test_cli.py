@@ -128,3 +128,18 @@ def test_float_flags_refuse_nan_and_infinity(command, flag, pair, value, capsys,
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [err]
     assert f"error: {flag} " in err and "expected a finite number" in err, err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--kernel-size", "0"], "--kernel-size 0: expected at least 1"),
+    (["--dilation", "-1"], "--dilation -1: expected at least 1"),
+    (["--noise", "-0.1"], "--noise -0.1: expected 0 or more"),
+    (["--conv-blocks", "-1"], "--conv-blocks -1: expected 0 or more"),
+    (["--dilation", "3", "--layers", "5", "--conv-blocks", "2"],
+     "--dilation 3: the widest temporal layer steps 324 input columns between taps "
+     "(dilation^(--layers - 1) x 2^--conv-blocks); expected at most 280 (ten digits)"),
+])
+def test_bad_convctc_options_are_one_line_naming_the_flag(capsys, flags, message):
+    assert cli.run(["train", *REQUIRED["train"], "--arch", "convctc", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"digitseq train: error: {message}", err

@@ -1,4 +1,11 @@
-"""The three architectures: contract, masks from width, safe reloading, learning."""
+"""The architectures: contract, masks from width, safe reloading, export, bad options."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
 
 import keras
 import numpy as np
@@ -8,6 +15,17 @@ from recognizer import ctc, models
 from schemas.errors import InvalidInputError
 
 STATS = {"mean": [33.0] * 28, "std": [78.0] * 28}
+
+
+def _randomize_biases_and_statistics(model, seed=0):
+    """Trained biases, shifts and batch statistics are not 0 and 1: padding must stay invisible
+    all the same."""
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        if weight.path.endswith(("bias", "moving_mean", "beta")):
+            weight.assign(rng.uniform(-0.3, 0.3, weight.shape).astype(np.float32))
+        elif weight.path.endswith(("moving_variance", "gamma")):
+            weight.assign(rng.uniform(0.5, 2.0, weight.shape).astype(np.float32))
 
 
 def _frames(sample_mnist, digits, pad_to):
@@ -20,15 +38,15 @@ def _frames(sample_mnist, digits, pad_to):
 @pytest.mark.parametrize("arch, options", [
     *[(arch, {}) for arch in models.ARCHITECTURES],
     ("crnn", {"batch_norm": True, "conv_layers": 2, "conv_blocks": 3}),
-], ids=[*models.ARCHITECTURES, "crnn-bn-deep"])
+    ("convctc", {"conv_layers": 2, "conv_blocks": 3, "layers": 3, "separable": True}),
+    ("convctc", {"conv_blocks": 1, "layers": 2, "kernel_size": 4, "dilation": 3}),
+], ids=[*models.ARCHITECTURES, "crnn-bn-deep", "convctc-residual-separable",
+        "convctc-even-kernel"])
 def test_contract_padding_invariance_and_safe_reload(tmp_path, sample_mnist, arch, options):
-    config = models.ModelConfig(arch=arch, units=8, layers=1, conv_filters=4, **options)
+    config = models.ModelConfig(arch=arch, units=8, layers=options.pop("layers", 1),
+                                conv_filters=4, **options)
     model = models.build(config, **STATS)
-    # Trained biases and batch statistics are not zero: padding must stay invisible all the same.
-    rng = np.random.default_rng(0)
-    for weight in model.weights:
-        if weight.path.endswith(("bias", "moving_mean")):
-            weight.assign(rng.uniform(-0.3, 0.3, weight.shape).astype(np.float32))
+    _randomize_biases_and_statistics(model)
     short, width = _frames(sample_mnist, [0, 1, 2], 84)
     long, _ = _frames(sample_mnist, [0, 1, 2], 140)
     width = width - 3  # an odd width, and ink beyond it that must not count
@@ -48,7 +66,7 @@ def test_contract_padding_invariance_and_safe_reload(tmp_path, sample_mnist, arc
                                out_short["logits"], atol=1e-6)
 
 
-@pytest.mark.parametrize("arch", ["brnn", "crnn"])
+@pytest.mark.parametrize("arch", ["brnn", "crnn", "convctc"])
 def test_pixels_never_make_the_mask(sample_mnist, arch):
     """The same frames with a larger width (ten more all-zero columns) must read differently:
     the backward layers start from the width, not from the last column with ink."""
@@ -68,7 +86,72 @@ def test_pixels_never_make_the_mask(sample_mnist, arch):
     ({"arch": "crnn", "cell": "simple"}, "cell simple: only for arch rnn"),
     ({"units": 0}, "units 0"),
     ({"dropout": 1.0}, "dropout 1.0"),
+    ({"noise": math.nan}, "noise nan: expected a finite number"),
+    ({"noise": math.inf}, "noise inf: expected a finite number"),
+    ({"arch": "convctc", "kernel_size": 0}, "kernel_size 0: expected at least 1"),
+    ({"arch": "convctc", "dilation": -2}, "dilation -2: expected at least 1"),
+    ({"arch": "convctc", "conv_blocks": -1}, "conv_blocks -1: expected 0 or more"),
+    ({"arch": "convctc", "dilation": 3, "layers": 5, "conv_blocks": 2},
+     r"dilation 3: the widest temporal layer steps 324 input columns .* expected at most 280"),
+    ({"arch": "convctc", "dilation": 2, "layers": 5, "conv_blocks": 5},
+     "dilation 2: the widest temporal layer steps 512 input columns"),
 ])
 def test_bad_options(options, message):
     with pytest.raises(InvalidInputError, match=message):
         models.ModelConfig(**options)
+
+
+def test_convctc_dilation_limit_is_inclusive():
+    assert models.ModelConfig(arch="convctc", dilation=35, layers=2, conv_blocks=3).dilation == 35
+    with pytest.raises(InvalidInputError, match="dilation 36: the widest temporal layer steps 288"):
+        models.ModelConfig(arch="convctc", dilation=36, layers=2, conv_blocks=3)
+    with pytest.raises(InvalidInputError, match="dilation 2: the widest temporal layer steps 512"):
+        models.ModelConfig(arch="convctc", dilation=2, layers=7, conv_blocks=3)
+    # Other architectures have no temporal convolutions: the rule does not apply.
+    assert models.ModelConfig(arch="crnn", dilation=2, layers=7, conv_blocks=3).layers == 7
+
+
+@pytest.mark.slow
+def test_convctc_export_serves_the_keras_model_in_a_fresh_process(tmp_path, sample_mnist):
+    from recognizer import decoding, export
+
+    config = models.ModelConfig(arch="convctc", units=8, layers=2, conv_filters=4,
+                                conv_blocks=2, conv_layers=2)
+    model = models.build(config, **STATS)
+    _randomize_biases_and_statistics(model, seed=1)
+    export.export_model(model, str(tmp_path), stats=STATS, metadata={"height": 28},
+                        config={"run": {"model": config.to_json()}})
+    frames = np.zeros((3, 140, 28), np.uint8)
+    widths = np.array([140, 81, 56], np.int32)
+    for i, (digits, width) in enumerate(zip([[0, 1, 2, 3, 4], [5, 6, 7], [8, 9]], widths)):
+        image = np.concatenate([sample_mnist.test.images[d] for d in digits], axis=1)
+        frames[i, :width] = image.T[:width]
+    np.save(tmp_path / "images.npy", np.transpose(frames, (0, 2, 1)))
+    np.save(tmp_path / "widths.npy", widths)
+    script = textwrap.dedent(f"""
+        import json, numpy as np, tensorflow as tf
+        serving = tf.saved_model.load({str(tmp_path / "serving")!r})
+        args = dict(images=tf.constant(np.load({str(tmp_path / "images.npy")!r})),
+                    widths=tf.constant(np.load({str(tmp_path / "widths.npy")!r})))
+        out = {{**serving.signatures["serving_default"](**args),
+               **{{"logits_" + k: v for k, v in serving.signatures["logits"](**args).items()}}}}
+        print(json.dumps({{k: v.numpy().tolist() for k, v in out.items()}}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    out = model({"frames": frames, "width": widths}, training=False)
+    lengths = out["lengths"].numpy()
+    assert served["logits_lengths"] == lengths.tolist() == [35, 21, 14]
+    logits = np.array(served["logits_logits"])
+    for i, n in enumerate(lengths):
+        np.testing.assert_allclose(logits[i, :n], out["logits"][i, :n], atol=1e-4)
+    digits, digit_counts, confidence = decoding.decode(out["logits"], out["lengths"])
+    assert served["lengths"] == digit_counts.numpy().tolist()
+    assert decoding.to_strings(np.array(served["digits"]), np.array(served["lengths"])) == \
+        decoding.to_strings(digits, digit_counts)
+    np.testing.assert_allclose(served["confidence"], confidence.numpy(), rtol=1e-4)
+    reloaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(reloaded({"frames": frames, "width": widths})["logits"],
+                               out["logits"], atol=1e-5)

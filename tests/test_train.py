@@ -102,10 +102,11 @@ def test_two_replicas_match_one_device(variable_dataset):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_from_the_next_epoch(variable_dataset, tmp_path):
+@pytest.mark.parametrize("arch", ["rnn", "convctc"])
+def test_killed_run_resumes_from_the_next_epoch(variable_dataset, tmp_path, arch):
     model_dir = str(tmp_path / "model")
     command = _train_cli("--data", variable_dataset, "--model-dir", model_dir, "--epochs", "3",
-                         "--arch", "rnn", *SMALL)
+                         "--arch", arch, *SMALL)
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, env=ENV, cwd=ROOT)
     seen = []
@@ -208,6 +209,7 @@ def test_model_dir_of_another_run_is_refused(trained_model, variable_dataset, ca
     ("tf_config_without_task", "TF_CONFIG task {\"type\": \"worker\", \"index\": 2}: not in the "
                                "cluster"),
     ("infeasible", "labels cannot be aligned by CTC"),
+    ("infeasible_convctc", "labels cannot be aligned by CTC"),
     ("nan", "training loss became"),
 ])
 def test_bad_input_is_refused(variable_dataset, tmp_path, capsys, monkeypatch, case, message):
@@ -231,13 +233,15 @@ def test_bad_input_is_refused(variable_dataset, tmp_path, capsys, monkeypatch, c
         flags += ["--strategy", "multi_worker"]
     elif case == "infeasible":
         flags += ["--conv-blocks", "5"]
+    elif case == "infeasible_convctc":
+        flags += ["--arch", "convctc", "--conv-blocks", "5", "--dilation", "1"]
     else:
         flags += ["--optimizer", "sgd", "--learning-rate", "1e9", "--arch", "rnn"]
     assert cli.run(flags) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
-    if case == "infeasible":
-        assert "ids train/" in err
+    if case.startswith("infeasible"):
+        assert "ids train/" in err and "at downsample 32" in err
 
 
 def test_feasibility_check_refuses_overlapped_digits_the_model_cannot_align(tmp_path):
@@ -303,3 +307,51 @@ def test_importing_the_package_is_enough_to_load_a_model(trained_model):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             env=ENV, cwd=ROOT)
     assert result.returncode == 0 and "loaded" in result.stdout, result.stderr[-2000:]
+
+
+def _one_step(variable_dataset, *, jit_compile: bool, seed: int = 1):
+    import keras
+    import tensorflow as tf
+
+    from recognizer import data
+
+    stats = dataset.load_stats(variable_dataset)
+    config = models.ModelConfig(arch="convctc", units=8, layers=2, conv_filters=4,
+                                conv_layers=2, dropout=0.0, noise=0.0)
+    keras.utils.set_random_seed(seed)
+    features = next(iter(data.make_dataset(variable_dataset, "train", 16, training=True,
+                                           seed=seed)))
+    model = models.build(config, mean=stats["mean"], std=stats["std"])
+    optimizer = keras.optimizers.SGD(0.1)
+    optimizer.build(model.trainable_variables)
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    step = train.make_train_step(model, optimizer, strategy, jit_compile=jit_compile)
+    before = [w.numpy() for w in model.weights]
+    loss, examples = step(iter(strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensors(features))))
+    return float(loss), int(examples), before, [w.numpy() for w in model.weights]
+
+
+@pytest.mark.slow
+def test_xla_step_equals_the_plain_step(variable_dataset):
+    """The compiled forward and backward pass (CTC loss outside) updates the weights as the plain
+    step does, batch-norm statistics included."""
+    plain = _one_step(variable_dataset, jit_compile=False)
+    xla = _one_step(variable_dataset, jit_compile=True)
+    assert plain[1] == xla[1] == 16
+    assert plain[0] == pytest.approx(xla[0], rel=1e-4)
+    for a, b in zip(plain[2], xla[2]):
+        np.testing.assert_array_equal(a, b)
+    assert max(float(np.abs(a - s).max()) for s, a in zip(plain[2], plain[3])) > 1e-3
+    for a, b in zip(plain[3], xla[3]):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_convctc_step(variable_dataset):
+    first = _one_step(variable_dataset, jit_compile=False, seed=3)
+    again = _one_step(variable_dataset, jit_compile=False, seed=3)
+    other = _one_step(variable_dataset, jit_compile=False, seed=4)
+    assert first[0] == again[0] != other[0]
+    for a, b in zip(first[3], again[3]):
+        np.testing.assert_array_equal(a, b)
