@@ -39,7 +39,6 @@ CRNN = "--batch-norm --conv-blocks 3 --schedule cosine --learning-rate 2e-3 --wa
 CONV = "--arch convctc --conv-blocks 3 --conv-filters 16 --layers 3 --augment"
 SETTINGS = [
     ("crnn recipe", CRNN),
-    ("crnn recipe, XLA", CRNN + " --jit-compile"),
     ("crnn recipe, oneDNN off", "env:TF_ENABLE_ONEDNN_OPTS=0 " + CRNN),
     ("convctc", CONV),
     ("convctc, XLA", CONV + " --jit-compile"),

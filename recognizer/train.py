@@ -76,7 +76,7 @@ class TrainConfig:
         weights and standardization statistics.
       freeze_conv: with init_from, keep the convolutional front end as it is.
       jit_compile: compile the model's forward and backward pass with XLA (the CTC loss and the
-        update stay outside); one compilation per batch shape.
+        update stay outside); one compilation per batch shape; arch convctc only.
     """
 
     data_dir: tuple[str, ...] = option(flag="--data")
@@ -123,6 +123,10 @@ class TrainConfig:
         check_choice("strategy", self.strategy, distribution.STRATEGIES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("schedule", self.schedule, SCHEDULES)
+        if self.jit_compile and self.model.arch != "convctc":
+            raise ConfigError("jit_compile", True, f"not for arch {self.model.arch}: XLA cannot "
+                              f"differentiate its recurrent loops (TensorList crossing the "
+                              f"XLA/TF boundary); expected arch convctc", others=["arch"])
         if not self.learning_rate > 0:
             raise ConfigError("learning_rate", self.learning_rate, "expected > 0")
         if not 0 <= self.warmup_epochs < self.epochs:

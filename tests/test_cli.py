@@ -143,3 +143,13 @@ def test_bad_convctc_options_are_one_line_naming_the_flag(capsys, flags, message
     assert cli.run(["train", *REQUIRED["train"], "--arch", "convctc", *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"digitseq train: error: {message}", err
+
+
+def test_xla_is_refused_for_recurrent_models(capsys):
+    assert cli.run(["train", *REQUIRED["train"], "--jit-compile"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "digitseq train: error: --jit-compile True: not for --arch crnn: XLA cannot differentiate "
+        "its recurrent loops (TensorList crossing the XLA/TF boundary); expected --arch convctc")
+    args = cli.build_parser().parse_known_args(
+        ["train", *REQUIRED["train"], "--arch", "convctc", "--jit-compile"])[0]
+    assert args.flags.build(TrainConfig, args).jit_compile
