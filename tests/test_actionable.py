@@ -156,17 +156,19 @@ def test_a_model_without_calibration_serves_raw_confidence_marked_uncalibrated(
 @pytest.fixture(scope="module")
 def scored(trained_model, inputs, tmp_path_factory):  # noqa: F811
     out = tmp_path_factory.mktemp("scored18")
-    assert _predict(trained_model, inputs, out) == 0
+    assert _predict(trained_model, inputs, out, "--batch-size", "16") == 0
     return out
 
 
-def test_padding_efficiency_is_reported(scored):
+def test_padding_efficiency_is_reported_and_width_batching_pads_little(scored, variable_dataset):
     with open(os.path.join(str(scored), "run.json")) as f:
         run = json.load(f)
     counters = run["counters"]
-    assert run["batching"]["mode"] == "width"
+    assert run["batching"]["mode"] == "width" and counters["batches"] >= 81 / 16
     assert run["batching"]["padding_efficiency"] == pytest.approx(
         counters["real_columns"] / counters["padded_columns"])
+    widths = sorted(r["image"].shape[1] for r in _test_split(variable_dataset))
+    assert counters["real_columns"] == sum(widths) + 56  # the unlabeled record is 56 wide
     assert 0.9 <= run["batching"]["padding_efficiency"] <= 1.0
 
 
@@ -213,3 +215,42 @@ def test_bad_flags_are_refused_with_one_line(trained_model, tmp_path, capsys, fl
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
     assert re.match(r"digitseq predict: error: --[a-z-]+ \S+: expected ", err), err
+
+
+def test_report_draws_the_risk_coverage_curve_and_reliability_diagram(reviewed, capsys):
+    from digitseq import cli
+
+    assert cli.run(["report", str(reviewed)]) == 0
+    picture = os.path.join(str(reviewed), "report-confidence.png")
+    assert f"wrote {picture}" in capsys.readouterr().out
+    with open(picture, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_calibrate_command_rewrites_the_serving_confidence(trained_model, variable_dataset,
+                                                           tmp_path, capsys):
+    import tensorflow as tf
+
+    from digitseq import cli
+    from tests.records import read_split
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_model, model)
+    os.remove(model / "calibration.json")
+    assert cli.run(["calibrate", "--model", str(model), "--data", variable_dataset]) == 0
+    assert json.loads(capsys.readouterr().out)["method"] == "platt-logit"
+    fitted = calibration.read(str(model))
+    assert fitted.fitted["split"] == "validation" and fitted.fitted["sequences"] == 60
+    rec = read_split(variable_dataset, "test")[0]
+    inputs = {"images": tf.constant(rec["image"][None]),
+              "widths": tf.constant([rec["image"].shape[1]], tf.int32)}
+    served = tf.saved_model.load(str(model / "serving")).signatures["serving_default"](**inputs)
+    logits = tf.saved_model.load(str(model / "serving")).signatures["logits"](**inputs)
+    from recognizer import decoding
+
+    raw = decoding.decode(logits["logits"], logits["lengths"])[2].numpy()
+    np.testing.assert_allclose(served["confidence"].numpy(), fitted.greedy.apply(raw),
+                               rtol=1e-4, atol=1e-7)
+    assert cli.run(["calibrate", "--model", str(model), "--data", variable_dataset,
+                    "--split", "nosuch"]) == 2
+    assert "--split nosuch: has no records" in capsys.readouterr().err
