@@ -210,8 +210,8 @@ def test_width_batching_covers_every_element_once_within_its_limits():
     (["--length", "5"], "--length 5: expected --decoder beam: constrained decoding is a beam"),
     (["--batch-columns", "0"], "--batch-columns 0: expected at least 1"),
 ])
-def test_bad_flags_are_refused_with_one_line(trained_model, tmp_path, capsys, flags, message):
-    assert _predict(trained_model, str(tmp_path), tmp_path / "out", *flags) == 2
+def test_bad_flags_are_refused_with_one_line(tmp_path, capsys, flags, message):
+    assert _predict(str(tmp_path / "model"), str(tmp_path), tmp_path / "out", *flags) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
     assert re.match(r"digitseq predict: error: --[a-z-]+ \S+: expected ", err), err
