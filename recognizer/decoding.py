@@ -17,6 +17,7 @@ probable kept prefix the automaton accepts, or None when none survived the beam.
 from __future__ import annotations
 
 import heapq
+import math
 
 import numpy as np
 import tensorflow as tf
@@ -89,43 +90,56 @@ def constrained_beam_search(log_probs: np.ndarray, automaton: patterns.Automaton
       string survived the beam.
     """
     blank = ctc.BLANK
-    transitions = automaton.transitions
-    beams: dict[str, list] = {"": [0.0, -np.inf, 0]}
-    for frame in np.asarray(log_probs, np.float64):
-        allowed = np.flatnonzero(frame[:blank] >= prune_log_prob)
+    transitions = automaton.transitions.tolist()
+    accepting = automaton.accepting.tolist()
+    beams: dict[str, list] = {"": [0.0, _NEG_INF, 0]}
+    for frame in np.asarray(log_probs, np.float64).tolist():
+        allowed = [d for d in range(blank) if frame[d] >= prune_log_prob]
         grown: dict[str, list] = {}
         for prefix, (p_blank, p_digit, state) in beams.items():
-            total = np.logaddexp(p_blank, p_digit)
+            total = _logaddexp(p_blank, p_digit)
             entry = grown.get(prefix)
             if entry is None:
-                entry = grown[prefix] = [-np.inf, -np.inf, state]
-            entry[0] = np.logaddexp(entry[0], total + frame[blank])
+                entry = grown[prefix] = [_NEG_INF, _NEG_INF, state]
+            entry[0] = _logaddexp(entry[0], total + frame[blank])
             last = int(prefix[-1]) if prefix else -1
             if last >= 0:
-                entry[1] = np.logaddexp(entry[1], p_digit + frame[last])
+                entry[1] = _logaddexp(entry[1], p_digit + frame[last])
             row = transitions[state]
             for digit in allowed:
                 target = row[digit]
                 if target < 0:
                     continue
-                extended = prefix + str(digit)
+                extended = prefix + _DIGIT_TEXT[digit]
                 entry = grown.get(extended)
                 if entry is None:
-                    entry = grown[extended] = [-np.inf, -np.inf, int(target)]
-                entry[1] = np.logaddexp(entry[1], (p_blank if digit == last else total)
-                                        + frame[digit])
+                    entry = grown[extended] = [_NEG_INF, _NEG_INF, target]
+                entry[1] = _logaddexp(entry[1], (p_blank if digit == last else total)
+                                      + frame[digit])
         if len(grown) > beam_width:
-            kept = heapq.nlargest(beam_width, grown.items(),
-                                  key=lambda item: np.logaddexp(item[1][0], item[1][1]))
-            beams = dict(kept)
+            beams = dict(heapq.nlargest(beam_width, grown.items(),
+                                        key=lambda item: _logaddexp(item[1][0], item[1][1])))
         else:
             beams = grown
-    best, score = None, -np.inf
+    best, score = None, _NEG_INF
     for prefix, (p_blank, p_digit, state) in beams.items():
-        total = np.logaddexp(p_blank, p_digit)
-        if automaton.accepting[state] and total > score:
+        total = _logaddexp(p_blank, p_digit)
+        if accepting[state] and total > score:
             best, score = prefix, total
     return best, float(score)
+
+
+_NEG_INF = -math.inf
+_DIGIT_TEXT = tuple(str(d) for d in range(10))
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)) on Python floats (numpy's ufunc costs more per scalar call)."""
+    if a < b:
+        a, b = b, a
+    if b == _NEG_INF:
+        return a
+    return a + math.log1p(math.exp(b - a))
 
 
 def decode_constrained(logits, lengths, automaton: patterns.Automaton, *,
