@@ -197,7 +197,8 @@ def fit_model(model, data_dir: str, split: str = "validation", *, beam_width: in
     """Fits both decoders' maps on `split` of `data_dir` (the validation split at export)."""
     decoded = decoded_validation(model, data_dir, split, beam_width=beam_width,
                                  batch_size=batch_size)
-    maps, fitted = {}, {"data": data_dir, "split": split, "sequences": int(decoded["greedy"][0].size)}
+    maps: dict[str, Platt] = {}
+    fitted = {"data": data_dir, "split": split, "sequences": int(decoded["greedy"][0].size)}
     for name, (raw, ok) in decoded.items():
         maps[name] = fit_platt(raw, ok)
         fitted[name] = {"ser": float(1 - ok.mean()), "ece_raw": ece(raw, ok),
@@ -306,28 +307,28 @@ class CalibrateConfig:
 
 
 def calibrate_model(config: CalibrateConfig) -> Calibration:
-    """Fits the calibration of an exported model and re-exports its serving signatures with it."""
+    """Fits the calibration of an exported model and re-exports its serving signatures with it.
+
+    Raises:
+      ConfigError: the model directory has no model file, or the split has no records.
+    """
     import keras
     import tensorflow as tf
 
     import recognizer  # noqa: F401  (registers the layers the model file names)
     from recognizer import export
+    from schemas import dataset, storage
 
     path = os.path.join(config.model_dir, exported.MODEL)
     if not tf.io.gfile.exists(path):
         raise ConfigError("model_dir", config.model_dir, f"no {exported.MODEL}, expected an "
                           f"exported model directory (digitseq train writes one)")
-    model = keras.models.load_model(path, safe_mode=True)
-    from schemas import dataset
-
-    counts = dataset.load_metadata(config.data_dir)["counts"]
-    if not counts.get(config.split):
+    if not dataset.load_metadata(config.data_dir)["counts"].get(config.split):
         raise ConfigError("split", config.split, f"has no records in {config.data_dir}; expected "
-                          f"a labeled split", others=[])
+                          f"a labeled split of that dataset")
+    model = keras.models.load_model(path, safe_mode=True)
     calibration = fit_model(model, config.data_dir, config.split, beam_width=config.beam_width,
                             batch_size=config.batch_size)
-    from schemas import storage
-
     height = int(storage.read_json(os.path.join(config.model_dir, exported.CONFIG))["height"])
     export.write_serving(model, config.model_dir, height=height, calibration=calibration)
     return calibration

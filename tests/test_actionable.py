@@ -13,7 +13,7 @@ import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.testing.util import assert_that
 from apache_beam.transforms.util import SortAndBatchElements
 
 from pipelines.predict import model_handler
@@ -131,7 +131,6 @@ def test_an_impossible_format_sends_every_record_to_review(trained_model, variab
 def test_a_model_without_calibration_serves_raw_confidence_marked_uncalibrated(
         trained_model, inputs, scored, tmp_path):  # noqa: F811
     import keras
-    import tensorflow as tf
 
     from recognizer import export
 
@@ -150,7 +149,6 @@ def test_a_model_without_calibration_serves_raw_confidence_marked_uncalibrated(
     ids = sorted(raw)
     np.testing.assert_allclose([calibrated[i] for i in ids],
                                fitted.greedy.apply([raw[i] for i in ids]), rtol=1e-4, atol=1e-6)
-    del tf
 
 
 @pytest.fixture(scope="module")

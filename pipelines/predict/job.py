@@ -228,7 +228,8 @@ def run_prediction(config: PredictConfig,
         max_batch_size=config.batch_size, max_batch_columns=config.batch_columns,
         batching=config.batching, automaton=config.automaton(), calibration=calibration)
     review = Review(below=config.review_below,
-                    no_match=prediction.no_match_reason(config.constraint() or "", config.beam_width))
+                    no_match=prediction.no_match_reason(config.constraint() or "",
+                                                        config.beam_width))
     score = (_score_images(config, files, handler, int(model_config["height"]), review)
              if any(map(images.is_image, files)) else
              ScoreRecords(handler=handler, height=int(model_config["height"]), review=review))
