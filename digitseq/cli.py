@@ -20,11 +20,12 @@ import re
 import sys
 from typing import Sequence
 
-from digitseq import (__version__, demo_cmd, ingest_cmd, inspect_cmd, predict_cmd, render_cmd,
-                      report_cmd, train_cmd)
+from digitseq import (__version__, calibrate_cmd, demo_cmd, ingest_cmd, inspect_cmd, predict_cmd,
+                      render_cmd, report_cmd, train_cmd)
 from schemas.errors import ConfigError, InvalidInputError
 
-COMMANDS = (render_cmd, ingest_cmd, inspect_cmd, train_cmd, predict_cmd, report_cmd, demo_cmd)
+COMMANDS = (render_cmd, ingest_cmd, inspect_cmd, train_cmd, calibrate_cmd, predict_cmd, report_cmd,
+            demo_cmd)
 LIBRARIES = ("digitseq", "pipelines", "recognizer", "schemas")
 
 

@@ -2,6 +2,9 @@
 
 - `report_figure`: a grid of sequences with label and prediction (wrong digits in red, missing
   ones as a red `_`), CER by sequence length as bars, and the digit confusion matrix.
+- `confidence_figure`: the risk-coverage curve (SER and CER of the accepted rows against the
+  share accepted, the table's points marked) and the reliability diagram (accuracy against mean
+  confidence per bin, with the rows per bin and the ECE), from `metrics.json`.
 - `contact_sheet`: sequences of a dataset with their labels.
 - `write_sheet` and `write_report` draw them for a dataset directory and a prediction run.
 
@@ -12,6 +15,7 @@ so their PNGs do too. `save_png` writes through `tf.io.gfile`, so `gs://` paths 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -102,6 +106,47 @@ def report_figure(samples: Sequence[tuple[np.ndarray, str, str]], metrics: Mappi
     return figure
 
 
+def confidence_figure(metrics: Mapping, *, title: str = "") -> plt.Figure:
+    """Risk-coverage curve and reliability diagram of a run's `metrics.json`."""
+    figure = plt.figure(figsize=(FIGURE_INCHES[0], FIGURE_INCHES[1] / 2), dpi=DPI)
+    curve_ax, reliability_ax = figure.subplots(1, 2)
+    curve = [e for e in metrics.get("risk_coverage_curve", []) if e["accepted"]]
+    coverage = [100 * e["actual_coverage"] for e in curve]
+    curve_ax.plot(coverage, [100 * e["ser"] for e in curve], color="#4c72b0", label="SER")
+    curve_ax.plot(coverage, [100 * e["cer"] for e in curve], color="#dd8452", label="CER")
+    for e in metrics.get("risk_coverage", []):
+        if e["accepted"]:
+            curve_ax.plot(100 * e["actual_coverage"], 100 * e["ser"], "o", color="#4c72b0")
+            curve_ax.annotate(f"{100 * e['ser']:.2f}% at >= {e['threshold']:.3f}",
+                              (100 * e["actual_coverage"], 100 * e["ser"]), fontsize=8,
+                              xytext=(4, 4), textcoords="offset points")
+    curve_ax.set_xlabel("coverage: rows accepted (%)")
+    curve_ax.set_ylabel("error rate of the accepted rows (%)")
+    curve_ax.set_title("risk-coverage (most confident rows accepted first)")
+    curve_ax.legend(loc="upper left")
+    bins = metrics.get("reliability", [])
+    filled = [b for b in bins if b["rows"]]
+    width = (bins[0]["high"] - bins[0]["low"]) if bins else 0.1
+    reliability_ax.bar([b["low"] for b in filled], [b["accuracy"] for b in filled], width=width,
+                       align="edge", color="#4c72b0", edgecolor="white", label="share right")
+    reliability_ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    reliability_ax.plot([b["confidence"] for b in filled], [b["accuracy"] for b in filled], "o",
+                        color=WRONG, label="mean confidence of the bin")
+    for b in filled:
+        reliability_ax.annotate(str(b["rows"]), (b["low"] + width / 2, b["accuracy"]),
+                                ha="center", va="bottom", fontsize=7)
+    ece = metrics.get("ece", {})
+    reliability_ax.set_xlim(0, 1), reliability_ax.set_ylim(0, 1.05)
+    reliability_ax.set_xlabel("confidence")
+    reliability_ax.set_ylabel("share of strings right")
+    reliability_ax.set_title(f"reliability (ECE {100 * ece.get('value', 0):.2f}%, "
+                             f"{ece.get('bins', len(bins))} equal-width bins; rows per bin)")
+    reliability_ax.legend(loc="upper left")
+    if title:
+        figure.suptitle(title, fontsize=12)
+    return figure
+
+
 def contact_sheet(samples: Sequence[tuple[np.ndarray, str, str]], *,
                   title: str = "", columns: int = 4) -> plt.Figure:
     """Samples `(image, label, id)` in a grid (at most 8 rows)."""
@@ -129,6 +174,7 @@ def save_png(figure: plt.Figure, path: str) -> None:
 
 SHEET = "inspect-{split}.png"
 REPORT = "report.png"
+CONFIDENCE_REPORT = "report-confidence.png"
 
 
 def write_sheet(data_dir: str, split: str, out_path: str, *, count: int = 32) -> str:
@@ -160,8 +206,10 @@ def choose_rows(rows: Iterable[Mapping[str, Any]], count: int) -> list[Mapping[s
     return chosen + right[:count - len(chosen)]
 
 
-def write_report(predictions_dir: str, out_path: str, *, count: int = 16) -> str:
-    """A report of a prediction run: chosen sequences, CER by length, digit confusions."""
+def write_report(predictions_dir: str, out_path: str, *, count: int = 16,
+                 confidence_path: str | None = None) -> str:
+    """A report of a prediction run: chosen sequences (accepted and reviewed rows), CER by
+    length, digit confusions; and, with `confidence_path`, `write_confidence` there."""
     import tensorflow as tf
 
     from schemas import prediction, storage
@@ -174,12 +222,27 @@ def write_report(predictions_dir: str, out_path: str, *, count: int = 16) -> str
         raise InvalidInputError(f"{predictions_dir}: no {prediction.METRICS}, expected the output "
                                 f"directory of a finished digitseq predict run")
     metrics = storage.read_json(metrics_path)
-    rows = choose_rows(prediction.read_rows(predictions_dir), count)
+    rows = choose_rows(itertools.chain(prediction.read_rows(predictions_dir),
+                                       prediction.read_rows(predictions_dir, prediction.REVIEW)),
+                       count)
     images = _row_images(rows, predictions_dir)
     samples = [(images[(row[prediction.FILE], row[prediction.RECORD])],
                 row.get(prediction.LABEL, "?"), row[prediction.PREDICTION]) for row in rows]
     figure = report_figure(samples, metrics, title=f"digitseq predictions: {predictions_dir}")
     save_png(figure, out_path)
+    if confidence_path:
+        write_confidence(metrics, confidence_path, title=f"confidence: {predictions_dir}")
+    return out_path
+
+
+def write_confidence(metrics: Mapping, out_path: str, *, title: str = "") -> str | None:
+    """The confidence figures of a run's `metrics.json` content; None (nothing written) for a
+    run from before they were measured."""
+    from schemas import prediction
+
+    if prediction.RELIABILITY not in metrics:
+        return None
+    save_png(confidence_figure(metrics, title=title), out_path)
     return out_path
 
 

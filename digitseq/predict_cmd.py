@@ -13,7 +13,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict", help="score TFRecords with an exported model (Beam job)",
         description="Batch prediction with Beam's RunInference: decoded digit strings as JSON "
-        "Lines (and Parquet), corpus error metrics, and dead letters for records that cannot be "
+        "Lines (and Parquet), a review queue of uncertain rows, corpus error metrics with "
+        "risk-coverage and calibration error, and dead letters for records that cannot be "
         "scored. Flags not listed here go to Beam's PipelineOptions (--runner, "
         "--direct_num_workers, --direct_running_mode, Dataflow flags, ...).")
     flags = Flags(parser)
@@ -30,4 +31,17 @@ def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
     started = time.perf_counter()
     result = run_prediction(config, pipeline_options(pipeline_argv))
     print(text.predict_summary(config.out_dir, result, time.perf_counter() - started))
+    print(confidence_summary(result))
     return 0
+
+
+def confidence_summary(result) -> str:
+    """The review count and, over labeled rows, SER at 95% coverage and the ECE."""
+    from schemas import prediction
+
+    line = f"review: {result[prediction.REVIEWED]} rows"
+    at = [e for e in result.get(prediction.RISK_COVERAGE, []) if e["coverage"] == 0.95]
+    if result["sequences"] and at:
+        line += (f"; labeled rows: SER {at[0]['ser']:.2%} at 95% coverage (confidence >= "
+                 f"{at[0]['threshold']:.4f}), ECE {result[prediction.ECE]['value']:.2%}")
+    return line

@@ -6,13 +6,23 @@ each frame's highest class probability; for beam search, the probability of the 
 sum over its alignments that the beam kept). Both run as TensorFlow ops, so they serve inside the
 exported SavedModel as well as in Python. Beam search costs far more than greedy decoding (see
 bench/README.md): keep the width small.
+
+Decoding that knows the format (`constrained_beam_search`, `decode_constrained`) is a CTC prefix
+beam search in numpy over log probabilities, restricted by an automaton of the allowed strings
+(`recognizer.patterns`: a length such as `[0-9]{5}` or a pattern such as `0[0-9]{9}`): a prefix
+is extended by a digit only where the automaton has a live transition, and the answer is the most
+probable kept prefix the automaton accepts, or None when none survived the beam.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
+
+import numpy as np
 import tensorflow as tf
 
-from recognizer import ctc
+from recognizer import ctc, patterns
 
 GREEDY = "greedy"
 BEAM = "beam"
@@ -55,3 +65,92 @@ def to_strings(digits, lengths) -> list[str]:
 
 def _numpy(value):
     return value.numpy() if hasattr(value, "numpy") else value
+
+
+PRUNE_LOG_PROB = -20.0
+"""Constrained search skips a digit at a frame where its log probability is below this (e^-20 ~
+2e-9): such an extension cannot change which string wins except in near-ties."""
+
+
+def constrained_beam_search(log_probs: np.ndarray, automaton: patterns.Automaton, *,
+                            beam_width: int = 8,
+                            prune_log_prob: float = PRUNE_LOG_PROB) -> tuple[str | None, float]:
+    """CTC prefix beam search over one sequence's real frames, restricted to `automaton`.
+
+    Args:
+      log_probs: `[T, NUM_OUTPUTS]` log probabilities (log-softmax) of the real frames.
+      automaton: the allowed strings (`recognizer.patterns.compile_pattern`).
+      beam_width: prefixes kept after each frame; a prefix is kept only while the automaton can
+        still complete it.
+      prune_log_prob: digits below this log probability at a frame are not tried there.
+
+    Returns:
+      `(digits, log probability)` of the most probable kept prefix the automaton accepts (the
+      probability summed over the alignments the beam kept), or `(None, -inf)` when no accepted
+      string survived the beam.
+    """
+    blank = ctc.BLANK
+    transitions = automaton.transitions.tolist()
+    accepting = automaton.accepting.tolist()
+    beams: dict[str, list] = {"": [0.0, _NEG_INF, 0]}
+    for frame in np.asarray(log_probs, np.float64).tolist():
+        allowed = [d for d in range(blank) if frame[d] >= prune_log_prob]
+        grown: dict[str, list] = {}
+        for prefix, (p_blank, p_digit, state) in beams.items():
+            total = _logaddexp(p_blank, p_digit)
+            entry = grown.get(prefix)
+            if entry is None:
+                entry = grown[prefix] = [_NEG_INF, _NEG_INF, state]
+            entry[0] = _logaddexp(entry[0], total + frame[blank])
+            last = int(prefix[-1]) if prefix else -1
+            if last >= 0:
+                entry[1] = _logaddexp(entry[1], p_digit + frame[last])
+            row = transitions[state]
+            for digit in allowed:
+                target = row[digit]
+                if target < 0:
+                    continue
+                extended = prefix + _DIGIT_TEXT[digit]
+                entry = grown.get(extended)
+                if entry is None:
+                    entry = grown[extended] = [_NEG_INF, _NEG_INF, target]
+                entry[1] = _logaddexp(entry[1], (p_blank if digit == last else total)
+                                      + frame[digit])
+        if len(grown) > beam_width:
+            beams = dict(heapq.nlargest(beam_width, grown.items(),
+                                        key=lambda item: _logaddexp(item[1][0], item[1][1])))
+        else:
+            beams = grown
+    best, score = None, _NEG_INF
+    for prefix, (p_blank, p_digit, state) in beams.items():
+        total = _logaddexp(p_blank, p_digit)
+        if accepting[state] and total > score:
+            best, score = prefix, total
+    return best, float(score)
+
+
+_NEG_INF = -math.inf
+_DIGIT_TEXT = tuple(str(d) for d in range(10))
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)) on Python floats (numpy's ufunc costs more per scalar call)."""
+    if a < b:
+        a, b = b, a
+    if b == _NEG_INF:
+        return a
+    return a + math.log1p(math.exp(b - a))
+
+
+def decode_constrained(logits, lengths, automaton: patterns.Automaton, *,
+                       beam_width: int = 8) -> list[tuple[str | None, float]]:
+    """`constrained_beam_search` for each sequence of `logits [B, T, NUM_OUTPUTS]` (numpy or
+    tensors; log-softmax is applied here) with `lengths [B]` real frames: `(digits or None,
+    probability)` per sequence."""
+    logits = np.asarray(_numpy(logits), np.float64)
+    log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+    found = []
+    for frames, length in zip(log_probs, np.asarray(_numpy(lengths)).tolist()):
+        digits, score = constrained_beam_search(frames[:length], automaton, beam_width=beam_width)
+        found.append((digits, float(np.exp(score))))
+    return found

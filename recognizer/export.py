@@ -1,13 +1,16 @@
 """Writing the exported model directory (layout and signature names: `schemas/exported.py`).
 
 Standardization is inside the model, so both signatures take raw uint8 images; `serving_default`
-decodes greedily, `logits` serves other decoders (beam search in batch prediction).
+decodes greedily, `logits` serves other decoders (beam search in batch prediction). With a
+`recognizer.calibration.Calibration`, `serving_default`'s confidence is the calibrated one (the
+greedy map, in the graph) and `calibration.json` holds both maps (the beam map is applied after
+beam search by its users: batch prediction reads the file).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import keras
 import tensorflow as tf
@@ -15,6 +18,9 @@ import tensorflow as tf
 from recognizer import decoding
 from schemas import batch, exported
 from schemas.storage import write_json
+
+if TYPE_CHECKING:
+    from recognizer.calibration import Calibration
 
 
 def _signature(height: int) -> list[tf.TensorSpec]:
@@ -27,13 +33,16 @@ def _call(model: keras.Model, images, widths) -> dict:
                  training=False)
 
 
-def serving_function(model: keras.Model, height: int):
-    """Raw images and widths in, decoded digits out (what `serving_default` runs)."""
+def serving_function(model: keras.Model, height: int, calibration: "Calibration | None" = None):
+    """Raw images and widths in, decoded digits out (what `serving_default` runs); confidence
+    calibrated with the greedy map when `calibration` is given."""
 
     @tf.function(input_signature=_signature(height))
     def serve(images, widths):
         out = _call(model, images, widths)
         digits, lengths, confidence = decoding.decode(out[batch.LOGITS], out[batch.LENGTHS])
+        if calibration is not None:
+            confidence = calibration.greedy.apply_tf(confidence)
         return {exported.DIGITS: digits, exported.LENGTHS: lengths,
                 exported.CONFIDENCE: confidence}
 
@@ -51,17 +60,38 @@ def logits_function(model: keras.Model, height: int):
     return logits
 
 
-def export_model(model: keras.Model, model_dir: str, *, stats: Mapping[str, Any],
-                 metadata: Mapping[str, Any], config: Mapping[str, Any]) -> None:
-    """Writes the model directory (see the module docstring)."""
-    tf.io.gfile.makedirs(model_dir)
-    model.save(os.path.join(model_dir, exported.MODEL))
+def write_serving(model: keras.Model, model_dir: str, *, height: int,
+                  calibration: "Calibration | None" = None) -> None:
+    """Writes `<model_dir>/serving` (both signatures) and, with a calibration,
+    `calibration.json`; without one, removes a `calibration.json` that would not match."""
+    from recognizer import calibration as calibration_lib
+
     archive = keras.export.ExportArchive()
     archive.track(model)
-    height = int(metadata["height"])
-    archive.add_endpoint(exported.SERVING_DEFAULT, serving_function(model, height))
+    archive.add_endpoint(exported.SERVING_DEFAULT, serving_function(model, height, calibration))
     archive.add_endpoint(exported.LOGITS_SIGNATURE, logits_function(model, height))
-    archive.write_out(os.path.join(model_dir, exported.SERVING), verbose=False)
+    serving = os.path.join(model_dir, exported.SERVING)
+    if tf.io.gfile.exists(serving):
+        tf.io.gfile.rmtree(serving)
+    archive.write_out(serving, verbose=False)
+    path = os.path.join(model_dir, exported.CALIBRATION)
+    if calibration is not None:
+        calibration_lib.write(model_dir, calibration)
+    elif tf.io.gfile.exists(path):
+        tf.io.gfile.remove(path)
+
+
+def export_model(model: keras.Model, model_dir: str, *, stats: Mapping[str, Any],
+                 metadata: Mapping[str, Any], config: Mapping[str, Any],
+                 calibrate_on: str | None = None) -> None:
+    """Writes the model directory (see the module docstring); with `calibrate_on` (a dataset
+    directory with a validation split), fits the calibration on that split first."""
+    from recognizer import calibration as calibration_lib
+
+    calibration = calibration_lib.fit_model(model, calibrate_on) if calibrate_on else None
+    tf.io.gfile.makedirs(model_dir)
+    model.save(os.path.join(model_dir, exported.MODEL))
+    write_serving(model, model_dir, height=int(metadata["height"]), calibration=calibration)
     write_json(os.path.join(model_dir, exported.STATS), dict(stats))
     write_json(os.path.join(model_dir, exported.CONFIG), {
         **config, "height": metadata["height"],

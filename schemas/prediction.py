@@ -1,9 +1,16 @@
 """The batch prediction output contract.
 
-    <out>/predictions-SSSSS-of-NNNNN.jsonl   one object per scored record (and .parquet if asked)
+    <out>/predictions-SSSSS-of-NNNNN.jsonl   one object per accepted record (and .parquet if asked)
+    <out>/review-SSSSS-of-NNNNN.jsonl        one object per scored record sent to a person: the
+                                             prediction row plus `reason` (confidence below the
+                                             review threshold, or no string of the format
+                                             survived the beam)
     <out>/dead_letter-SSSSS-of-NNNNN.jsonl   one object per record that could not be scored
-    <out>/metrics.json                       corpus metrics over the labeled predictions
-    <out>/run.json                           what was scored: model, input pattern, decoder
+    <out>/metrics.json                       corpus metrics over the labeled scored rows
+                                             (predictions and review), the risk-coverage table,
+                                             reliability bins and the ECE
+    <out>/run.json                           what was scored: model, input pattern, decoder,
+                                             calibration, constraint, batching
 
 A prediction row: `id`, `prediction` (digit string), `label` and `edits` when the record has a
 label, `confidence`, and where the record came from (`file`, `record` number in that file). A dead
@@ -24,6 +31,7 @@ import numpy as np
 from schemas import record, storage
 
 PREDICTIONS = "predictions"
+REVIEW = "review"
 DEAD_LETTER = "dead_letter"
 METRICS = "metrics.json"
 RUN = "run.json"
@@ -40,21 +48,46 @@ CONFIDENCE = "confidence"
 FILE = "file"
 RECORD = "record"
 ERROR = "error"
+REASON = "reason"
 
 SCORED = "scored"
 DEAD_LETTERS = "dead_letters"
 UNLABELED = "unlabeled"
+REVIEWED = "reviewed"
+RISK_COVERAGE = "risk_coverage"
+RISK_COVERAGE_CURVE = "risk_coverage_curve"
+RELIABILITY = "reliability"
+ECE = "ece"
+
+CALIBRATED = "calibrated"
+CONSTRAINT = "constraint"
+BATCHING = "batching"
+PADDING_EFFICIENCY = "padding_efficiency"
+
+
+def low_confidence_reason(confidence: float, threshold: float) -> str:
+    """A review row's reason when its confidence is below the review threshold."""
+    return f"confidence {confidence:.4f} below the review threshold {threshold:g}"
+
+
+def no_match_reason(pattern: str, beam_width: int) -> str:
+    """A review row's reason when constrained decoding found no string of the format."""
+    return (f"no string matching the pattern {pattern} survived the beam (width {beam_width}); "
+            f"prediction left empty, confidence 0")
 
 
 def prediction_row(*, record_id: str, prediction: str, confidence: float, file: str,
                    record: int, label: str | None = None,
-                   edits: int | None = None) -> dict[str, Any]:
-    """One prediction as written to JSON Lines (label and edits only when known)."""
+                   edits: int | None = None, reason: str | None = None) -> dict[str, Any]:
+    """One prediction as written to JSON Lines (label and edits only when known; `reason` only
+    in review rows)."""
     row = {ID: record_id, PREDICTION: prediction}
     if label is not None:
         row[LABEL] = label
         row[EDITS] = edits
     row.update({CONFIDENCE: confidence, FILE: file, RECORD: record})
+    if reason is not None:
+        row[REASON] = reason
     return row
 
 

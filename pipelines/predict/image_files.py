@@ -1,8 +1,7 @@
 """Scoring image files directly: each file normalised as `digitseq ingest` normalises it.
 
-    files -> DistributeFiles -> ReadImages (+ labels side input) -> RunInference -> predictions
-                                    |                                    |
-                                    +------------------------------------+-> dead letters
+    files -> DistributeFiles -> ReadImages (+ labels side input) -> [BatchByWidth] -> RunInference
+          -> predictions, review (as `pipelines.predict.records.score_examples`), dead letters
 
 Rows are keyed by the file path (`id` and `file`; `record` is 0). A file that cannot be read or
 decoded, or has no ink, is a dead letter naming the file. Labels are optional: with a labels file
@@ -21,7 +20,7 @@ from apache_beam.ml.inference.base import ModelHandler
 
 from pipelines import images, labels as labels_lib
 from pipelines.predict.model_handler import NAMESPACE
-from pipelines.predict.records import DEAD, RecordKey, score_examples
+from pipelines.predict.records import DEAD, RecordKey, Review, score_examples
 from schemas import prediction, storage
 from schemas.errors import InvalidInputError
 
@@ -76,19 +75,20 @@ class _ReadImageFn(beam.DoFn):
 
 
 class ScoreImages(beam.PTransform):
-    """Image paths -> `{"predictions": rows, "dead_letters": rows}` (see schemas.prediction).
+    """Image paths -> `{"predictions", "review", "dead_letters"}` rows (see schemas.prediction).
 
     Args:
       handler: runs the model on batches of images (a `SequenceModelHandler`).
       rows: the labels file's rows (empty: every image unlabeled).
       invert: polarity, as `pipelines.images.normalize` takes it.
       crop: crop to the ink first.
+      review: which scored rows go to review.
     """
 
     def __init__(self, *, handler: ModelHandler, rows: Sequence[labels_lib.LabelRow] = (),
-                 invert: images.Invert = "auto", crop: bool = True):
+                 invert: images.Invert = "auto", crop: bool = True, review: Review = Review()):
         super().__init__()
-        self._handler, self._lookup = handler, label_lookup(rows)
+        self._handler, self._lookup, self._review = handler, label_lookup(rows), review
         self._fn = _ReadImageFn(invert=invert, crop=crop)
 
     def expand(self, files):
@@ -97,4 +97,5 @@ class ScoreImages(beam.PTransform):
                 | "DistributeFiles" >> beam.Reshuffle()
                 | "ReadImages" >> beam.ParDo(self._fn, beam.pvalue.AsDict(lookup)).with_outputs(
                     DEAD, main="examples"))
-        return score_examples(read.examples, [read[DEAD]], handler=self._handler)
+        return score_examples(read.examples, [read[DEAD]], handler=self._handler,
+                              review=self._review)

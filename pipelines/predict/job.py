@@ -2,6 +2,7 @@
 metrics, dead letters.
 
     files -> Score -+-> predictions --+-> WritePredictions (JSON Lines, Parquet)
+                    +-> review -------+-> WriteReview (JSON Lines)
                     |                 +-> CorpusMetrics -> metrics.json
                     +-> dead letters -+-> WriteDeadLetters
 
@@ -15,6 +16,12 @@ was scored, the job's id and its Beam counters. Outputs: `schemas.prediction`. I
 files (all inputs named .png, .jpg, .jpeg, .bmp or .gif) are normalised as the ingest job does
 (`pipelines.images`) and scored with rows keyed by their path; their labels, if any, come from a
 labels file in the ingest job's formats.
+
+Scored rows whose confidence is below `review_below`, and rows for which constrained decoding
+(`length`, `lengths`, `pattern`: one automaton, `recognizer.patterns`) found no string of the
+format, go to `review-*.jsonl` with a `reason`. `run.json` also says whether the confidences are
+calibrated (the model directory has `calibration.json`), the constraint, and the batching with
+its padding efficiency (real columns / padded columns over all batches).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 from typing import Any
 
 import apache_beam as beam
@@ -31,10 +39,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import images, labels as labels_lib
 from pipelines.predict import image_files
 from pipelines.predict.metrics import CorpusMetrics
-from pipelines.predict.model_handler import NAMESPACE, SequenceModelHandler, load_model_config
-from pipelines.predict.records import COUNTERS, ScoreRecords
+from pipelines.predict.model_handler import (BATCHINGS, NAMESPACE, WIDTH, SequenceModelHandler,
+                                             load_model_config)
+from pipelines.predict.records import COUNTERS, Review, ScoreRecords
 from pipelines.predict.writing import WriteJsonLines, prepare_output_dir
-from recognizer import decoding
+from recognizer import calibration as calibration_lib, decoding, patterns
 from schemas import claims, prediction, storage
 from schemas.errors import ConfigError
 from schemas.options import check_choice, check_finite, option
@@ -63,6 +72,15 @@ class PredictConfig:
       crop: for image inputs: crop each image to its ink with a margin before resizing.
       clear_claim: clear the claim a killed run left on the output directory (never one whose
         process still runs on this host).
+      review_below: send scored rows whose confidence is below this (0..1) to review-*.jsonl
+        instead of predictions (0: none for their confidence).
+      length: decode only strings of exactly this many digits (beam decoder).
+      lengths: decode only strings of MIN..MAX digits, e.g. 1..6 (beam decoder).
+      pattern: decode only digit strings the whole of which match this regular expression, e.g.
+        '0[0-9]{9}' (beam decoder; digits, [classes], ., \\d, groups, |, ?, *, +, {m,n}).
+      batching: inference batches: width (Beam's SortAndBatchElements by image width, little
+        padding) or fixed (batch_size images in arrival order).
+      batch_columns: for width batching: the largest sum of image widths in a batch.
     """
 
     model_dir: str = option(flag="--model")
@@ -77,17 +95,84 @@ class PredictConfig:
     invert: str = option("auto", choices=images.INVERT_CHOICES)
     crop: bool = True
     clear_claim: bool = False
+    review_below: float = 0.0
+    length: int | None = None
+    lengths: str | None = option(None, metavar="MIN..MAX")
+    pattern: str | None = option(None, metavar="REGEX")
+    batching: str = option(WIDTH, choices=BATCHINGS)
+    batch_columns: int = 16384
 
     def __post_init__(self):
         check_finite(self)
         check_choice("decoder", self.decoder, decoding.DECODERS)
         check_choice("invert", self.invert, images.INVERT_CHOICES)
-        for name in ("beam_width", "batch_size"):
+        check_choice("batching", self.batching, BATCHINGS)
+        for name in ("beam_width", "batch_size", "batch_columns"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "expected at least 1")
         if not self.format_list or set(self.format_list) - set(prediction.FORMATS):
             raise ConfigError("formats", self.formats,
                               f"expected one or more of {', '.join(prediction.FORMATS)}")
+        if not 0.0 <= self.review_below <= 1.0:
+            raise ConfigError("review_below", self.review_below, "expected a confidence in 0..1")
+        if self.length is not None and self.length < 1:
+            raise ConfigError("length", self.length, "expected at least 1 digit")
+        if self.length is not None and self.lengths is not None:
+            raise ConfigError("lengths", self.lengths, "expected either length or lengths, not "
+                              "both", others=["length"])
+        if self.lengths is not None:
+            self._length_range()
+        given = [name for name in ("length", "lengths", "pattern")
+                 if getattr(self, name) is not None]
+        if given and self.decoder != decoding.BEAM:
+            raise ConfigError(given[0], getattr(self, given[0]), "expected decoder beam: "
+                              "constrained decoding is a beam search (the greedy decoder "
+                              "cannot follow a format)", others=["decoder"])
+        if self.pattern is not None:
+            try:
+                patterns.compile_pattern(self.pattern)
+            except patterns.PatternError as err:
+                raise ConfigError("pattern", self.pattern,
+                                  f"expected a regular expression over digits: {err}") from None
+        if given:
+            try:
+                self.automaton()
+            except patterns.PatternError as err:
+                raise ConfigError(given[-1], getattr(self, given[-1]), f"expected a format "
+                                  f"some digit string has: {err}") from None
+
+    def _length_range(self) -> tuple[int, int]:
+        match = re.fullmatch(r"\s*(\d+)\s*\.\.\s*(\d+)\s*", self.lengths)
+        if not match:
+            raise ConfigError("lengths", self.lengths, "expected MIN..MAX digits, e.g. 1..6")
+        low, high = int(match.group(1)), int(match.group(2))
+        if low < 1:
+            raise ConfigError("lengths", self.lengths, "expected MIN at least 1")
+        if low > high:
+            raise ConfigError("lengths", self.lengths, f"expected MIN at most MAX ({low} > "
+                              f"{high})")
+        return low, high
+
+    def constraint(self) -> str | None:
+        """The format as one pattern description (None: unconstrained)."""
+        parts = []
+        if self.length is not None:
+            parts.append(patterns.length_pattern(self.length))
+        if self.lengths is not None:
+            parts.append(patterns.length_pattern(*self._length_range()))
+        if self.pattern is not None:
+            parts.append(self.pattern)
+        return " and ".join(parts) if parts else None
+
+    def automaton(self) -> patterns.Automaton | None:
+        """The automaton of the allowed strings (None: unconstrained)."""
+        found = None
+        for text in ([patterns.length_pattern(self.length)] if self.length is not None else []) + \
+                ([patterns.length_pattern(*self._length_range())] if self.lengths else []) + \
+                ([self.pattern] if self.pattern is not None else []):
+            automaton = patterns.compile_pattern(text)
+            found = automaton if found is None else patterns.intersect(found, automaton)
+        return found
 
     @property
     def format_list(self) -> list[str]:
@@ -105,6 +190,8 @@ def _write_outputs(outputs, config: PredictConfig) -> None:
                  predictions_prefix, prediction.parquet_schema(),
                  file_name_suffix=prediction.PARQUET,
                  shard_name_template=prediction.SHARD_TEMPLATE))
+    _ = (outputs["review"]
+         | "WriteReview" >> WriteJsonLines(os.path.join(config.out_dir, prediction.REVIEW)))
     _ = (outputs["dead_letters"]
          | "WriteDeadLetters" >> WriteJsonLines(
              os.path.join(config.out_dir, prediction.DEAD_LETTER)))
@@ -116,7 +203,7 @@ def _write_outputs(outputs, config: PredictConfig) -> None:
 
 
 def _score_images(config: PredictConfig, files: list[str], handler: SequenceModelHandler,
-                  height: int) -> image_files.ScoreImages:
+                  height: int, review: Review) -> image_files.ScoreImages:
     others = [f for f in files if not images.is_image(f)]
     if others:
         raise ConfigError("input_pattern", config.input_pattern,
@@ -126,7 +213,7 @@ def _score_images(config: PredictConfig, files: list[str], handler: SequenceMode
                           f"image files are normalised to height {images.HEIGHT}")
     rows = labels_lib.read_labels(config.labels)[0] if config.labels else ()
     return image_files.ScoreImages(handler=handler, rows=rows, invert=config.invert,
-                                     crop=config.crop)
+                                   crop=config.crop, review=review)
 
 
 def run_prediction(config: PredictConfig,
@@ -135,11 +222,17 @@ def run_prediction(config: PredictConfig,
     model_config = load_model_config(config.model_dir)
     files = storage.match_files(config.input_pattern, field="input_pattern",
                                 expected="TFRecord or image files")
-    handler = SequenceModelHandler(model_dir=config.model_dir, decoder=config.decoder,
-                                   beam_width=config.beam_width, max_batch_size=config.batch_size)
-    score = (_score_images(config, files, handler, int(model_config["height"]))
+    calibration = calibration_lib.read(config.model_dir)
+    handler = SequenceModelHandler(
+        model_dir=config.model_dir, decoder=config.decoder, beam_width=config.beam_width,
+        max_batch_size=config.batch_size, max_batch_columns=config.batch_columns,
+        batching=config.batching, automaton=config.automaton(), calibration=calibration)
+    review = Review(below=config.review_below,
+                    no_match=prediction.no_match_reason(config.constraint() or "",
+                                                        config.beam_width))
+    score = (_score_images(config, files, handler, int(model_config["height"]), review)
              if any(map(images.is_image, files)) else
-             ScoreRecords(handler=handler, height=int(model_config["height"])))
+             ScoreRecords(handler=handler, height=int(model_config["height"]), review=review))
     if config.labels and isinstance(score, ScoreRecords):
         raise ConfigError("labels", config.labels, "labels go with image inputs (TFRecord records "
                           "carry their own), but input_pattern matches no image files",
@@ -169,6 +262,15 @@ def run_prediction(config: PredictConfig,
             "decoder": config.decoder,
             "beam_width": config.beam_width if config.decoder == decoding.BEAM else None,
             "formats": config.format_list, "counters": counters,
+            prediction.CALIBRATED: calibration is not None,
+            "review_below": config.review_below,
+            prediction.CONSTRAINT: config.constraint(),
+            prediction.BATCHING: {
+                "mode": config.batching, "batch_size": config.batch_size,
+                "batch_columns": config.batch_columns if config.batching == WIDTH else None,
+                prediction.PADDING_EFFICIENCY: (
+                    counters["real_columns"] / counters["padded_columns"]
+                    if counters["padded_columns"] else None)},
             "job": claim.identity()})
     finally:
         claims.release(claim)

@@ -1,8 +1,17 @@
 """Running an exported digitseq model on batches of images inside Beam's `RunInference`.
 
 The SavedModel (`<model>/serving`) is loaded once per worker process and shared by its threads.
-Each batch is padded to its own widest image. Greedy decoding uses the `serving_default` signature
-as is; beam search decodes the `logits` signature's output with `recognizer.decoding`.
+Each batch is padded to its own widest image; the handler counts the real and the padded columns
+(`real_columns`, `padded_columns`, `batches`: Beam counters). Greedy decoding uses the
+`serving_default` signature as is (its confidence is calibrated when the model directory has
+`calibration.json`); beam search decodes the `logits` signature's output with
+`recognizer.decoding`, constrained by an automaton when the run has a format, and applies the
+calibration's beam map to the result.
+
+Batching (`BATCHINGS`): `width` (default): batches come already made, by Beam's
+`SortAndBatchElements` with the image width as the element size (`sort_and_batch_kwargs`), so a
+batch holds images of similar width; `fixed`: `RunInference`'s own `BatchElements` in arrival
+order, `max_batch_size` images each (the behaviour before issue 18, kept for comparison).
 """
 
 from __future__ import annotations
@@ -13,20 +22,32 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
+from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 
-from recognizer import decoding
+from recognizer import calibration as calibration_lib, decoding, patterns
 from schemas import exported, storage
 from schemas.errors import ConfigError
 
 NAMESPACE = "digitseq.predict"
 """The namespace of the prediction job's Beam counters."""
+WIDTH, FIXED = "width", "fixed"
+BATCHINGS = (WIDTH, FIXED)
 
 
 @dataclasses.dataclass(frozen=True)
 class Decoded:
+    """A decoded string; `matched` is false when constrained decoding found no allowed string
+    (then `digits` is empty and `confidence` 0)."""
+
     digits: str
     confidence: float
+    matched: bool = True
+
+
+def image_width(element) -> int:
+    """The element size for width batching: a `(key, image [height, width])` pair's width."""
+    return int(element[1].shape[1])
 
 
 class SequenceModelHandler(ModelHandler[np.ndarray, Decoded, Any]):
@@ -35,17 +56,38 @@ class SequenceModelHandler(ModelHandler[np.ndarray, Decoded, Any]):
     Greedy decoding uses the model's `serving_default` signature as is; beam search decodes the
     `logits` signature's output with `recognizer.decoding`. The arguments come from a validated
     `PredictConfig`.
+
+    Args:
+      model_dir: the exported model directory.
+      decoder: `greedy` or `beam`.
+      beam_width: beams of the beam decoder.
+      max_batch_size: most images in a batch.
+      max_batch_columns: for width batching, the largest sum of image widths in a batch.
+      batching: `width` or `fixed` (module docstring).
+      automaton: the allowed strings for constrained beam search (None: unconstrained).
+      calibration: the model's calibration (None: raw confidences).
     """
 
     def __init__(self, *, model_dir: str, decoder: str = decoding.GREEDY, beam_width: int = 8,
-                 max_batch_size: int = 128):
+                 max_batch_size: int = 128, max_batch_columns: int = 16384,
+                 batching: str = WIDTH, automaton: patterns.Automaton | None = None,
+                 calibration: calibration_lib.Calibration | None = None):
         super().__init__()
         self._model_dir, self._decoder, self._beam_width = model_dir, decoder, beam_width
-        self._batch_size = max_batch_size
+        self._batch_size, self._batch_columns = max_batch_size, max_batch_columns
+        self.batching, self._automaton, self._calibration = batching, automaton, calibration
+        self._batches = Metrics.counter(NAMESPACE, "batches")
+        self._real = Metrics.counter(NAMESPACE, "real_columns")
+        self._padded = Metrics.counter(NAMESPACE, "padded_columns")
 
     def batch_elements_kwargs(self) -> Mapping[str, Any]:
-        """Fixed batches (shards are read in order, so a batch is mostly one width bucket)."""
+        """For fixed batching: `max_batch_size` images per batch, in arrival order."""
         return {"min_batch_size": self._batch_size, "max_batch_size": self._batch_size}
+
+    def sort_and_batch_kwargs(self) -> Mapping[str, Any]:
+        """For width batching: `beam.transforms.util.SortAndBatchElements`'s arguments."""
+        return {"min_batch_size": 1, "max_batch_size": self._batch_size,
+                "max_batch_weight": self._batch_columns, "element_size_fn": image_width}
 
     def load_model(self):
         return tf.saved_model.load(os.path.join(self._model_dir, exported.SERVING))
@@ -56,18 +98,28 @@ class SequenceModelHandler(ModelHandler[np.ndarray, Decoded, Any]):
         images = np.zeros((len(batch), batch[0].shape[0], widths.max()), np.uint8)
         for i, image in enumerate(batch):
             images[i, :, :widths[i]] = image
+        self._batches.inc()
+        self._real.inc(int(widths.sum()))
+        self._padded.inc(int(widths.max()) * len(batch))
         inputs = {exported.IMAGES: tf.constant(images), exported.WIDTHS: tf.constant(widths)}
         if self._decoder == decoding.GREEDY:
             out = model.signatures[exported.SERVING_DEFAULT](**inputs)
-            digits, lengths, confidence = (out[exported.DIGITS], out[exported.LENGTHS],
-                                           out[exported.CONFIDENCE])
-        else:
-            out = model.signatures[exported.LOGITS_SIGNATURE](**inputs)
+            return [Decoded(text, float(c)) for text, c in zip(
+                decoding.to_strings(out[exported.DIGITS], out[exported.LENGTHS]),
+                out[exported.CONFIDENCE].numpy())]
+        out = model.signatures[exported.LOGITS_SIGNATURE](**inputs)
+        if self._automaton is None:
             digits, lengths, confidence = decoding.decode(
                 out[exported.LOGITS], out[exported.LENGTHS], method=decoding.BEAM,
                 beam_width=self._beam_width)
-        return [Decoded(text, float(c)) for text, c in
-                zip(decoding.to_strings(digits, lengths), confidence.numpy())]
+            found = list(zip(decoding.to_strings(digits, lengths), confidence.numpy().tolist()))
+        else:
+            found = decoding.decode_constrained(out[exported.LOGITS], out[exported.LENGTHS],
+                                                self._automaton, beam_width=self._beam_width)
+        raw = np.array([p for _, p in found], np.float64)
+        calibrated = raw if self._calibration is None else self._calibration.beam.apply(raw)
+        return [Decoded(text, float(c)) if text is not None else Decoded("", 0.0, matched=False)
+                for (text, _), c in zip(found, calibrated.tolist())]
 
     def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
         return sum(image.nbytes for image in batch)

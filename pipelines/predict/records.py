@@ -1,8 +1,9 @@
 """Scoring records with a model in Beam: file paths in, prediction rows and dead letters out.
 
-    files -> DistributeFiles -> ReadRecords -> ParseRecords -> RunInference -> ToRows -> predictions
-                                    |              |                |
-                                    +--------------+----------------+-> dead letters
+    files -> DistributeFiles -> ReadRecords -> ParseRecords -> [BatchByWidth] -> RunInference
+               -> ToRows -+-> predictions
+                          +-> review (confidence below the threshold, or no string of the format)
+    read, parse and inference failures -> dead letters
 
 Assumptions: input files are TFRecord, GZIP or not (told apart by the gzip magic bytes, not the
 name); each file is read by one worker in order, which numbers its records, so a dead letter can
@@ -10,7 +11,9 @@ name the file and record even when the bytes are not an Example. A file that bec
 (corrupt gzip, truncated record) yields one dead letter for the first unreadable record: what
 follows cannot be counted. Records need not carry labels; unlabeled ones are scored but do not
 enter the error rates. Batches that fail inference go to dead letters with the error; the job
-goes on.
+goes on. With width batching (`SequenceModelHandler.batching`), Beam's `SortAndBatchElements`
+sorts each bundle's images by width and cuts batches by count and summed width; the rows do not
+depend on how the runner cuts bundles, only how little is padded does.
 """
 
 from __future__ import annotations
@@ -22,14 +25,17 @@ import apache_beam as beam
 import tensorflow as tf
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
+from apache_beam.transforms.util import SortAndBatchElements
 
-from pipelines.predict.model_handler import NAMESPACE
+from pipelines.predict.model_handler import NAMESPACE, WIDTH
 from recognizer import metrics as metrics_lib
 from schemas import prediction, record, storage
 from schemas.errors import InvalidInputError
 
 DEAD = "dead_letters"
-COUNTERS = ("records_read", "unreadable_files", "scored", "unlabeled", "dead_lettered")
+REVIEW = "review"
+COUNTERS = ("records_read", "unreadable_files", "scored", "reviewed", "unlabeled", "dead_lettered",
+            "batches", "real_columns", "padded_columns")
 """Beam counters of the job (namespace `NAMESPACE`), reported in `run.json`."""
 _READ_BLOCK = 256
 """Records taken from tf.data at a time (taking them one at a time is much slower)."""
@@ -107,14 +113,47 @@ class _ParseFn(beam.DoFn):
         yield RecordKey(parsed.record_id, path, index, label), parsed.image
 
 
-def _prediction_row(item):
-    import editdistance
+@dataclasses.dataclass(frozen=True)
+class Review:
+    """Which scored rows go to review: confidence below `below` (0: none by confidence), and
+    every row whose constrained decoding found no allowed string (`no_match` is its reason)."""
 
-    key, decoded = item
-    return prediction.prediction_row(
-        record_id=key.record_id, prediction=decoded.digits, confidence=decoded.confidence,
-        file=key.file, record=key.record, label=key.label,
-        edits=None if key.label is None else editdistance.eval(key.label, decoded.digits))
+    below: float = 0.0
+    no_match: str = "no string of the format survived the beam"
+
+
+class _ToRowsFn(beam.DoFn):
+    """`(RecordKey, Decoded)` -> a prediction row, or a review row (`REVIEW`) with its reason."""
+
+    def __init__(self, review: Review):
+        super().__init__()
+        self._review = review
+        self._scored = Metrics.counter(NAMESPACE, "scored")
+        self._reviewed = Metrics.counter(NAMESPACE, "reviewed")
+
+    def setup(self):
+        import editdistance
+
+        self._distance = editdistance.eval
+
+    def process(self, item):
+        key, decoded = item
+        reason = None
+        if not decoded.matched:
+            reason = self._review.no_match
+        elif decoded.confidence < self._review.below:
+            reason = prediction.low_confidence_reason(decoded.confidence, self._review.below)
+        row = prediction.prediction_row(
+            record_id=key.record_id, prediction=decoded.digits, confidence=decoded.confidence,
+            file=key.file, record=key.record, label=key.label,
+            edits=None if key.label is None else self._distance(key.label, decoded.digits),
+            reason=reason)
+        self._scored.inc()
+        if reason is None:
+            yield row
+        else:
+            self._reviewed.inc()
+            yield beam.pvalue.TaggedOutput(REVIEW, row)
 
 
 def _failed_batch_rows(failure):
@@ -138,18 +177,19 @@ class Count(beam.DoFn):
 
 
 class ScoreRecords(beam.PTransform):
-    """File paths -> `{"predictions": rows, "dead_letters": rows}` (see schemas.prediction).
+    """File paths -> `{"predictions", "review", "dead_letters"}` rows (see schemas.prediction).
 
     Args:
       handler: runs the model on batches of images (a `SequenceModelHandler`).
       height: image rows the model takes; other records are dead letters.
+      review: which scored rows go to review.
     """
 
-    def __init__(self, *, handler: ModelHandler, height: int):
+    def __init__(self, *, handler: ModelHandler, height: int, review: Review = Review()):
         super().__init__()
         if height < 1:
             raise InvalidInputError(f"model height {height}: expected at least 1")
-        self._handler, self._height = handler, height
+        self._handler, self._height, self._review = handler, height, review
 
     def expand(self, files):
         read = (files
@@ -159,20 +199,25 @@ class ScoreRecords(beam.PTransform):
                   | "ParseRecords" >> beam.ParDo(_ParseFn(height=self._height)).with_outputs(
                       DEAD, main="examples"))
         return score_examples(parsed.examples, [read[DEAD], parsed[DEAD]],
-                              handler=self._handler)
+                              handler=self._handler, review=self._review)
 
 
-def score_examples(examples, dead: Sequence, *, handler: ModelHandler) -> dict:
-    """`(RecordKey, image)` pairs -> `{"predictions": rows, "dead_letters": rows}`, the dead
+def score_examples(examples, dead: Sequence, *, handler: ModelHandler,
+                   review: Review = Review()) -> dict:
+    """`(RecordKey, image)` pairs -> `{"predictions", "review", "dead_letters"}` rows, the dead
     letters being `dead` (PCollections of rows) plus the batches inference failed on."""
+    keyed = KeyedModelHandler(handler)
+    if getattr(handler, "batching", None) == WIDTH:
+        examples = examples | "BatchByWidth" >> SortAndBatchElements(
+            **handler.sort_and_batch_kwargs())
+        keyed = keyed.with_no_batching()
     results, failed = (examples
-                       | "RunInference" >> RunInference(
-                           KeyedModelHandler(handler)).with_exception_handling())
-    predictions = (results
-                   | "ToRows" >> beam.Map(_prediction_row)
-                   | "CountScored" >> beam.ParDo(Count("scored")))
+                       | "RunInference" >> RunInference(keyed).with_exception_handling())
+    rows = results | "ToRows" >> beam.ParDo(_ToRowsFn(review)).with_outputs(
+        REVIEW, main="predictions")
     dead_letters = ((*dead, failed.failed_inferences
                      | "FailedBatches" >> beam.FlatMap(_failed_batch_rows))
                     | "AllDeadLetters" >> beam.Flatten()
                     | "CountDeadLetters" >> beam.ParDo(Count("dead_lettered")))
-    return {"predictions": predictions, "dead_letters": dead_letters}
+    return {"predictions": rows.predictions, "review": rows[REVIEW],
+            "dead_letters": dead_letters}

@@ -29,7 +29,8 @@ class WriteJsonLines(beam.PTransform):
 def output_files(out_dir: str) -> list[str]:
     """What a prediction run writes in `out_dir` (existing files only)."""
     found = []
-    for pattern in (f"{prediction.PREDICTIONS}-*", f"{prediction.DEAD_LETTER}-*",
+    for pattern in (f"{prediction.PREDICTIONS}-*", f"{prediction.REVIEW}-*",
+                    f"{prediction.DEAD_LETTER}-*",
                     prediction.METRICS, prediction.RUN):
         found += tf.io.gfile.glob(os.path.join(out_dir, pattern))
     return sorted(found)
