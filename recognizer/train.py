@@ -348,7 +348,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         if tf.io.gfile.exists(best_path):
             run.model.load_weights(best_path)
         export.export_model(run.model, config.model_dir, stats=stats, metadata=metadata,
-                            calibrate_on=config.data_dir if has_validation else None,
+                            calibrate_on=primary if has_validation else None,
                             config={"run": config.run_identity(), "epochs": config.epochs,
                                     "strategy": config.strategy,
                                     "replicas": strategy.num_replicas_in_sync,
