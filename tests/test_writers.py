@@ -148,6 +148,12 @@ def test_stroke_width_varies_continuously_within_its_stated_ink_range(sample_mni
     digits = sample_mnist.train.images[:200].astype(np.float32)
     out = handwriting.stroke_batch(digits, np.full(200, stroke))
     ratio = _mass(out) / _mass(digits)
+    eroded = np.stack([handwriting.thicken(d, -1) for d in digits.astype(np.uint8)])
+    if stroke < 0:  # the documented blend with one erosion step
+        np.testing.assert_allclose(out, (1 + stroke) * digits - stroke * eroded, atol=1e-3)
+    elif stroke == int(stroke):  # whole steps are grey dilations by the 3x3 cross
+        np.testing.assert_array_equal(out, np.stack([handwriting.thicken(
+            d, int(stroke)) for d in digits.astype(np.uint8)]))
     if stroke < 0:
         assert np.all(out >= (1 + stroke) * digits - 1e-3)
         assert ratio.min() >= 1 + stroke - 1e-6 and ratio.max() <= 1
