@@ -279,25 +279,32 @@ def compile_pattern(pattern: str) -> Automaton:
             row.append(index[target])
         rows.append(row)
         accepting.append(end in current)
-    transitions = np.array(rows, np.int64)
-    accepting = np.array(accepting, bool)
+    return _pruned(rows, accepting, pattern=pattern,
+                   empty="matches no digit string; expected a pattern that some non-empty "
+                         "string of digits matches")
+
+
+def _pruned(rows: list[list[int]], accepting: list[bool], *, pattern: str,
+            empty: str) -> Automaton:
+    """The automaton of `rows` with transitions into states that cannot reach an accepting one
+    sent to `DEAD`.
+
+    Raises:
+      PatternError: `empty`, when no non-empty string is accepted.
+    """
+    transitions, accepting = np.array(rows, np.int64), np.array(accepting, bool)
     live = accepting.copy()
     while True:
         grown = live | np.array([any(t != DEAD and live[t] for t in row) for row in transitions])
         if (grown == live).all():
             break
         live = grown
-    if not _nonempty(transitions, live):
-        raise PatternError("matches no digit string; expected a pattern that some non-empty "
-                           "string of digits matches")
+    if not any(t != DEAD and live[t] for t in transitions[0]):
+        raise PatternError(empty)
     transitions = np.where((transitions != DEAD) & live[np.maximum(transitions, 0)],
                            transitions, DEAD)
     return Automaton(transitions=transitions.astype(np.int32), accepting=accepting,
                      pattern=pattern)
-
-
-def _nonempty(transitions: np.ndarray, live: np.ndarray) -> bool:
-    return any(t != DEAD and live[t] for t in transitions[0])
 
 
 def length_pattern(low: int, high: int | None = None) -> str:
@@ -322,17 +329,6 @@ def intersect(first: Automaton, second: Automaton) -> Automaton:
             row.append(index[(ta, tb)])
         rows.append(row)
         accepting.append(bool(first.accepting[a] and second.accepting[b]))
-    transitions, accepting = np.array(rows, np.int64), np.array(accepting, bool)
-    live = accepting.copy()
-    while True:
-        grown = live | np.array([any(t != DEAD and live[t] for t in row) for row in transitions])
-        if (grown == live).all():
-            break
-        live = grown
-    if not _nonempty(transitions, live):
-        raise PatternError(f"'{first.pattern}' and '{second.pattern}' together match no digit "
-                           f"string")
-    transitions = np.where((transitions != DEAD) & live[np.maximum(transitions, 0)],
-                           transitions, DEAD)
-    return Automaton(transitions=transitions.astype(np.int32), accepting=accepting,
-                     pattern=f"{first.pattern} and {second.pattern}")
+    return _pruned(rows, accepting, pattern=f"{first.pattern} and {second.pattern}",
+                   empty=f"'{first.pattern}' and '{second.pattern}' together match no digit "
+                         f"string")
