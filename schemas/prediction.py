@@ -13,7 +13,8 @@
                                              calibration, constraint, batching
 
 A prediction row: `id`, `prediction` (digit string), `label` and `edits` when the record has a
-label, `confidence`, and where the record came from (`file`, `record` number in that file). A dead
+label, `confidence`, where the record came from (`file`, `record` number in that file), and the `model`
+directory that scored it. A dead
 letter: `file`, `record` (number in the file, or the first unreadable one), `id` when it could be
 read, and `error`. Every input record ends up in exactly one of the two.
 
@@ -49,6 +50,7 @@ FILE = "file"
 RECORD = "record"
 ERROR = "error"
 REASON = "reason"
+MODEL = "model"
 
 SCORED = "scored"
 DEAD_LETTERS = "dead_letters"
@@ -78,14 +80,17 @@ def no_match_reason(pattern: str, beam_width: int) -> str:
 
 def prediction_row(*, record_id: str, prediction: str, confidence: float, file: str,
                    record: int, label: str | None = None,
-                   edits: int | None = None, reason: str | None = None) -> dict[str, Any]:
-    """One prediction as written to JSON Lines (label and edits only when known; `reason` only
-    in review rows)."""
+                   edits: int | None = None, model: str | None = None,
+                   reason: str | None = None) -> dict[str, Any]:
+    """One prediction as written to JSON Lines (label and edits only when known; `model`, the
+    model directory that scored it; `reason` only in review rows)."""
     row = {ID: record_id, PREDICTION: prediction}
     if label is not None:
         row[LABEL] = label
         row[EDITS] = edits
     row.update({CONFIDENCE: confidence, FILE: file, RECORD: record})
+    if model is not None:
+        row[MODEL] = model
     if reason is not None:
         row[REASON] = reason
     return row
@@ -101,7 +106,8 @@ def dead_letter_row(*, file: str, record: int, error: str,
 
 
 PARQUET_COLUMNS = ((ID, "string"), (PREDICTION, "string"), (LABEL, "string"), (EDITS, "int64"),
-                   (CONFIDENCE, "float64"), (FILE, "string"), (RECORD, "int64"))
+                   (CONFIDENCE, "float64"), (FILE, "string"), (RECORD, "int64"),
+                   (MODEL, "string"))
 
 
 def parquet_schema():

@@ -177,7 +177,7 @@ def test_two_worker_processes_give_the_same_outputs(scored, trained_model, input
 
 class _FailsOnWideBatches(model_handler.SequenceModelHandler):
     def run_inference(self, batch, model, inference_args=None):
-        if max(image.shape[1] for image in batch) > 100:
+        if max(image.shape[1] for _, image in batch) > 100:
             raise RuntimeError("out of memory (simulated)")
         return super().run_inference(batch, model, inference_args)
 

@@ -83,12 +83,15 @@ class ScoreImages(beam.PTransform):
       invert: polarity, as `pipelines.images.normalize` takes it.
       crop: crop to the ink first.
       review: which scored rows go to review.
+      models: `model_versions.ModelVersion`s in force (None: the handler's model throughout).
     """
 
     def __init__(self, *, handler: ModelHandler, rows: Sequence[labels_lib.LabelRow] = (),
-                 invert: images.Invert = "auto", crop: bool = True, review: Review = Review()):
+                 invert: images.Invert = "auto", crop: bool = True, review: Review = Review(),
+                 models=None):
         super().__init__()
         self._handler, self._lookup, self._review = handler, label_lookup(rows), review
+        self._models = models
         self._fn = _ReadImageFn(invert=invert, crop=crop)
 
     def expand(self, files):
@@ -98,4 +101,4 @@ class ScoreImages(beam.PTransform):
                 | "ReadImages" >> beam.ParDo(self._fn, beam.pvalue.AsDict(lookup)).with_outputs(
                     DEAD, main="examples"))
         return score_examples(read.examples, [read[DEAD]], handler=self._handler,
-                              review=self._review)
+                              review=self._review, models=self._models)

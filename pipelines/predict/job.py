@@ -226,7 +226,7 @@ def run_prediction(config: PredictConfig,
     handler = SequenceModelHandler(
         model_dir=config.model_dir, decoder=config.decoder, beam_width=config.beam_width,
         max_batch_size=config.batch_size, max_batch_columns=config.batch_columns,
-        batching=config.batching, automaton=config.automaton(), calibration=calibration)
+        batching=config.batching, automaton=config.automaton())
     review = Review(below=config.review_below,
                     no_match=prediction.no_match_reason(config.constraint() or "",
                                                         config.beam_width))

@@ -1,7 +1,11 @@
-"""Running an exported digitseq model on batches of images inside Beam's `RunInference`.
+"""Running exported digitseq models on batches of images inside Beam's `RunInference`.
 
-The SavedModel (`<model>/serving`) is loaded once per worker process and shared by its threads.
-Each batch is padded to its own widest image; the handler counts the real and the padded columns
+Elements are `(key, image)` pairs whose key names the model directory that scores it
+(`key.model`: the run's model, or in a streaming run with model updates the one in force when the
+record's file landed; `pipelines.predict.model_versions`). The handler's loaded "model" is a
+`ModelCache`: each SavedModel (`<model>/serving`) is loaded the first time a batch needs it, once
+per worker process, shared by its threads; a batch holding records for two models is scored in
+two calls. Each batch is padded to its own widest image; the handler counts the real and the padded columns
 (`real_columns`, `padded_columns`, `batches`: Beam counters). Greedy decoding uses the
 `serving_default` signature as is (its confidence is calibrated when the model directory has
 `calibration.json`); beam search decodes the `logits` signature's output with
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -45,40 +50,72 @@ class Decoded:
     matched: bool = True
 
 
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    """A model directory's SavedModel and its calibration (None: raw confidences)."""
+
+    serving: Any
+    calibration: calibration_lib.Calibration | None
+
+
+class ModelCache:
+    """Loaded models by model directory, each loaded on first use (thread-safe); only the `keep`
+    most recently loaded stay in memory."""
+
+    def __init__(self, keep: int = 2):
+        self._keep, self._loaded, self._lock = keep, {}, threading.Lock()
+
+    def get(self, model_dir: str) -> LoadedModel:
+        with self._lock:
+            if model_dir not in self._loaded:
+                self._loaded[model_dir] = LoadedModel(
+                    tf.saved_model.load(os.path.join(model_dir, exported.SERVING)),
+                    calibration_lib.read(model_dir))
+                while len(self._loaded) > self._keep:
+                    self._loaded.pop(next(iter(self._loaded)))
+            return self._loaded[model_dir]
+
+
 def image_width(element) -> int:
     """The element size for width batching: a `(key, image [height, width])` pair's width."""
     return int(element[1].shape[1])
 
 
-class SequenceModelHandler(ModelHandler[np.ndarray, Decoded, Any]):
-    """Runs an exported digitseq model (`<model>/serving`) on batches of variable-width images.
+class SequenceModelHandler(ModelHandler[tuple[Any, np.ndarray], tuple[Any, Decoded], ModelCache]):
+    """Runs exported digitseq models (`<model>/serving`) on batches of `(key, image)` pairs of
+    variable width, each scored by the model directory its key names (`key.model`); returns
+    `(key, Decoded)` pairs in batch order.
 
     Greedy decoding uses the model's `serving_default` signature as is; beam search decodes the
     `logits` signature's output with `recognizer.decoding`. The arguments come from a validated
     `PredictConfig`.
 
     Args:
-      model_dir: the exported model directory.
+      model_dir: the run's exported model directory (checked on the launcher; the others come
+        checked from `pipelines.predict.model_versions`).
       decoder: `greedy` or `beam`.
       beam_width: beams of the beam decoder.
       max_batch_size: most images in a batch.
       max_batch_columns: for width batching, the largest sum of image widths in a batch.
       batching: `width` or `fixed` (module docstring).
       automaton: the allowed strings for constrained beam search (None: unconstrained).
-      calibration: the model's calibration (None: raw confidences).
     """
 
     def __init__(self, *, model_dir: str, decoder: str = decoding.GREEDY, beam_width: int = 8,
                  max_batch_size: int = 128, max_batch_columns: int = 16384,
-                 batching: str = WIDTH, automaton: patterns.Automaton | None = None,
-                 calibration: calibration_lib.Calibration | None = None):
+                 batching: str = WIDTH, automaton: patterns.Automaton | None = None):
         super().__init__()
         self._model_dir, self._decoder, self._beam_width = model_dir, decoder, beam_width
         self._batch_size, self._batch_columns = max_batch_size, max_batch_columns
-        self.batching, self._automaton, self._calibration = batching, automaton, calibration
+        self.batching, self._automaton = batching, automaton
         self._batches = Metrics.counter(NAMESPACE, "batches")
         self._real = Metrics.counter(NAMESPACE, "real_columns")
         self._padded = Metrics.counter(NAMESPACE, "padded_columns")
+
+    @property
+    def model_dir(self) -> str:
+        """The run's model directory (the model in force from the start)."""
+        return self._model_dir
 
     def batch_elements_kwargs(self) -> Mapping[str, Any]:
         """For fixed batching: `max_batch_size` images per batch, in arrival order."""
@@ -89,11 +126,26 @@ class SequenceModelHandler(ModelHandler[np.ndarray, Decoded, Any]):
         return {"min_batch_size": 1, "max_batch_size": self._batch_size,
                 "max_batch_weight": self._batch_columns, "element_size_fn": image_width}
 
-    def load_model(self):
-        return tf.saved_model.load(os.path.join(self._model_dir, exported.SERVING))
+    def load_model(self) -> ModelCache:
+        cache = ModelCache()
+        cache.get(self._model_dir)
+        return cache
 
-    def run_inference(self, batch: Sequence[np.ndarray], model,
-                      inference_args: Mapping[str, Any] | None = None) -> list[Decoded]:
+    def run_inference(self, batch: Sequence[tuple[Any, np.ndarray]], model: ModelCache,
+                      inference_args: Mapping[str, Any] | None = None
+                      ) -> list[tuple[Any, Decoded]]:
+        by_model: dict[str, list[int]] = {}
+        for i, (key, _) in enumerate(batch):
+            by_model.setdefault(key.model, []).append(i)
+        decoded: list[Decoded | None] = [None] * len(batch)
+        for model_dir, positions in by_model.items():
+            found = self._score([batch[i][1] for i in positions], model.get(model_dir))
+            for i, result in zip(positions, found):
+                decoded[i] = result
+        return [(key, result) for (key, _), result in zip(batch, decoded)]
+
+    def _score(self, batch: Sequence[np.ndarray], loaded: LoadedModel) -> list[Decoded]:
+        model = loaded.serving
         widths = np.array([image.shape[1] for image in batch], np.int32)
         images = np.zeros((len(batch), batch[0].shape[0], widths.max()), np.uint8)
         for i, image in enumerate(batch):
@@ -117,12 +169,12 @@ class SequenceModelHandler(ModelHandler[np.ndarray, Decoded, Any]):
             found = decoding.decode_constrained(out[exported.LOGITS], out[exported.LENGTHS],
                                                 self._automaton, beam_width=self._beam_width)
         raw = np.array([p for _, p in found], np.float64)
-        calibrated = raw if self._calibration is None else self._calibration.beam.apply(raw)
+        calibrated = raw if loaded.calibration is None else loaded.calibration.beam.apply(raw)
         return [Decoded(text, float(c)) if text is not None else Decoded("", 0.0, matched=False)
                 for (text, _), c in zip(found, calibrated.tolist())]
 
-    def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
-        return sum(image.nbytes for image in batch)
+    def get_num_bytes(self, batch: Sequence[tuple[Any, np.ndarray]]) -> int:
+        return sum(image.nbytes for _, image in batch)
 
     def get_metrics_namespace(self) -> str:
         return NAMESPACE

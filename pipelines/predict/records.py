@@ -1,7 +1,7 @@
 """Scoring records with a model in Beam: file paths in, prediction rows and dead letters out.
 
-    files -> DistributeFiles -> ReadRecords -> ParseRecords -> [BatchByWidth] -> RunInference
-               -> ToRows -+-> predictions
+    files -> DistributeFiles -> ReadRecords -> ParseRecords -> AttachModel -> [BatchByWidth]
+               -> RunInference -> ToRows -+-> predictions
                           +-> review (confidence below the threshold, or no string of the format)
     read, parse and inference failures -> dead letters
 
@@ -13,7 +13,9 @@ follows cannot be counted. Records need not carry labels; unlabeled ones are sco
 enter the error rates. Batches that fail inference go to dead letters with the error; the job
 goes on. With width batching (`SequenceModelHandler.batching`), Beam's `SortAndBatchElements`
 sorts each bundle's images by width and cuts batches by count and summed width; the rows do not
-depend on how the runner cuts bundles, only how little is padded does.
+depend on how the runner cuts bundles, only how little is padded does. Every row names the model
+directory that scored it (`pipelines.predict.model_versions`: the run's model, or in a streaming
+run the version in force when its file landed).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from typing import Sequence
 import apache_beam as beam
 import tensorflow as tf
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
+from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.transforms.util import SortAndBatchElements
 
+from pipelines.predict import model_versions
 from pipelines.predict.model_handler import NAMESPACE, WIDTH
 from recognizer import metrics as metrics_lib
 from schemas import prediction, record, storage
@@ -44,12 +47,14 @@ _READ_BUFFER = 1 << 22
 
 @dataclasses.dataclass(frozen=True)
 class RecordKey:
-    """What travels with an image through inference: its identity and its label."""
+    """What travels with an image through inference: its identity, its label, and the model
+    directory that scores it (set by `model_versions.AttachModel`)."""
 
     record_id: str
     file: str
     record: int
     label: str | None
+    model: str | None = None
 
 
 class _ReadFileFn(beam.DoFn):
@@ -147,7 +152,7 @@ class _ToRowsFn(beam.DoFn):
             record_id=key.record_id, prediction=decoded.digits, confidence=decoded.confidence,
             file=key.file, record=key.record, label=key.label,
             edits=None if key.label is None else self._distance(key.label, decoded.digits),
-            reason=reason)
+            model=key.model, reason=reason)
         self._scored.inc()
         if reason is None:
             yield row
@@ -180,16 +185,19 @@ class ScoreRecords(beam.PTransform):
     """File paths -> `{"predictions", "review", "dead_letters"}` rows (see schemas.prediction).
 
     Args:
-      handler: runs the model on batches of images (a `SequenceModelHandler`).
+      handler: runs the models on batches of `(RecordKey, image)` (a `SequenceModelHandler`).
       height: image rows the model takes; other records are dead letters.
       review: which scored rows go to review.
+      models: `model_versions.ModelVersion`s in force (None: the handler's model throughout).
     """
 
-    def __init__(self, *, handler: ModelHandler, height: int, review: Review = Review()):
+    def __init__(self, *, handler: ModelHandler, height: int, review: Review = Review(),
+                 models: beam.PCollection | None = None):
         super().__init__()
         if height < 1:
             raise InvalidInputError(f"model height {height}: expected at least 1")
         self._handler, self._height, self._review = handler, height, review
+        self._models = models
 
     def expand(self, files):
         read = (files
@@ -199,20 +207,24 @@ class ScoreRecords(beam.PTransform):
                   | "ParseRecords" >> beam.ParDo(_ParseFn(height=self._height)).with_outputs(
                       DEAD, main="examples"))
         return score_examples(parsed.examples, [read[DEAD], parsed[DEAD]],
-                              handler=self._handler, review=self._review)
+                              handler=self._handler, review=self._review, models=self._models)
 
 
-def score_examples(examples, dead: Sequence, *, handler: ModelHandler,
-                   review: Review = Review()) -> dict:
+def score_examples(examples, dead: Sequence, *, handler: ModelHandler, review: Review = Review(),
+                   models: beam.PCollection | None = None) -> dict:
     """`(RecordKey, image)` pairs -> `{"predictions", "review", "dead_letters"}` rows, the dead
-    letters being `dead` (PCollections of rows) plus the batches inference failed on."""
-    keyed = KeyedModelHandler(handler)
+    letters being `dead` (PCollections of rows) plus the batches inference failed on.
+
+    `models`: the `model_versions.ModelVersion`s in force (None: the handler's model only)."""
+    if models is None:
+        models = examples.pipeline | "RunModel" >> model_versions.Initial(handler.model_dir)
+    examples = examples | "AttachModel" >> model_versions.AttachModel(models)
     if getattr(handler, "batching", None) == WIDTH:
         examples = examples | "BatchByWidth" >> SortAndBatchElements(
             **handler.sort_and_batch_kwargs())
-        keyed = keyed.with_no_batching()
+        handler = handler.with_no_batching()
     results, failed = (examples
-                       | "RunInference" >> RunInference(keyed).with_exception_handling())
+                       | "RunInference" >> RunInference(handler).with_exception_handling())
     rows = results | "ToRows" >> beam.ParDo(_ToRowsFn(review)).with_outputs(
         REVIEW, main="predictions")
     dead_letters = ((*dead, failed.failed_inferences
