@@ -1,4 +1,5 @@
-"""`digitseq predict`: a Beam job that scores TFRecords with an exported model."""
+"""`digitseq predict`: a Beam job that scores TFRecords or image files with an exported model, in
+batch (`--input`) or as they land (`--watch`, `--subscription`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def register(subparsers) -> None:
         description="Batch prediction with Beam's RunInference: decoded digit strings as JSON "
         "Lines (and Parquet), a review queue of uncertain rows, corpus error metrics with "
         "risk-coverage and calibration error, and dead letters for records that cannot be "
-        "scored. Flags not listed here go to Beam's PipelineOptions (--runner, "
+        "scored; or, with --watch or --subscription, a streaming job that scores files as they "
+        "land and writes them per window. Flags not listed here go to Beam's PipelineOptions (--runner, "
         "--direct_num_workers, --direct_running_mode, Dataflow flags, ...).")
     flags = Flags(parser)
     flags.add(PredictConfig)
@@ -28,6 +30,12 @@ def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
     from pipelines.predict.job import PredictConfig, run_prediction
 
     config = args.flags.build(PredictConfig, args)
+    if config.streaming:
+        from pipelines.predict.streaming import run_streaming
+
+        run_streaming(config, pipeline_options(pipeline_argv))
+        print(f"streaming run ended; outputs per window in {config.out_dir}")
+        return 0
     started = time.perf_counter()
     result = run_prediction(config, pipeline_options(pipeline_argv))
     print(text.predict_summary(config.out_dir, result, time.perf_counter() - started))

@@ -18,6 +18,12 @@ directory that scored it. A dead
 letter: `file`, `record` (number in the file, or the first unreadable one), `id` when it could be
 read, and `error`. Every input record ends up in exactly one of the two.
 
+A streaming run (`digitseq predict --watch` / `--subscription`) writes the same rows per fixed
+window and pane: `predictions-<window>-pane<P>.jsonl`, `review-...`, `dead_letter-...` and
+`metrics-<window>-pane<P>.jsonl` (one metrics document), `<window>` being `<start>-<end>` in UTC
+(`20261202T010000Z-20261202T010100Z`), pane 0 the on-time firing and each further pane a late
+one.
+
 `read_rows` and `read_images` read a finished run back (for reports and tests).
 """
 
@@ -35,6 +41,7 @@ PREDICTIONS = "predictions"
 REVIEW = "review"
 DEAD_LETTER = "dead_letter"
 METRICS = "metrics.json"
+WINDOW_METRICS = "metrics"
 RUN = "run.json"
 SHARD_TEMPLATE = "-SSSSS-of-NNNNN"
 JSONL = ".jsonl"

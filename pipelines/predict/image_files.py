@@ -1,6 +1,7 @@
 """Scoring image files directly: each file normalised as `digitseq ingest` normalises it.
 
-    files -> DistributeFiles -> ReadImages (+ labels side input) -> [BatchByWidth] -> RunInference
+    files -> ReadImages: DistributeFiles -> ReadImages (+ labels side input)
+          -> AttachModel -> [BatchByWidth] -> RunInference
           -> predictions, review (as `pipelines.predict.records.score_examples`), dead letters
 
 Rows are keyed by the file path (`id` and `file`; `record` is 0). A file that cannot be read or
@@ -90,15 +91,36 @@ class ScoreImages(beam.PTransform):
                  invert: images.Invert = "auto", crop: bool = True, review: Review = Review(),
                  models=None):
         super().__init__()
-        self._handler, self._lookup, self._review = handler, label_lookup(rows), review
-        self._models = models
+        self._handler, self._review, self._models = handler, review, models
+        self._read = ReadImages(rows=rows, invert=invert, crop=crop)
+
+    def expand(self, files):
+        read = files | "Read" >> self._read
+        return score_examples(read["examples"], [read[DEAD]], handler=self._handler,
+                              review=self._review, models=self._models)
+
+
+class ReadImages(beam.PTransform):
+    """Image file paths -> `{"examples": (RecordKey, image), DEAD: dead-letter rows}`.
+
+    Args:
+      rows: the labels file's rows (empty: every image unlabeled).
+      invert: polarity, as `pipelines.images.normalize` takes it.
+      crop: crop to the ink first.
+      distribute: spread the paths over workers first (`Reshuffle`; as `records.ReadRecords`).
+    """
+
+    def __init__(self, *, rows: Sequence[labels_lib.LabelRow] = (),
+                 invert: images.Invert = "auto", crop: bool = True, distribute: bool = True):
+        super().__init__()
+        self._lookup, self._distribute = label_lookup(rows), distribute
         self._fn = _ReadImageFn(invert=invert, crop=crop)
 
     def expand(self, files):
         lookup = files.pipeline | "Labels" >> beam.Create(sorted(self._lookup.items()))
+        if self._distribute:
+            files = files | "DistributeFiles" >> beam.Reshuffle()
         read = (files
-                | "DistributeFiles" >> beam.Reshuffle()
                 | "ReadImages" >> beam.ParDo(self._fn, beam.pvalue.AsDict(lookup)).with_outputs(
                     DEAD, main="examples"))
-        return score_examples(read.examples, [read[DEAD]], handler=self._handler,
-                              review=self._review, models=self._models)
+        return {"examples": read.examples, DEAD: read[DEAD]}

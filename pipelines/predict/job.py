@@ -51,6 +51,7 @@ from schemas.options import check_choice, check_finite, option
 logger = logging.getLogger(__name__)
 
 COMMAND = "digitseq predict"
+SUBSCRIPTION = re.compile(r"projects/[^/\s]+/subscriptions/[^/\s]+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,8 +61,26 @@ class PredictConfig:
     Attributes:
       model_dir: exported model directory (digitseq train).
       input_pattern: TFRecord file pattern, GZIP or not, e.g. 'data/test/*.tfrecord.gz'; or
-        image files, e.g. 'scans/*.png' (normalised as digitseq ingest does).
+        image files, e.g. 'scans/*.png' (normalised as digitseq ingest does). A batch run; the
+        streaming sources are watch and subscription.
       out_dir: output directory (local or gs://).
+      watch: streaming: score files matching this pattern as they land (TFRecords, or image
+        files by their extension), polled every poll_interval seconds (fileio.MatchContinuously:
+        Dataflow streaming, Flink; not the local runners).
+      subscription: streaming: score the files that Pub/Sub messages of this subscription name
+        (projects/P/subscriptions/S; Cloud Storage notifications, or a message whose data is a
+        path).
+      window: streaming: fixed window, in seconds of file arrival time; outputs and metrics are
+        written per window.
+      allowed_lateness: streaming: seconds after a window's end during which a late file is still
+        scored, into a late pane of its window (pane1, pane2, ...); later ones are dropped by the
+        runner.
+      poll_interval: streaming: seconds between two matches of watch and model_watch.
+      remember_files: streaming: seconds for which a file (same path, size and modification
+        time) is remembered, so that a second arrival is not scored again.
+      model_watch: streaming: model directories appearing under this pattern (e.g.
+        'gs://b/models/*') replace the model for files that land after them; each row names
+        its model.
       decoder: CTC decoding: greedy (the serving signature) or beam search.
       beam_width: beams kept by the beam decoder.
       batch_size: largest inference batch.
@@ -84,8 +103,15 @@ class PredictConfig:
     """
 
     model_dir: str = option(flag="--model")
-    input_pattern: str = option(flag="--input")
     out_dir: str = option(flag="--out")
+    input_pattern: str | None = option(None, flag="--input", metavar="PATTERN")
+    watch: str | None = option(None, metavar="PATTERN")
+    subscription: str | None = option(None, metavar="projects/P/subscriptions/S")
+    window: float = 60.0
+    allowed_lateness: float = 600.0
+    poll_interval: float = 10.0
+    remember_files: float = 86400.0
+    model_watch: str | None = option(None, metavar="PATTERN")
     decoder: str = option(decoding.GREEDY, choices=decoding.DECODERS)
     beam_width: int = 8
     batch_size: int = 128
@@ -113,6 +139,7 @@ class PredictConfig:
         if not self.format_list or set(self.format_list) - set(prediction.FORMATS):
             raise ConfigError("formats", self.formats,
                               f"expected one or more of {', '.join(prediction.FORMATS)}")
+        self._check_sources()
         if not 0.0 <= self.review_below <= 1.0:
             raise ConfigError("review_below", self.review_below, "expected a confidence in 0..1")
         if self.length is not None and self.length < 1:
@@ -140,6 +167,40 @@ class PredictConfig:
             except patterns.PatternError as err:
                 raise ConfigError(given[-1], getattr(self, given[-1]), f"expected a format "
                                   f"some digit string has: {err}") from None
+
+    def _check_sources(self) -> None:
+        given = [name for name in ("input_pattern", "watch", "subscription")
+                 if getattr(self, name) is not None]
+        if not given:
+            raise ConfigError("input_pattern", None, "expected the files to score (or a "
+                              "streaming source: watch or subscription)",
+                              others=["watch", "subscription"])
+        if len(given) > 1:
+            raise ConfigError(given[1], getattr(self, given[1]), "expected one source of files: "
+                              "one of input_pattern, watch, subscription",
+                              others=["input_pattern", "watch", "subscription"])
+        if self.subscription is not None and not SUBSCRIPTION.fullmatch(self.subscription):
+            raise ConfigError("subscription", self.subscription, "expected a Pub/Sub "
+                              "subscription path, projects/PROJECT/subscriptions/NAME")
+        if self.model_watch is not None and not self.streaming:
+            raise ConfigError("model_watch", self.model_watch, "expected a streaming run: "
+                              "model updates need watch or subscription",
+                              others=["watch", "subscription"])
+        for name in ("window", "poll_interval", "remember_files"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(name, getattr(self, name), "expected a positive number of "
+                                  "seconds")
+        if self.allowed_lateness < 0:
+            raise ConfigError("allowed_lateness", self.allowed_lateness, "expected 0 or more "
+                              "seconds")
+        if self.streaming and self.format_list != ["jsonl"]:
+            raise ConfigError("formats", self.formats, "expected jsonl: a streaming run writes "
+                              "JSON Lines per window")
+
+    @property
+    def streaming(self) -> bool:
+        """Files arrive while the job runs (watch or subscription)."""
+        return self.watch is not None or self.subscription is not None
 
     def _length_range(self) -> tuple[int, int]:
         match = re.fullmatch(r"\s*(\d+)\s*\.\.\s*(\d+)\s*", self.lengths)
@@ -216,20 +277,39 @@ def _score_images(config: PredictConfig, files: list[str], handler: SequenceMode
                                    crop=config.crop, review=review)
 
 
+def make_handler(config: PredictConfig) -> SequenceModelHandler:
+    """The model handler of a run (batch or streaming)."""
+    return SequenceModelHandler(
+        model_dir=config.model_dir, decoder=config.decoder, beam_width=config.beam_width,
+        max_batch_size=config.batch_size, max_batch_columns=config.batch_columns,
+        batching=config.batching, automaton=config.automaton())
+
+
+def make_review(config: PredictConfig) -> Review:
+    """Which scored rows of a run go to review."""
+    return Review(below=config.review_below,
+                  no_match=prediction.no_match_reason(config.constraint() or "",
+                                                      config.beam_width))
+
+
+def run_settings(config: PredictConfig) -> dict[str, Any]:
+    """What `run.json` says of the scoring, in batch and streaming runs alike."""
+    return {
+        "model": config.model_dir, "labels": config.labels, "invert": config.invert,
+        "crop": config.crop, "decoder": config.decoder,
+        "beam_width": config.beam_width if config.decoder == decoding.BEAM else None,
+        "formats": config.format_list,
+        prediction.CALIBRATED: calibration_lib.read(config.model_dir) is not None,
+        "review_below": config.review_below, prediction.CONSTRAINT: config.constraint()}
+
+
 def run_prediction(config: PredictConfig,
                    pipeline_options: PipelineOptions | None = None) -> dict[str, Any]:
     """Runs the job to completion; returns `metrics.json`'s content plus counters."""
     model_config = load_model_config(config.model_dir)
     files = storage.match_files(config.input_pattern, field="input_pattern",
                                 expected="TFRecord or image files")
-    calibration = calibration_lib.read(config.model_dir)
-    handler = SequenceModelHandler(
-        model_dir=config.model_dir, decoder=config.decoder, beam_width=config.beam_width,
-        max_batch_size=config.batch_size, max_batch_columns=config.batch_columns,
-        batching=config.batching, automaton=config.automaton())
-    review = Review(below=config.review_below,
-                    no_match=prediction.no_match_reason(config.constraint() or "",
-                                                        config.beam_width))
+    handler, review = make_handler(config), make_review(config)
     score = (_score_images(config, files, handler, int(model_config["height"]), review)
              if any(map(images.is_image, files)) else
              ScoreRecords(handler=handler, height=int(model_config["height"]), review=review))
@@ -257,14 +337,8 @@ def run_prediction(config: PredictConfig,
                          if c.key.metric.namespace == NAMESPACE})
         claims.check_held(claim)
         storage.write_json(os.path.join(config.out_dir, prediction.RUN), {
-            "model": config.model_dir, "input": config.input_pattern, "files": files,
-            "labels": config.labels, "invert": config.invert, "crop": config.crop,
-            "decoder": config.decoder,
-            "beam_width": config.beam_width if config.decoder == decoding.BEAM else None,
-            "formats": config.format_list, "counters": counters,
-            prediction.CALIBRATED: calibration is not None,
-            "review_below": config.review_below,
-            prediction.CONSTRAINT: config.constraint(),
+            **run_settings(config), "input": config.input_pattern, "files": files,
+            "counters": counters,
             prediction.BATCHING: {
                 "mode": config.batching, "batch_size": config.batch_size,
                 "batch_columns": config.batch_columns if config.batching == WIDTH else None,

@@ -1,6 +1,7 @@
 """Scoring records with a model in Beam: file paths in, prediction rows and dead letters out.
 
-    files -> DistributeFiles -> ReadRecords -> ParseRecords -> AttachModel -> [BatchByWidth]
+    files -> ReadRecords: DistributeFiles -> ReadRecords -> ParseRecords
+          -> AttachModel -> [BatchByWidth]
                -> RunInference -> ToRows -+-> predictions
                           +-> review (confidence below the threshold, or no string of the format)
     read, parse and inference failures -> dead letters
@@ -200,14 +201,34 @@ class ScoreRecords(beam.PTransform):
         self._models = models
 
     def expand(self, files):
+        read = files | "Read" >> ReadRecords(height=self._height)
+        return score_examples(read["examples"], [read[DEAD]], handler=self._handler,
+                              review=self._review, models=self._models)
+
+
+class ReadRecords(beam.PTransform):
+    """TFRecord file paths -> `{"examples": (RecordKey, image), DEAD: dead-letter rows}`.
+
+    Args:
+      height: image rows the model takes; other records are dead letters.
+      distribute: spread the paths over workers first (`Reshuffle`); a caller whose paths come
+        out of a keyed step already spread (the streaming job's deduplication) passes False.
+    """
+
+    def __init__(self, *, height: int, distribute: bool = True):
+        super().__init__()
+        self._height, self._distribute = height, distribute
+
+    def expand(self, files):
+        if self._distribute:
+            files = files | "DistributeFiles" >> beam.Reshuffle()
         read = (files
-                | "DistributeFiles" >> beam.Reshuffle()
                 | "ReadRecords" >> beam.ParDo(_ReadFileFn()).with_outputs(DEAD, main="records"))
         parsed = (read.records
                   | "ParseRecords" >> beam.ParDo(_ParseFn(height=self._height)).with_outputs(
                       DEAD, main="examples"))
-        return score_examples(parsed.examples, [read[DEAD], parsed[DEAD]],
-                              handler=self._handler, review=self._review, models=self._models)
+        return {"examples": parsed.examples,
+                DEAD: (read[DEAD], parsed[DEAD]) | "ReadDeadLetters" >> beam.Flatten()}
 
 
 def score_examples(examples, dead: Sequence, *, handler: ModelHandler, review: Review = Review(),

@@ -1,4 +1,5 @@
-"""Where a prediction run writes: its output directory (claimed for the run) and JSON Lines."""
+"""Where a prediction run writes: its output directory (claimed for the run), JSON Lines for the
+whole run (batch), and one file per window pane (streaming: `WriteWindowed`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import os
 
 import apache_beam as beam
 import tensorflow as tf
+from apache_beam.transforms import window as window_lib
+from apache_beam.utils.timestamp import Timestamp
 
-from schemas import claims, prediction
+from schemas import claims, prediction, storage
 from schemas.errors import ConfigError
 
 
@@ -26,12 +29,54 @@ class WriteJsonLines(beam.PTransform):
                                                  shard_name_template=prediction.SHARD_TEMPLATE))
 
 
+def window_name(window: window_lib.IntervalWindow, pane_index: int) -> str:
+    """`<start>-<end>-pane<P>` in UTC, e.g. `20261202T010000Z-20261202T010100Z-pane0`."""
+    def stamp(t: Timestamp) -> str:
+        return t.to_utc_datetime().strftime("%Y%m%dT%H%M%SZ")
+
+    return f"{stamp(window.start)}-{stamp(window.end)}-pane{pane_index}"
+
+
+class _WritePaneFn(beam.DoFn):
+    """`(None, rows)` of one window pane -> `<out>/<name>-<window>-pane<P><suffix>` (rows in a
+    stable order, through `storage.atomic_file`); yields the path."""
+
+    def __init__(self, out_dir: str, name: str, suffix: str):
+        super().__init__()
+        self._out_dir, self._name, self._suffix = out_dir, name, suffix
+
+    def process(self, item, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
+        _, rows = item
+        lines = sorted(json.dumps(row, sort_keys=False) for row in rows)
+        path = os.path.join(self._out_dir,
+                            f"{self._name}-{window_name(window, pane.index)}{self._suffix}")
+        with storage.atomic_file(path) as temp, tf.io.gfile.GFile(temp, "w") as f:
+            f.write("".join(line + "\n" for line in lines))
+        yield path
+
+
+class WriteWindowed(beam.PTransform):
+    """Dicts in fixed windows -> one JSON Lines file per window and pane (the on-time pane 0,
+    then one per late firing), named by `window_name`."""
+
+    def __init__(self, out_dir: str, name: str, suffix: str = prediction.JSONL):
+        super().__init__()
+        self._out_dir, self._name, self._suffix = out_dir, name, suffix
+
+    def expand(self, rows):
+        return (rows
+                | "Key" >> beam.Map(lambda row: (None, row))
+                | "GroupPane" >> beam.GroupByKey()
+                | "WritePane" >> beam.ParDo(_WritePaneFn(self._out_dir, self._name,
+                                                         self._suffix)))
+
+
 def output_files(out_dir: str) -> list[str]:
     """What a prediction run writes in `out_dir` (existing files only)."""
     found = []
     for pattern in (f"{prediction.PREDICTIONS}-*", f"{prediction.REVIEW}-*",
                     f"{prediction.DEAD_LETTER}-*",
-                    prediction.METRICS, prediction.RUN):
+                    prediction.METRICS, f"{prediction.WINDOW_METRICS}-*", prediction.RUN):
         found += tf.io.gfile.glob(os.path.join(out_dir, pattern))
     return sorted(found)
 
