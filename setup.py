@@ -39,10 +39,12 @@ setuptools.setup(
     python_requires=">=3.10",
     packages=setuptools.find_packages(
         include=["digitseq", "digitseq.*", "pipelines", "pipelines.*", "recognizer",
-                 "recognizer.*", "schemas", "schemas.*"]) + ["pipelines.render.data"],
+                 "recognizer.*", "schemas", "schemas.*"]) + ["pipelines.render.data",
+                                                             "recognizer.builtin"],
     package_data={
         "schemas": ["*.pbtxt"],
         "pipelines.render.data": ["*.npz", "*.json"],
+        "recognizer.builtin": ["models.json", "**/*"],
     },
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,

@@ -33,7 +33,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recognizer import checks, ctc, data, distribution, export, finetune, models, reporting
+from recognizer import (builtin, checks, ctc, data, distribution, export, finetune, models,
+                        reporting)
 from recognizer.evaluation import Evaluator
 from recognizer.layout import split_info
 from schemas import batch, dataset, exported, storage
@@ -72,8 +73,8 @@ class TrainConfig:
       tensorboard_images: validation sequences drawn in TensorBoard each epoch.
       data_weights: mixing weight of each --data dataset's training batches, positive (default:
         in proportion to their training records).
-      init_from: exported model directory to start from (fine-tuning): its architecture,
-        weights and standardization statistics.
+      init_from: exported model directory to start from (fine-tuning), or the name of a model
+        that ships with digitseq: its architecture, weights and standardization statistics.
       freeze_conv: with init_from, keep the convolutional front end as it is.
       jit_compile: compile the model's forward and backward pass with XLA (the CTC loss and the
         update stay outside); one compilation per batch shape; arch convctc only.
@@ -272,6 +273,9 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     started = time.perf_counter()
     metadata = _check_datasets(config.data_dir)
     primary = config.data_dir[0]
+    if config.init_from:
+        config = dataclasses.replace(config, init_from=builtin.resolve(config.init_from,
+                                                                       field="init_from"))
     initial = finetune.load_initial(config.init_from) if config.init_from else None
     if initial is not None:
         finetune.check_height(initial, metadata["height"], primary)

@@ -43,7 +43,7 @@ from pipelines.predict.model_handler import (BATCHINGS, NAMESPACE, WIDTH, Sequen
                                              load_model_config)
 from pipelines.predict.records import COUNTERS, Review, ScoreRecords
 from pipelines.predict.writing import WriteJsonLines, prepare_output_dir
-from recognizer import calibration as calibration_lib, decoding, patterns
+from recognizer import builtin, calibration as calibration_lib, decoding, patterns
 from schemas import claims, prediction, storage
 from schemas.errors import ConfigError
 from schemas.options import check_choice, check_finite, option
@@ -59,7 +59,8 @@ class PredictConfig:
     """A batch prediction run.
 
     Attributes:
-      model_dir: exported model directory (digitseq train).
+      model_dir: exported model directory (digitseq train), or the name of a model that ships
+        with digitseq (recognizer/builtin/models.json).
       input_pattern: TFRecord file pattern, GZIP or not, e.g. 'data/test/*.tfrecord.gz'; or
         image files, e.g. 'scans/*.png' (normalised as digitseq ingest does). A batch run; the
         streaming sources are watch and subscription.
@@ -303,9 +304,17 @@ def run_settings(config: PredictConfig) -> dict[str, Any]:
         "review_below": config.review_below, prediction.CONSTRAINT: config.constraint()}
 
 
+def with_model_resolved(config: PredictConfig) -> PredictConfig:
+    """`config` with a builtin model name (`recognizer.builtin`) replaced by its directory."""
+    model_dir = builtin.resolve(config.model_dir, field="model_dir")
+    return config if model_dir == config.model_dir else dataclasses.replace(
+        config, model_dir=model_dir)
+
+
 def run_prediction(config: PredictConfig,
                    pipeline_options: PipelineOptions | None = None) -> dict[str, Any]:
     """Runs the job to completion; returns `metrics.json`'s content plus counters."""
+    config = with_model_resolved(config)
     model_config = load_model_config(config.model_dir)
     files = storage.match_files(config.input_pattern, field="input_pattern",
                                 expected="TFRecord or image files")

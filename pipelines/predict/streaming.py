@@ -44,7 +44,8 @@ from apache_beam.utils.timestamp import Duration
 
 from pipelines import images, labels as labels_lib
 from pipelines.predict import image_files, model_versions
-from pipelines.predict.job import COMMAND, PredictConfig, make_handler, make_review, run_settings
+from pipelines.predict.job import (COMMAND, PredictConfig, make_handler, make_review, run_settings,
+                                  with_model_resolved)
 from pipelines.predict.metrics import CorpusMetrics
 from pipelines.predict.model_handler import NAMESPACE, load_model_config
 from pipelines.predict.records import DEAD, ReadRecords, score_examples
@@ -204,6 +205,7 @@ def check_runner(config: PredictConfig, options: PipelineOptions) -> None:
 def run_streaming(config: PredictConfig, pipeline_options: PipelineOptions) -> dict[str, Any]:
     """Runs the streaming job until the runner stops it (drain or cancel); returns `run.json`."""
     check_runner(config, pipeline_options)
+    config = with_model_resolved(config)
     pipeline_options.view_as(StandardOptions).streaming = True
     height = int(load_model_config(config.model_dir)["height"])
     labels = labels_lib.read_labels(config.labels)[0] if config.labels else ()

@@ -1,0 +1,74 @@
+"""Models that ship inside the package (`recognizer.builtin`): names, checksums, and the shipped
+model reading strings without any training."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from digitseq import cli
+from recognizer import builtin
+from schemas.errors import ConfigError
+
+
+@pytest.fixture()
+def package(tmp_path, monkeypatch, trained_model):
+    """A builtin directory of its own holding the small trained model as `tiny-v1`."""
+    here = tmp_path / "builtin"
+    monkeypatch.setattr(builtin, "HERE", str(here))
+    monkeypatch.setattr(builtin, "MANIFEST", str(here / "models.json"))
+    monkeypatch.setattr(builtin, "_verified", set())
+    builtin.install(trained_model, "tiny-v1", card={"command": "test"}, card_text="# tiny\n")
+    return here
+
+
+def test_install_ships_the_contract_files_with_their_checksums(package, trained_model):
+    shipped = json.loads((package / "models.json").read_text())["tiny-v1"]
+    assert "model.keras" in shipped["sha256"] and "serving/saved_model.pb" in shipped["sha256"]
+    assert not any(name.startswith(("backup/", "logs/", "best.keras"))
+                   for name in shipped["sha256"])
+    assert (package / "tiny-v1" / "MODEL_CARD.md").exists()
+    assert builtin.resolve("tiny-v1", field="model_dir") == str(package / "tiny-v1")
+    assert builtin.resolve(trained_model, field="model_dir") == trained_model
+
+
+def test_a_changed_file_is_refused_naming_it(package):
+    with open(package / "tiny-v1" / "stats.json", "a") as f:
+        f.write(" ")
+    with pytest.raises(ConfigError, match=r"model_dir tiny-v1: the builtin model's stats.json "
+                                          r"is sha256 .*, shipped .*reinstall digitseq"):
+        builtin.resolve("tiny-v1", field="model_dir")
+
+
+def test_a_missing_file_is_refused_naming_it(package):
+    os.remove(package / "tiny-v1" / "config.json")
+    with pytest.raises(ConfigError, match="the builtin model's config.json is missing"):
+        builtin.resolve("tiny-v1", field="model_dir")
+
+
+def test_predict_and_train_take_a_builtin_name(package, variable_dataset, tmp_path):
+    out = tmp_path / "scored"
+    assert cli.run(["predict", "--model", "tiny-v1", "--input",
+                    os.path.join(variable_dataset, "test", "*"), "--out", str(out)]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"] == str(package / "tiny-v1")
+    assert cli.run(["train", "--data", variable_dataset, "--model-dir", str(tmp_path / "m"),
+                    "--init-from", "tiny-v1", "--epochs", "1", "--batch-size", "16"]) == 0
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["run"]["init_from"] == str(package / "tiny-v1")
+
+
+@pytest.mark.parametrize("command", ["predict", "train"])
+def test_an_unknown_builtin_name_is_one_line(command, package, variable_dataset, tmp_path,
+                                             capsys):
+    flags = (["predict", "--model", "nosuch-model", "--input",
+              os.path.join(variable_dataset, "test", "*"), "--out", str(tmp_path / "o")]
+             if command == "predict" else
+             ["train", "--data", variable_dataset, "--model-dir", str(tmp_path / "m"),
+              "--init-from", "nosuch-model"])
+    assert cli.run(flags) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "nosuch-model: no builtin model of that name (builtin: tiny-v1)" in err
