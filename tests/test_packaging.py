@@ -19,7 +19,7 @@ def test_sdist_contains_schema_and_sample(tmp_path):
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     for needed in ("schemas/schema.pbtxt", "pipelines/render/data/mnist_sample.npz",
                    "pipelines/render/data/mnist_sample.json", "setup.py", "digitseq/cli.py",
-                   "schemas/record.py"):
+                   "schemas/record.py", "recognizer/builtin/general-v1/serving/saved_model.pb"):
         assert needed in names, needed
 
 
@@ -40,7 +40,10 @@ def test_wheel_carries_the_sample_without_packaging_warnings(tmp_path):
     (wheel,) = tmp_path.glob("digitseq-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("pipelines/render/data/mnist_sample.npz", "pipelines/render/data/mnist_sample.json",
-                   "schemas/schema.pbtxt"):
+                   "schemas/schema.pbtxt", "recognizer/builtin/models.json",
+                   "recognizer/builtin/general-v1/serving/saved_model.pb",
+                   "recognizer/builtin/general-v1/model.keras",
+                   "recognizer/builtin/general-v1/MODEL_CARD.md"):
         assert needed in names, needed
 
 
