@@ -35,12 +35,13 @@ import os
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.transforms import window as window_lib
 from apache_beam.transforms.deduplicate import Deduplicate
-from apache_beam.utils.timestamp import Duration
+from apache_beam.utils.timestamp import Duration, Timestamp
 
 from pipelines import images, labels as labels_lib
 from pipelines.predict import image_files, model_versions
@@ -132,9 +133,6 @@ class WatchFiles(beam.PTransform):
         self._pattern, self._interval = pattern, interval
 
     def expand(self, pbegin):
-        from apache_beam.io import fileio
-        from apache_beam.utils.timestamp import Timestamp
-
         return pbegin | "Match" >> fileio.MatchContinuously(
             self._pattern, interval=self._interval, match_updated_files=True,
             start_timestamp=Timestamp.now())
@@ -157,19 +155,19 @@ def stream_outputs(arrivals, *, config: PredictConfig, height: int, model_dirs=N
                  allowed_lateness=Duration.of(config.allowed_lateness)))
     by_kind = files | "ByKind" >> beam.Partition(lambda path, _: int(images.is_image(path)), 2)
     records = by_kind[0] | "ReadRecords" >> ReadRecords(height=height, distribute=False)
-    pictures = by_kind[1] | "ReadImages" >> image_files.ReadImages(
-        rows=labels, invert=config.invert, crop=config.crop, distribute=False)
-    if height != images.HEIGHT:
-        pictures = {"examples": pictures["examples"] | "NoImagesAtThisHeight" >> beam.Filter(
-                        lambda _: False),
-                    DEAD: ((pictures[DEAD], pictures["examples"] | "WrongHeight" >> beam.Map(
-                        lambda item: prediction.dead_letter_row(
-                            file=item[0].file, record=0, record_id=item[0].record_id,
-                            error=f"{item[0].file}: image files are normalised to height "
-                                  f"{images.HEIGHT}, the model takes {height}")))
-                           | "ImageDeadLetters" >> beam.Flatten())}
-    examples = ((records["examples"], pictures["examples"]) | "Examples" >> beam.Flatten())
-    outputs = score_examples(examples, [records[DEAD], pictures[DEAD]],
+    examples, dead = [records["examples"]], [records[DEAD]]
+    if height == images.HEIGHT:
+        pictures = by_kind[1] | "ReadImages" >> image_files.ReadImages(
+            rows=labels, invert=config.invert, crop=config.crop, distribute=False)
+        examples.append(pictures["examples"])
+        dead.append(pictures[DEAD])
+    else:
+        dead.append(by_kind[1] | "WrongHeight" >> beam.Map(
+            lambda path: prediction.dead_letter_row(
+                file=path, record=0, record_id=path,
+                error=f"{path}: image files are normalised to height {images.HEIGHT}, the "
+                      f"model takes {height}")))
+    outputs = score_examples(examples | "Examples" >> beam.Flatten(), dead,
                              handler=make_handler(config), review=make_review(config),
                              models=versions)
     paths = [outputs[name] | f"Write{title}" >> WriteWindowed(
