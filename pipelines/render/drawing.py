@@ -4,13 +4,13 @@ Each digit occupies a box (28 columns, or `round(28 * aspect)` with a writer's a
 `pipelines.render.params`); inside it the digit may be varied as handwriting varies
 (`pipelines.render.handwriting`), and boxes are combined by pixel maximum.
 
-`render_shard` renders a shard's sequences in order. Layouts with no writer or scan option
-(`RenderParams.legacy`) are rendered digit by digit (`render`), as before those options existed;
-the others `BATCH` sequences at a time (`render_batch`), their elastic noise drawn from a
-generator seeded by the shard's seed and the batch's number, so a record depends on the plan and
-the seed alone. With `scan`, a record's image is its paper image (`RenderedSequence.scan`,
-`pipelines.render.paper.scan`) normalised as image files are, and it has no `digit_left` (box
-columns do not survive the paper).
+`render_shard` renders a shard's sequences in order, `BATCH` at a time. Layouts with no writer or
+scan option (`RenderParams.legacy`) are varied digit by digit as before those options existed
+(`render_each`: `handwriting.vary_each`, the bytes of `handwriting.vary` per digit); the others
+together (`render_batch`), their elastic noise drawn from a generator seeded by the shard's seed
+and the batch's number, so a record depends on the plan and the seed alone. With `scan`, a
+record's image is its paper image (`RenderedSequence.scan`, `pipelines.render.paper.scan`)
+normalised as image files are, and it has no `digit_left` (box columns do not survive the paper).
 """
 
 from __future__ import annotations
@@ -134,19 +134,22 @@ def render_shard(plan: ShardPlan, params: RenderParams, *, seed: int, pool: np.n
                  mnist_split: MnistSplit) -> Iterator[RenderedSequence]:
     """The shard's sequences, rendered in order (see the module docstring)."""
     specs = make_specs(plan, params, seed=seed, pool=pool)
-    if params.legacy:
-        for spec in specs:
-            yield render(spec, mnist_split)
-        return
     batch: list[SequenceSpec] = []
     number = 0
     for spec in specs:
         batch.append(spec)
         if len(batch) == BATCH:
-            yield from render_batch(batch, mnist_split, params, noise=_noise(plan, seed, number))
+            yield from _render(batch, mnist_split, params, plan, seed, number)
             batch, number = [], number + 1
     if batch:
-        yield from render_batch(batch, mnist_split, params, noise=_noise(plan, seed, number))
+        yield from _render(batch, mnist_split, params, plan, seed, number)
+
+
+def _render(specs: list[SequenceSpec], mnist_split: MnistSplit, params: RenderParams,
+            plan: ShardPlan, seed: int, number: int) -> list[RenderedSequence]:
+    if params.legacy:
+        return render_each(specs, mnist_split)
+    return render_batch(specs, mnist_split, params, noise=_noise(plan, seed, number))
 
 
 def _noise(plan: ShardPlan, seed: int, number: int) -> np.random.Generator:
@@ -206,19 +209,28 @@ def render_batch(specs: list[SequenceSpec], mnist_split: MnistSplit, params: Ren
     return rendered
 
 
-def render(spec: SequenceSpec, mnist_split: MnistSplit) -> RenderedSequence:
-    """Draws the sequence: each digit varied inside its box, boxes combined by pixel maximum."""
-    lefts = spec.digit_left.tolist()
-    image = np.zeros((IMAGE_SIZE, lefts[-1] + IMAGE_SIZE), np.uint8)
-    for row, left, scale, slant, rotation, thickness, shift in zip(
-            spec.rows, lefts, spec.scales.tolist(), spec.slants.tolist(),
-            spec.rotations.tolist(), spec.thickness.tolist(), spec.shifts.tolist()):
-        digit = handwriting.vary(mnist_split.images[row], scale=scale, slant=slant,
-                                 rotation=rotation, thickness=thickness, shift=shift)
-        box = image[:, left:left + IMAGE_SIZE]
-        np.maximum(box, digit, out=box)
-    return RenderedSequence(
-        plan=spec.plan, record_id=spec.record_id, image=image,
-        label=tuple(mnist_split.labels[spec.rows].tolist()),
-        source_index=tuple(mnist_split.indices[spec.rows].tolist()),
-        digit_left=tuple(lefts))
+def render_each(specs: list[SequenceSpec], mnist_split: MnistSplit) -> list[RenderedSequence]:
+    """Sequences without writer values (`make_specs` of legacy params): each digit varied inside
+    its 28-column box by its own values (`handwriting.vary_each`), boxes combined by pixel
+    maximum."""
+    varied = handwriting.vary_each(
+        mnist_split.images[np.concatenate([s.rows for s in specs])],
+        scale=np.concatenate([s.scales for s in specs]),
+        slant=np.concatenate([s.slants for s in specs]),
+        rotation=np.concatenate([s.rotations for s in specs]),
+        thickness=np.concatenate([s.thickness for s in specs]),
+        shift=np.concatenate([s.shifts for s in specs]))
+    rendered, first = [], 0
+    for spec in specs:
+        lefts = spec.digit_left.tolist()
+        image = np.zeros((IMAGE_SIZE, lefts[-1] + IMAGE_SIZE), np.uint8)
+        for left, digit in zip(lefts, varied[first:first + len(lefts)]):
+            box = image[:, left:left + IMAGE_SIZE]
+            np.maximum(box, digit, out=box)
+        first += len(lefts)
+        rendered.append(RenderedSequence(
+            plan=spec.plan, record_id=spec.record_id, image=image,
+            label=tuple(mnist_split.labels[spec.rows].tolist()),
+            source_index=tuple(mnist_split.indices[spec.rows].tolist()),
+            digit_left=tuple(lefts)))
+    return rendered

@@ -51,32 +51,37 @@ def warp(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
       image: `uint8 [height, width]`.
       matrix: from `affine_matrix`; must be invertible.
     """
-    height, width = image.shape
+    return _warp_each(image[None], matrix[None])[0]
+
+
+def _warp_each(images: np.ndarray, matrices) -> np.ndarray:
+    """`warp` of each image of `uint8 [n, height, width]` by its own matrix `[n, 2, 2]`, with the
+    bytes `warp` gives each alone: the stacked inverse and product run LAPACK and BLAS matrix by
+    matrix, and the sampling is element-wise."""
+    count, height, width = images.shape
     centre = np.array([(width - 1) / 2, (height - 1) / 2])
     ys, xs = np.mgrid[0:height, 0:width]
     offsets = np.stack([xs.ravel() - centre[0], ys.ravel() - centre[1]])
-    source_x, source_y = np.linalg.inv(matrix) @ offsets + centre[:, None]
-    return _to_uint8(_bilinear(image.astype(np.float64), source_x, source_y).reshape(height, width))
+    sources = np.linalg.inv(np.asarray(matrices, np.float64)) @ offsets + centre[:, None]
+    values = _bilinear(images.astype(np.float64), sources[:, 0], sources[:, 1])
+    return _to_uint8(values).reshape(count, height, width)
 
 
-def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Values of `image` at float positions `(x, y)`, zero outside the image."""
+def _bilinear(images: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Values of each of `images` `[n, height, width]` at float positions `(x[i], y[i])`
+    (`[n, k]`), zero outside the image."""
+    count, height, width = images.shape
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1))).ravel()
+    first = np.arange(count)[:, None] * ((height + 2) * (width + 2))
     x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
     fx, fy = x - x0, y - y0
     total = np.zeros_like(x)
     for dy, wy in ((0, 1 - fy), (1, fy)):
+        row = first + (np.clip(y0 + dy, -1, height) + 1) * (width + 2)
         for dx, wx in ((0, 1 - fx), (1, fx)):
-            total += wy * wx * _pixels(image, x0 + dx, y0 + dy)
+            # Positions outside the image land on the zero border.
+            total += wy * wx * np.take(padded, row + np.clip(x0 + dx, -1, width) + 1)
     return total
-
-
-def _pixels(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """`image[y, x]` where inside the image, 0 elsewhere."""
-    height, width = image.shape
-    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-    values = np.zeros(x.shape, image.dtype)
-    values[inside] = image[y[inside], x[inside]]
-    return values
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:
@@ -84,7 +89,8 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
 
 
 def thicken(image: np.ndarray, steps: int) -> np.ndarray:
-    """Grey dilation (`steps` > 0) or erosion (`steps` < 0) by the 3x3 cross, `|steps|` times."""
+    """Grey dilation (`steps` > 0) or erosion (`steps` < 0) by the 3x3 cross, `|steps|` times, of
+    an image `[height, width]` or of each of `[n, height, width]`."""
     result = image.copy()
     combine = np.maximum if steps > 0 else np.minimum
     for _ in range(abs(steps)):
@@ -94,11 +100,11 @@ def thicken(image: np.ndarray, steps: int) -> np.ndarray:
 
 
 def _shifted(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """`image` moved by `dy` rows and `dx` columns, zero-filled."""
-    height, width = image.shape
+    """`image` (`[..., height, width]`) moved by `dy` rows and `dx` columns, zero-filled."""
+    height, width = image.shape[-2:]
     out = np.zeros_like(image)
-    out[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
-        image[max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
+    out[..., max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
+        image[..., max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
     return out
 
 
@@ -122,14 +128,31 @@ def vary(digit: np.ndarray, *, scale: float = 1.0, slant: float = 0.0, rotation:
     Returns:
       A new image, or `digit` itself when every value is neutral.
     """
-    image = digit
-    if (scale, slant, rotation) != (1.0, 0.0, 0.0):
-        image = warp(image, affine_matrix(scale=scale, slant=slant, rotation=rotation))
-    if thickness:
-        image = thicken(image, thickness)
-    if shift:
-        image = shift_vertically(image, shift)
-    return image
+    if (scale, slant, rotation, thickness, shift) == (1.0, 0.0, 0.0, 0, 0):
+        return digit
+    return vary_each(digit[None], scale=[scale], slant=[slant], rotation=[rotation],
+                     thickness=[thickness], shift=[shift])[0]
+
+
+def vary_each(digits: np.ndarray, *, scale, slant, rotation, thickness, shift) -> np.ndarray:
+    """`vary` of every digit of `uint8 [n, 28, 28]` with its own values (sequences of n), computed
+    together and byte for byte what `vary` gives digit by digit: the warped digits are sampled
+    together, and the digits that share a thickness or a shift are thickened or shifted together."""
+    result = np.array(digits, np.uint8)
+    values = [np.asarray(v) for v in (scale, slant, rotation, thickness, shift)]
+    scale, slant, rotation, thickness, shift = values
+    warped = np.flatnonzero((scale != 1.0) | (slant != 0.0) | (rotation != 0.0))
+    if len(warped):
+        result[warped] = _warp_each(result[warped], np.stack([
+            affine_matrix(scale=float(scale[i]), slant=float(slant[i]),
+                          rotation=float(rotation[i])) for i in warped.tolist()]))
+    for steps in np.unique(thickness[thickness != 0]).tolist():
+        chosen = thickness == steps
+        result[chosen] = thicken(result[chosen], steps)
+    for rows in np.unique(shift[shift != 0]).tolist():
+        chosen = shift == rows
+        result[chosen] = _shifted(result[chosen], rows, 0)
+    return result
 
 
 # Many digits at a time (issue 16): writers' styles, elastic distortion, continuous stroke width.
