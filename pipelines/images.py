@@ -21,6 +21,7 @@ contrast at all (every pixel as light as the border) has no ink and is refused.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Literal
 
@@ -95,8 +96,6 @@ def normalize(grey: np.ndarray, *, invert: Invert = "auto", crop: bool = True,
     Raises:
       NoInkError: the image has no ink (no pixel differs from the background).
     """
-    import tensorflow as tf
-
     edge = border(grey)
     flip = float(np.mean(edge)) > 127.5 if invert == "auto" else invert == "yes"
     if flip:
@@ -110,8 +109,26 @@ def normalize(grey: np.ndarray, *, invert: Invert = "auto", crop: bool = True,
         stretched = crop_to_ink(stretched)
     height, width = stretched.shape
     new_width = max(1, int(round(width * HEIGHT / height)))
-    resized = tf.image.resize(stretched[..., None], [HEIGHT, new_width], antialias=True).numpy()
-    return np.clip(np.round(resized[..., 0]), 0, 255).astype(np.uint8)
+    resized = resize(stretched, HEIGHT, new_width)
+    return np.clip(np.round(resized), 0, 255).astype(np.uint8)
+
+
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """`image` float `[h, w]` resized to float32 `[height, width]`: `tf.image.resize`, bilinear
+    with antialiasing, traced once per process (eager, the same kernels cost several times more in
+    Python per call)."""
+    resized = _resizer()(np.asarray(image, np.float32)[..., None],
+                         np.array([height, width], np.int32))
+    return resized.numpy()[..., 0]
+
+
+@functools.lru_cache(maxsize=None)
+def _resizer():
+    import tensorflow as tf
+
+    return tf.function(lambda image, size: tf.image.resize(image, size, antialias=True),
+                       input_signature=[tf.TensorSpec([None, None, 1], tf.float32),
+                                        tf.TensorSpec([2], tf.int32)])
 
 
 def crop_to_ink(image: np.ndarray) -> np.ndarray:

@@ -101,7 +101,7 @@ def scan(image: np.ndarray, look: ScanLook) -> np.ndarray:
     cover = cover.astype(np.float32) / 255
     factor = look.height / IMAGE_SIZE
     size = [max(1, int(round(cover.shape[0] * factor))), max(1, int(round(cover.shape[1] * factor)))]
-    cover = tf.image.resize(cover[..., None], size, antialias=True).numpy()[..., 0]
+    cover = images.resize(cover, *size)
     if look.blur > 0:
         cover = blur(cover, look.blur)
     grey = look.paper - (look.paper - look.ink) * np.clip(cover, 0, 1)
@@ -147,11 +147,8 @@ def _upsample(grid: np.ndarray, size: int, *, axis: int) -> np.ndarray:
 def to_record(paper: np.ndarray, max_width: int) -> tuple[np.ndarray, bool]:
     """A paper image -> the record's image (`pipelines.images.normalize`, as for image files),
     at most `max_width` columns; and whether it had to be squeezed to fit."""
-    import tensorflow as tf
-
     normalized = images.normalize(paper.astype(np.float32))
     if normalized.shape[1] <= max_width:
         return normalized, False
-    resized = tf.image.resize(normalized[..., None].astype(np.float32),
-                              [normalized.shape[0], max_width], antialias=True).numpy()[..., 0]
+    resized = images.resize(normalized, normalized.shape[0], max_width)
     return handwriting.to_uint8(resized), True
