@@ -117,3 +117,48 @@ def test_unconstrained_pattern_agrees_with_tensorflow_beam_search():
                                                       beam_width=64)
     assert [s for s, _ in ours] == decoding.to_strings(digits, out_lengths)
     np.testing.assert_allclose([p for _, p in ours], confidence.numpy(), rtol=1e-3)
+
+
+def _plain_prefix_beam_search(log_probs, automaton, beam_width):
+    """The textbook constrained prefix beam search: every beam extended by every digit its
+    automaton state allows, then the `beam_width` most probable kept."""
+    beams = {"": (0.0, -np.inf, 0)}
+    for frame in log_probs:
+        grown = {}
+
+        def add(prefix, state, blank=-np.inf, digit=-np.inf):
+            old = grown.get(prefix, (-np.inf, -np.inf, state))
+            grown[prefix] = (np.logaddexp(old[0], blank), np.logaddexp(old[1], digit), state)
+
+        for prefix, (p_blank, p_digit, state) in beams.items():
+            last = int(prefix[-1]) if prefix else -1
+            add(prefix, state, blank=np.logaddexp(p_blank, p_digit) + frame[ctc.BLANK],
+                digit=p_digit + frame[last] if last >= 0 else -np.inf)
+            for d in range(ctc.BLANK):
+                target = automaton.transitions[state, d]
+                if target >= 0:
+                    base = p_blank if d == last else np.logaddexp(p_blank, p_digit)
+                    add(prefix + str(d), int(target), digit=base + frame[d])
+        beams = dict(sorted(grown.items(), key=lambda item: -np.logaddexp(*item[1][:2]))
+                     [:beam_width])
+    accepted = {p: np.logaddexp(b, d) for p, (b, d, s) in beams.items()
+                if automaton.accepting[s]}
+    best = max(accepted, key=accepted.get, default=None)
+    return best, accepted.get(best, -np.inf)
+
+
+@pytest.mark.parametrize("beam_width", [1, 2, 3, 8])
+def test_skipping_extensions_that_cannot_be_kept_changes_no_answer(beam_width):
+    """Narrow beams over peaked frames (as a trained model gives) and flat ones: the search that
+    skips hopeless extensions finds what the textbook search finds."""
+    rng = np.random.default_rng(beam_width)
+    for trial in range(40):
+        pattern = ["[0-9]{3}", "[0-9]{2,5}", "1[0-9]*", "(12|3)*4?"][trial % 4]
+        automaton = patterns.compile_pattern(pattern)
+        log_probs = _random_log_probs(rng, frames=int(rng.integers(4, 12)),
+                                      sharpness=float(rng.choice([1.0, 4.0, 8.0])))
+        found, score = decoding.constrained_beam_search(
+            log_probs, automaton, beam_width=beam_width, prune_log_prob=-np.inf)
+        expected, expected_score = _plain_prefix_beam_search(log_probs, automaton, beam_width)
+        assert found == expected, (trial, pattern)
+        np.testing.assert_allclose(score, expected_score, rtol=1e-9)
