@@ -1,7 +1,8 @@
 """The whole job in one call: render, train, score and report a fixed and a variable dataset.
 
-For each mode: render it from the MNIST source (Beam), train the default `crnn` on it with the
-default strategy, score its test split with the Beam prediction job, draw the report PNG.
+For each mode: render it from the MNIST source (Beam), train a model on it with the default
+strategy (`digitseq demo` passes the fast recipe, `recognizer.recipes.FAST`), score its test
+split with the Beam prediction job, draw the report PNG.
 Everything goes under `out`, which the demo owns: its earlier outputs there are replaced, so
 running it twice is safe.
 
@@ -44,7 +45,7 @@ class DemoConfig:
 
     out: str = "runs/demo"
     modes: str = option(",".join(MODES))
-    epochs: int = 5
+    epochs: int = 12
 
     def __post_init__(self):
         check_finite(self)
@@ -74,7 +75,7 @@ def run_mode(mode: str, demo: DemoConfig, render: RenderConfig, training: TrainC
     pictures.write_sheet(data_dir, "train",
                          os.path.join(data_dir, pictures.SHEET.format(split="train")))
 
-    logger.info("demo %s: training crnn into %s", mode, model_dir)
+    logger.info("demo %s: training %s into %s", mode, training.model.arch, model_dir)
     _remove(model_dir)
     result = train(dataclasses.replace(training, data_dir=data_dir, model_dir=model_dir))
 

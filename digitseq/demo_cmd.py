@@ -36,13 +36,15 @@ def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
     from digitseq.demo import DemoConfig, run_demo
     from pipelines.render import mnist
     from pipelines.render.job import RenderConfig
+    from recognizer import recipes
     from recognizer.train import TrainConfig
 
     demo = args.flags.build(DemoConfig, args)
     location = mnist.default_location(args.mnist)
     render = args.flags.build(RenderConfig, args, out_dir=demo.out, mnist=location)
-    training = args.flags.build(TrainConfig, args, data_dir=demo.out, model_dir=demo.out,
-                                epochs=demo.epochs, seed=args.seed)
+    training = recipes.FAST.apply(args.flags.build(
+        TrainConfig, args, data_dir=demo.out, model_dir=demo.out, epochs=demo.epochs,
+        seed=args.seed))
     started = time.perf_counter()
     rows = run_demo(demo, render, training, lambda: pipeline_options(pipeline_argv),
                     show=lambda line: print(line, flush=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import pathlib
 
 import pytest
 
@@ -13,6 +14,7 @@ from digitseq.demo import DemoConfig
 from pipelines.ingest.job import IngestConfig
 from pipelines.predict.job import PredictConfig
 from pipelines.render.job import RenderConfig
+from recognizer import recipes
 from recognizer.models import ModelConfig
 from recognizer.train import TrainConfig
 from schemas.errors import ConfigError
@@ -49,6 +51,32 @@ def test_demo_takes_render_and_training_defaults_from_the_libraries():
     render = args.flags.build(RenderConfig, args, out_dir="x")
     assert render == RenderConfig(out_dir="x")
     assert args.batch_size == TrainConfig(data_dir="d", model_dir="m").batch_size
+
+
+@pytest.mark.parametrize("recipe", list(recipes.RECIPES.values()), ids=list(recipes.RECIPES))
+def test_each_recipe_is_what_its_flags_and_the_readme_say(recipe):
+    args = _parsed("train", "--epochs", "14", *recipe.flags.split())
+    parsed = args.flags.build(TrainConfig, args)
+    assert parsed == recipe.apply(TrainConfig(data_dir="d", model_dir="m", epochs=14))
+    assert parsed.reader.augment and parsed.warmup_epochs == 1
+    one_epoch = recipe.apply(TrainConfig(data_dir="d", model_dir="m", epochs=1))
+    assert one_epoch.warmup_epochs == 0
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    assert recipe.flags in " ".join(readme.replace("\\\n", " ").split())
+
+
+def test_the_demo_trains_the_fast_recipe(monkeypatch):
+    from digitseq import demo_cmd
+
+    trained = []
+    monkeypatch.setattr("digitseq.demo.run_demo",
+                        lambda demo, render, training, *a, **k: trained.append(training) or [])
+    monkeypatch.setattr("digitseq.text.demo_table", lambda rows: "")
+    args = _parsed("demo", "--epochs", "3")
+    assert demo_cmd.run(args, []) == 0
+    assert trained[0] == recipes.FAST.apply(dataclasses.replace(
+        trained[0], model=ModelConfig(), learning_rate=1.0))
+    assert trained[0].model.arch == "convctc" and trained[0].epochs == 3
 
 
 @pytest.mark.parametrize("command", sorted(REQUIRED))

@@ -1,0 +1,61 @@
+"""Training recipes as code: the `TrainConfig` values the README recommends, chosen on validation CER.
+
+- `FLOOR`: the `crnn` recipe that reads MNIST strings at the digit floor (test CER 0.49% on plain
+  2..5 strings of the full MNIST in 14 epochs).
+- `FAST`: the convolutional recognizer (`convctc`), about 2.4 times the crnn recipe's training
+  examples/s on CPU, a little less accurate (test CER 0.58%); `digitseq demo` trains with it.
+
+`recipe.apply(config)` gives `config` the recipe's architecture, learning-rate schedule and
+augmentation and keeps everything else (data, model directory, epochs, batch size, strategy).
+`recipe.flags` spells the same values as `digitseq train` flags: the README shows them, and a test
+checks that they parse to `apply(...)`. The measurements behind both are in bench/README.md
+(issues 10 and 17).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from recognizer import models
+from recognizer.train import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A way to train.
+
+    Attributes:
+      name: what the README calls it.
+      flags: the same values as `digitseq train` flags (add `--data`, `--model-dir`, `--epochs`).
+      model: the architecture.
+      learning_rate: the peak of the cosine schedule.
+      warmup_epochs: linear warm-up before the cosine decay (none in a one-epoch run).
+    """
+
+    name: str
+    flags: str
+    model: models.ModelConfig
+    learning_rate: float
+    warmup_epochs: float = 1.0
+
+    def apply(self, config: TrainConfig) -> TrainConfig:
+        """`config` trained this way: its model, a cosine schedule after the warm-up, random warps
+        of the training strings (`--augment`)."""
+        return dataclasses.replace(
+            config, model=self.model, schedule="cosine", learning_rate=self.learning_rate,
+            warmup_epochs=self.warmup_epochs if config.epochs > 1 else 0.0,
+            reader=dataclasses.replace(config.reader, augment=True))
+
+
+FLOOR = Recipe(
+    name="floor",
+    flags="--batch-norm --conv-blocks 3 --schedule cosine --learning-rate 2e-3 "
+          "--warmup-epochs 1 --augment",
+    model=models.ModelConfig(arch="crnn", batch_norm=True, conv_blocks=3), learning_rate=2e-3)
+FAST = Recipe(
+    name="fast",
+    flags="--arch convctc --conv-blocks 3 --conv-filters 16 --layers 3 --schedule cosine "
+          "--learning-rate 3e-3 --warmup-epochs 1 --augment",
+    model=models.ModelConfig(arch="convctc", conv_blocks=3, conv_filters=16, layers=3),
+    learning_rate=3e-3)
+RECIPES = {recipe.name: recipe for recipe in (FLOOR, FAST)}
