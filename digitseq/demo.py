@@ -45,7 +45,7 @@ class DemoConfig:
 
     out: str = "runs/demo"
     modes: str = option(",".join(MODES))
-    epochs: int = 12
+    epochs: int = 10
 
     def __post_init__(self):
         check_finite(self)
