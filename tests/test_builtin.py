@@ -74,22 +74,25 @@ def test_an_unknown_builtin_name_is_one_line(command, package, variable_dataset,
     assert "nosuch-model: no builtin model of that name (builtin: tiny-v1)" in err
 
 
-SHIPPED = "general-v1"
+SHIPPED = ["general-v1", "general-v2"]
 
 
-def test_the_shipped_model_matches_its_checksums():
-    assert SHIPPED in builtin.manifest()
-    directory = builtin.resolve(SHIPPED, field="model_dir")
+@pytest.mark.parametrize("shipped", SHIPPED)
+def test_the_shipped_model_matches_its_checksums(shipped):
+    assert shipped in builtin.manifest()
+    directory = builtin.resolve(shipped, field="model_dir")
     assert os.path.isdir(os.path.join(directory, "serving"))
-    card = builtin.manifest()[SHIPPED]["card"]
+    card = builtin.manifest()[shipped]["card"]
     assert card["command"].startswith("digitseq train") and card["metrics"]
 
 
 @pytest.mark.slow
-def test_the_shipped_model_reads_bundled_strings_without_training(variable_dataset, tmp_path):
+@pytest.mark.parametrize("shipped", SHIPPED)
+def test_the_shipped_model_reads_bundled_strings_without_training(shipped, variable_dataset,
+                                                                   tmp_path):
     """The bundled MNIST sample's test strings (MNIST test digits, never trained on)."""
     out = tmp_path / "scored"
-    assert cli.run(["predict", "--model", SHIPPED, "--input",
+    assert cli.run(["predict", "--model", shipped, "--input",
                     os.path.join(variable_dataset, "test", "*"), "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["sequences"] == 80
