@@ -139,8 +139,8 @@ def vary_each(digits: np.ndarray, *, scale, slant, rotation, thickness, shift) -
     together and byte for byte what `vary` gives digit by digit: the warped digits are sampled
     together, and the digits that share a thickness or a shift are thickened or shifted together."""
     result = np.array(digits, np.uint8)
-    values = [np.asarray(v) for v in (scale, slant, rotation, thickness, shift)]
-    scale, slant, rotation, thickness, shift = values
+    scale, slant, rotation, thickness, shift = (
+        np.asarray(v) for v in (scale, slant, rotation, thickness, shift))
     warped = np.flatnonzero((scale != 1.0) | (slant != 0.0) | (rotation != 0.0))
     if len(warped):
         result[warped] = _warp_each(result[warped], np.stack([
