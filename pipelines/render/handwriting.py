@@ -89,8 +89,7 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
 
 
 def thicken(image: np.ndarray, steps: int) -> np.ndarray:
-    """Grey dilation (`steps` > 0) or erosion (`steps` < 0) by the 3x3 cross, `|steps|` times, of
-    an image `[height, width]` or of each of `[n, height, width]`."""
+    """Grey dilation (`steps` > 0) or erosion (`steps` < 0) by the 3x3 cross, `|steps|` times."""
     result = image.copy()
     combine = np.maximum if steps > 0 else np.minimum
     for _ in range(abs(steps)):
@@ -100,11 +99,11 @@ def thicken(image: np.ndarray, steps: int) -> np.ndarray:
 
 
 def _shifted(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """`image` (`[..., height, width]`) moved by `dy` rows and `dx` columns, zero-filled."""
-    height, width = image.shape[-2:]
+    """`image` moved by `dy` rows and `dx` columns, zero-filled."""
+    height, width = image.shape
     out = np.zeros_like(image)
-    out[..., max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
-        image[..., max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
+    out[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
+        image[max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
     return out
 
 
@@ -137,7 +136,7 @@ def vary(digit: np.ndarray, *, scale: float = 1.0, slant: float = 0.0, rotation:
 def vary_each(digits: np.ndarray, *, scale, slant, rotation, thickness, shift) -> np.ndarray:
     """`vary` of every digit of `uint8 [n, 28, 28]` with its own values (sequences of n), computed
     together and byte for byte what `vary` gives digit by digit: the warped digits are sampled
-    together, and the digits that share a thickness or a shift are thickened or shifted together."""
+    together, then thickened and shifted by the batched steps below (exact on uint8)."""
     result = np.array(digits, np.uint8)
     scale, slant, rotation, thickness, shift = (
         np.asarray(v) for v in (scale, slant, rotation, thickness, shift))
@@ -146,13 +145,8 @@ def vary_each(digits: np.ndarray, *, scale, slant, rotation, thickness, shift) -
         result[warped] = _warp_each(result[warped], np.stack([
             affine_matrix(scale=float(scale[i]), slant=float(slant[i]),
                           rotation=float(rotation[i])) for i in warped.tolist()]))
-    for steps in np.unique(thickness[thickness != 0]).tolist():
-        chosen = thickness == steps
-        result[chosen] = thicken(result[chosen], steps)
-    for rows in np.unique(shift[shift != 0]).tolist():
-        chosen = shift == rows
-        result[chosen] = _shifted(result[chosen], rows, 0)
-    return result
+    result = thicken_batch(result, thickness)
+    return shift_batch(result, shift) if shift.any() else result
 
 
 # Many digits at a time (issue 16): writers' styles, elastic distortion, continuous stroke width.
