@@ -21,7 +21,6 @@ contrast at all (every pixel as light as the border) has no ink and is refused.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from typing import Literal
 
@@ -114,21 +113,18 @@ def normalize(grey: np.ndarray, *, invert: Invert = "auto", crop: bool = True,
 
 
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """`image` float `[h, w]` resized to float32 `[height, width]`: `tf.image.resize`, bilinear
-    with antialiasing, traced once per process (eager, the same kernels cost several times more in
-    Python per call)."""
-    resized = _resizer()(np.asarray(image, np.float32)[..., None],
-                         np.array([height, width], np.int32))
-    return resized.numpy()[..., 0]
-
-
-@functools.lru_cache(maxsize=None)
-def _resizer():
+    """`image` float `[h, w]` resized to float32 `[height, width]`: bilinear with antialiasing,
+    exactly `tf.image.resize(..., antialias=True)`, whose kernel (`ScaleAndTranslate`, a triangle
+    filter scaled by `height / h` and `width / w`, no translation) this calls directly: one eager
+    op instead of the wrapper's or a `tf.function`'s per-call Python."""
     import tensorflow as tf
 
-    return tf.function(lambda image, size: tf.image.resize(image, size, antialias=True),
-                       input_signature=[tf.TensorSpec([None, None, 1], tf.float32),
-                                        tf.TensorSpec([2], tf.int32)])
+    size = np.array([height, width], np.int32)
+    resized = tf.raw_ops.ScaleAndTranslate(
+        images=np.asarray(image, np.float32)[None, ..., None], size=size,
+        scale=size.astype(np.float32) / np.array(image.shape, np.float32),
+        translation=np.zeros(2, np.float32), kernel_type="triangle", antialias=True)
+    return resized.numpy()[0, ..., 0]
 
 
 def crop_to_ink(image: np.ndarray) -> np.ndarray:
