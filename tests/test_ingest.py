@@ -404,6 +404,15 @@ def _gif(grey: np.ndarray) -> bytes:
             + b"\x08" + blocks + b"\x00" + b"\x3b")
 
 
+@pytest.mark.parametrize("shape,size", [((57, 203), (28, 100)), ((20, 61), (28, 86)),
+                                        ((28, 140), (64, 320)), ((90, 33), (28, 10)),
+                                        ((1, 5), (28, 140))])
+def test_resize_is_tf_image_resize_with_antialiasing(shape, size):
+    image = np.random.default_rng(sum(shape)).uniform(0, 255, shape).astype(np.float32)
+    expected = tf.image.resize(image[..., None], size, antialias=True).numpy()[..., 0]
+    np.testing.assert_array_equal(images.resize(image, *size), expected)
+
+
 def test_gif_files_normalise_like_png(sample_mnist):
     paper = (255 - np.concatenate(list(sample_mnist.test.images[:3]), axis=1)).astype(np.uint8)
     gif = _gif(paper)
