@@ -6,7 +6,9 @@ MODEL: an exported model (calibrated on PLAIN's validation split when it has no 
 never on test). PLAIN: a variable-length (2..5) dataset; FIXED5: a dataset whose test split holds
 5-digit strings. Prints, each from `digitseq predict` (`run_prediction`, local runner, 1 worker):
   1. plain 2..5 test, greedy decoding: SER of the accepted rows at 95% coverage (target <= 0.3%)
-     and the ECE (target <= 2%), from metrics.json; the same for beam search;
+     and the ECE (target <= 2%), from metrics.json; the same for beam search; for beam search,
+     which MNIST digits (records' `source_index`) the errors among the accepted rows misread:
+     strings reuse digits, so one hard digit can make several confident string errors;
   2. FIXED5 test: SER and wall time of unconstrained beam search vs `--length 5` (targets: SER
      at least 25% lower, time <= 1.5x);
   3. `--images` PNG files of mixed widths (PLAIN's test strings, black on white, each scaled by a
@@ -43,6 +45,32 @@ def predict(out_dir: str, **fields) -> tuple[dict, dict, float]:
 
 def at_coverage(metrics: dict, coverage: float) -> dict:
     return next(e for e in metrics["risk_coverage"] if e["coverage"] == coverage)
+
+
+def accepted_errors_by_digit(out_dir: str, data_dir: str, threshold: float):
+    """For the rows with confidence >= `threshold` whose prediction is wrong: (errors, length
+    errors, Counter of the MNIST source digits at substituted positions)."""
+    import collections
+    import glob
+
+    from schemas import prediction
+    from tests.records import read_split
+
+    sources = {r["id"]: r["source_index"] for r in read_split(data_dir, "test")}
+    errors, length_errors, digits = 0, 0, collections.Counter()
+    for path in glob.glob(os.path.join(out_dir, prediction.PREDICTIONS + "-*")):
+        for line in open(path):
+            row = json.loads(line)
+            truth, guess = row[prediction.LABEL], row[prediction.PREDICTION]
+            if row[prediction.CONFIDENCE] < threshold or guess == truth:
+                continue
+            errors += 1
+            if len(guess) != len(truth):
+                length_errors += 1
+                continue
+            digits.update(sources[row[prediction.ID]][i] for i in range(len(truth))
+                          if guess[i] != truth[i])
+    return errors, length_errors, digits
 
 
 def write_images(data_dir: str, folder: str, count: int, seed: int = 0) -> str:
@@ -107,6 +135,14 @@ def main() -> None:
             for e in metrics["risk_coverage"]:
                 print(f"   coverage {e['coverage']:.0%}: threshold {e['threshold']:.6f}, "
                       f"SER {e['ser']:.4%}, CER {e['cer']:.4%}")
+            if decoder == "beam":
+                errors, lengths, digits = accepted_errors_by_digit(
+                    os.path.join(work, "plain-beam"), args.plain, entry["threshold"])
+                top = digits.most_common()
+                print(f"   accepted at 95%: {errors} wrong strings ({lengths} of the wrong length);"
+                      f" substituted digits come from {len(digits)} MNIST test digits, the 5 "
+                      f"most frequent cause {sum(c for _, c in top[:5])} of {sum(digits.values())}"
+                      f" substitutions: " + ", ".join(f"#{d} x{c}" for d, c in top[:10]))
 
     if "2" not in skip:
         found = {}

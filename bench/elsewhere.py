@@ -3,7 +3,8 @@
     .venv/bin/pip install -e '.[bench]'      # scikit-learn, for its bundled UCI digits
     .venv/bin/python bench/elsewhere.py build [--out DIR] [--evaluation 1000] [--finetune 1000]
     .venv/bin/python bench/elsewhere.py score --model NAME=DIR [--model ...] [--out DIR]
-    .venv/bin/python bench/elsewhere.py finetune --model DIR [--sizes 100,300,1000] [--epochs 10]
+    .venv/bin/python bench/elsewhere.py finetune --model [NAME=]DIR [--sizes 100,300,1000] [--epochs 10]
+    .venv/bin/python bench/elsewhere.py plot [--figure PNG]
 
 Two sources, neither of them MNIST, so a figure here measures generalisation (no digitseq model is
 ever trained on them, except the fine-tuning runs below, which train on the `finetune` pool and are
@@ -25,7 +26,10 @@ Layout: `<out>/<source>/<pool>/NNNNN.png|jpg` and `<out>/<source>/<pool>/labels.
 job's format). `score` runs `digitseq predict --input ... --labels ...` for each model and prints
 CER and SER per source; `finetune` ingests the first N `finetune` strings, trains
 `digitseq train --data SCANS --model-dir M --init-from MODEL --epochs E` (nothing else) and scores
-the `evaluation` strings of that source.
+the `evaluation` strings of that source. Both add their figures to `<out>/results.json`
+(`{model: {source: {"cer", "ser"}}}`, a fine-tuned model named `NAME+N`), and `plot` draws them:
+CER per source for each model trained on renders only, and the fine-tuned models' CER against
+the number of scans.
 """
 
 from __future__ import annotations
@@ -170,7 +174,18 @@ def score(model_dir: str, out: str, source: str, work: str) -> dict:
         return json.load(f)
 
 
-def finetune(model_dir: str, out: str, sizes: list[int], epochs: int, work: str) -> None:
+def record(out: str, model: str, source: str, metrics: dict) -> None:
+    """Adds one model's CER and SER on one source to `<out>/results.json`."""
+    path = os.path.join(out, "results.json")
+    results = json.load(open(path)) if os.path.exists(path) else {}
+    results.setdefault(model, {})[source] = {"cer": metrics["cer"], "ser": metrics["ser"]}
+    with open(path + ".tmp", "w") as f:
+        json.dump(results, f, indent=1, sort_keys=True)
+    os.replace(path + ".tmp", path)
+
+
+def finetune(name: str, model_dir: str, out: str, sizes: list[int], epochs: int,
+             work: str) -> None:
     print(f"{'source':8} {'scans':>6} {'CER':>8} {'SER':>8} {'train s':>8}")
     for source in SOURCES:
         pool = os.path.join(out, source, "finetune")
@@ -188,20 +203,69 @@ def finetune(model_dir: str, out: str, sizes: list[int], epochs: int, work: str)
                                os.path.join(run, "model"), "--init-from", model_dir,
                                "--epochs", str(epochs))
             metrics = score(os.path.join(run, "model"), out, source, run)
+            record(out, f"{name}+{size}", source, metrics)
             print(f"{source:8} {size:>6} {metrics['cer']:>8.2%} {metrics['ser']:>8.2%} "
                   f"{seconds:>8.0f}")
 
 
+def plot(out: str, figure_path: str) -> None:
+    """Two panels from `<out>/results.json`: renders-only models' CER per source (bars), and
+    fine-tuned models' CER against the number of scans (one line per base model and source)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(os.path.join(out, "results.json")) as f:
+        results = json.load(f)
+    bases = [name for name in results if "+" not in name]
+    figure, (bars, lines) = plt.subplots(1, 2, figsize=(11, 4.2))
+    width = 0.8 / len(SOURCES)
+    for i, source in enumerate(SOURCES):
+        cers = [100 * results[name].get(source, {}).get("cer", np.nan) for name in bases]
+        bars.bar(np.arange(len(bases)) + (i - (len(SOURCES) - 1) / 2) * width, cers, width,
+                 label=source)
+    bars.set_xticks(np.arange(len(bases)), bases, rotation=20, ha="right")
+    bars.set_yscale("log")
+    bars.set_ylabel("CER (%), log scale")
+    bars.set_title("trained on renders only")
+    bars.legend()
+    for base in bases:
+        sizes = sorted(int(name.split("+")[1]) for name in results if name.startswith(base + "+"))
+        for source in SOURCES if sizes else ():
+            cers = [100 * results[base][source]["cer"]] + [
+                100 * results[f"{base}+{size}"][source]["cer"] for size in sizes]
+            lines.plot([0] + sizes, cers, marker="o", label=f"{base}, {source}")
+    lines.set_xscale("symlog", linthresh=100)
+    lines.set_yscale("log")
+    lines.set_xlabel("labeled scans of the source (fine-tuning, 10 epochs)")
+    lines.set_ylabel("CER on disjoint scans (%), log scale")
+    lines.set_title("fine-tuned on scans of the source")
+    lines.legend(fontsize="small")
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(figure_path)), exist_ok=True)
+    figure.savefig(figure_path, dpi=120)
+    print(f"figure: {figure_path}")
+
+
+def named(item: str) -> tuple[str, str]:
+    """`NAME=DIR` -> (NAME, DIR); a bare `DIR` is named by its last component."""
+    name, equals, model_dir = item.partition("=")
+    return (name, model_dir) if equals else (os.path.basename(os.path.normpath(item)), item)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=("build", "score", "finetune"))
+    parser.add_argument("action", choices=("build", "score", "finetune", "plot"))
     parser.add_argument("--out", default=os.path.join(ROOT, "runs", "elsewhere"))
     parser.add_argument("--evaluation", type=int, default=1000)
     parser.add_argument("--finetune", type=int, default=1000)
     parser.add_argument("--model", action="append", default=[],
-                        help="NAME=DIR (score) or DIR (finetune)")
+                        help="[NAME=]DIR, a model (several for score)")
     parser.add_argument("--sizes", default="100,300,1000")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--figure", default=os.path.join(ROOT, "bench", "figures",
+                                                         "elsewhere.png"))
     args = parser.parse_args()
     work = os.path.join(args.out, "work")
     if args.action == "build":
@@ -209,14 +273,18 @@ def main() -> None:
     elif args.action == "score":
         print(f"{'model':24} {'source':8} {'strings':>8} {'CER':>8} {'SER':>8}")
         for item in args.model:
-            name, _, model_dir = item.partition("=")
+            name, model_dir = named(item)
             for source in SOURCES:
                 metrics = score(model_dir, args.out, source, os.path.join(work, name, source))
+                record(args.out, name, source, metrics)
                 print(f"{name:24} {source:8} {metrics['sequences']:>8} {metrics['cer']:>8.2%} "
                       f"{metrics['ser']:>8.2%}")
+    elif args.action == "finetune":
+        name, model_dir = named(args.model[0])
+        finetune(name, model_dir, args.out, [int(s) for s in args.sizes.split(",")],
+                 args.epochs, work)
     else:
-        finetune(args.model[0], args.out, [int(s) for s in args.sizes.split(",")], args.epochs,
-                 work)
+        plot(args.out, args.figure)
 
 
 if __name__ == "__main__":
