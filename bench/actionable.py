@@ -73,6 +73,22 @@ def accepted_errors_by_digit(out_dir: str, data_dir: str, threshold: float):
     return errors, length_errors, digits
 
 
+def draw_digits(indices: list[int], path: str) -> None:
+    """The MNIST test digits `indices` side by side, 3x, white on black, as a PNG; prints their
+    MNIST labels."""
+    import numpy as np
+    from PIL import Image
+
+    from pipelines.render import mnist
+
+    test = mnist.load(os.environ.get("MNIST_DIR")).test
+    print(f"   MNIST labels of those digits, in order: {[int(test.labels[i]) for i in indices]}; "
+          f"figure: {path}")
+    strip = np.concatenate([np.kron(test.images[i], np.ones((3, 3), np.uint8)) for i in indices],
+                           axis=1)
+    Image.fromarray(strip).save(path)
+
+
 def write_images(data_dir: str, folder: str, count: int, seed: int = 0) -> str:
     import numpy as np
     from PIL import Image
@@ -106,6 +122,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20000)
     parser.add_argument("--beam-width", type=int, default=8)
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--figure", default=None,
+                        help="PNG of the MNIST digits behind the accepted beam errors (part 1)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: 1,2,3")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -143,6 +161,8 @@ def main() -> None:
                       f" substituted digits come from {len(digits)} MNIST test digits, the 5 "
                       f"most frequent cause {sum(c for _, c in top[:5])} of {sum(digits.values())}"
                       f" substitutions: " + ", ".join(f"#{d} x{c}" for d, c in top[:10]))
+                if args.figure:
+                    draw_digits([d for d, _ in top[:10]], args.figure)
 
     if "2" not in skip:
         found = {}
