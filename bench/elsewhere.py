@@ -191,7 +191,7 @@ def finetune(name: str, model_dir: str, out: str, sizes: list[int], epochs: int,
         pool = os.path.join(out, source, "finetune")
         rows = open(os.path.join(pool, "labels.csv")).read().splitlines()
         for size in sizes:
-            run = os.path.join(work, f"{source}-{size}")
+            run = os.path.join(work, f"{name}+{size}", source)
             os.makedirs(run, exist_ok=True)
             with open(os.path.join(run, "labels.csv"), "w") as f:
                 f.write("\n".join(f"{os.path.join(pool, r.split(',')[0])},{r.split(',')[1]}"
