@@ -81,7 +81,7 @@ def draw_digits(indices: list[int], path: str) -> None:
 
     from pipelines.render import mnist
 
-    test = mnist.load(os.environ.get("MNIST_DIR")).test
+    test = mnist.load(mnist.default_location()).test
     print(f"   MNIST labels of those digits, in order: {[int(test.labels[i]) for i in indices]}; "
           f"figure: {path}")
     strip = np.concatenate([np.kron(test.images[i], np.ones((3, 3), np.uint8)) for i in indices],

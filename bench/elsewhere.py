@@ -176,12 +176,12 @@ def score(model_dir: str, out: str, source: str, work: str) -> dict:
 
 def record(out: str, model: str, source: str, metrics: dict) -> None:
     """Adds one model's CER and SER on one source to `<out>/results.json`."""
+    from schemas.storage import write_json
+
     path = os.path.join(out, "results.json")
     results = json.load(open(path)) if os.path.exists(path) else {}
     results.setdefault(model, {})[source] = {"cer": metrics["cer"], "ser": metrics["ser"]}
-    with open(path + ".tmp", "w") as f:
-        json.dump(results, f, indent=1, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    write_json(path, results)
 
 
 def finetune(name: str, model_dir: str, out: str, sizes: list[int], epochs: int,

@@ -118,20 +118,18 @@ def scan(image: np.ndarray, look: ScanLook) -> np.ndarray:
 
 def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     """`image` smoothed by a Gaussian of `sigma` pixels (cut at 4 sigmas, zero outside), one axis
-    after the other, tap by tap (element-wise, so every worker sums in the same order; a tap that
-    falls outside adds nothing, so it is skipped)."""
+    after the other, tap by tap (element-wise, so every worker sums in the same order)."""
     reach = int(4 * sigma + 0.5)
     taps = [math.exp(-0.5 * (d / sigma) ** 2) for d in range(-reach, reach + 1)]
     taps = [t / sum(taps) for t in taps]
     result = image.astype(np.float64)
     for axis in (0, 1):
-        length = result.shape[axis]
+        padded = np.pad(result, [(reach, reach) if a == axis else (0, 0) for a in (0, 1)])
         total = np.zeros_like(result)
-        for shift, weight in zip(range(-reach, reach + 1), taps):
-            start, stop = max(0, -shift), min(length, length - shift)
-            if start < stop:
-                target = np.moveaxis(total, axis, 0)[start:stop]
-                target += weight * np.moveaxis(result, axis, 0)[start + shift:stop + shift]
+        for offset, weight in enumerate(taps):
+            window = [slice(offset, offset + result.shape[axis]) if a == axis else slice(None)
+                      for a in (0, 1)]
+            total += weight * padded[tuple(window)]
         result = total
     return result
 
