@@ -1,7 +1,10 @@
 """Training-time augmentation of whole batches, in the tf.data graph (no `py_function`).
 
 Each sequence gets its own random affine warp of its image: a slant (horizontal shear about the
-middle row), a vertical scale about the middle row, a vertical shift and a small rotation.
+middle row), a vertical scale about the middle row, a vertical shift and a small rotation; then,
+when asked for, an elastic distortion (Simard et al. 2003: a random displacement field smoothed
+by a Gaussian, its strength drawn per sequence), so that every epoch sees differently written
+digits rather than the same MNIST strokes again.
 Widths and labels do not change: the warp keeps the string's left-to-right order and its columns,
 and what leaves the image is cut (the ranges are small enough that MNIST's four blank border rows
 and columns absorb it). Pixels beyond each sequence's width stay zero.
@@ -32,18 +35,28 @@ class Augmentation:
       scale: largest relative change of height (0.1: 0.9 to 1.1 times as tall).
       shift: largest vertical shift in pixels, either way.
       rotation: largest rotation in degrees, either way.
+      elastic: largest strength of the elastic distortion (Simard et al.'s alpha, pixels per
+        unit of the smoothed field; 34 is theirs for MNIST); each sequence draws 0..elastic.
+        0 turns it off.
+      elastic_sigma: the Gaussian smoothing of the displacement field, in pixels (smaller is
+        more local and wilder).
     """
 
     shear: float = option(0.3, flag="--augment-shear")
     scale: float = option(0.1, flag="--augment-scale")
     shift: float = option(2.0, flag="--augment-shift")
     rotation: float = option(2.0, flag="--augment-rotation")
+    elastic: float = option(0.0, flag="--augment-elastic")
+    elastic_sigma: float = option(4.0, flag="--augment-elastic-sigma")
 
     def __post_init__(self):
         check_finite(self)
-        for name, high in (("shear", 1.0), ("scale", 0.5), ("shift", 8.0), ("rotation", 30.0)):
+        for name, high in (("shear", 1.0), ("scale", 0.5), ("shift", 8.0), ("rotation", 30.0),
+                           ("elastic", 100.0)):
             if not 0 <= getattr(self, name) <= high:
                 raise ConfigError(name, getattr(self, name), f"expected 0..{high:g}")
+        if not 1 <= self.elastic_sigma <= 10:
+            raise ConfigError("elastic_sigma", self.elastic_sigma, "expected 1..10")
 
 
 def warp_frames(frames: tf.Tensor, widths: tf.Tensor, seed: tf.Tensor,
@@ -83,6 +96,59 @@ def warp_frames(frames: tf.Tensor, widths: tf.Tensor, seed: tf.Tensor,
         images, transforms, interpolation="bilinear", fill_mode="constant", fill_value=0.0,
         data_format="channels_last")
     warped = tf.transpose(warped[..., 0], [0, 2, 1])
+    if augmentation.elastic > 0:
+        # Seeds of their own, so that adding the distortion leaves the affine warps as they were.
+        more = tf.random.experimental.stateless_split(
+            tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 1), 2)
+        strength = tf.random.stateless_uniform([batch], more[0], 0, augmentation.elastic)
+        field = elastic_field(tf.shape(warped), strength, augmentation.elastic_sigma, more[1])
+        warped = displace(warped, field)
     inside = tf.sequence_mask(widths, tf.shape(frames)[1])[..., None]
     warped = tf.where(inside, warped, 0.0)
     return tf.cast(tf.clip_by_value(tf.round(warped), 0, 255), tf.uint8)
+
+
+def elastic_field(shape: tf.Tensor, strength: tf.Tensor, sigma: float,
+                  seed: tf.Tensor) -> tf.Tensor:
+    """Random displacements `float32 [B, T, height, 2]` (columns, rows), in pixels.
+
+    Uniform noise in -1..1, smoothed by a Gaussian of `sigma` pixels (cut at four sigmas, zero
+    beyond the image) and scaled by each sequence's `strength` `[B]`.
+    """
+    noise = tf.random.stateless_uniform([shape[0], shape[1], shape[2], 2], seed, -1.0, 1.0)
+    along_rows = tf.einsum("btyc,zy->btzc", noise, _gaussian_matrix(shape[2], sigma))
+    smoothed = tf.einsum("btyc,st->bsyc", along_rows, _gaussian_matrix(shape[1], sigma))
+    return smoothed * strength[:, None, None, None]
+
+
+def _gaussian_matrix(size: tf.Tensor, sigma: float) -> tf.Tensor:
+    """`[size, size]` matrix `G` with `G @ v` the Gaussian smoothing of `v`, zero outside (as a
+    convolution with the kernel cut at four sigmas; a product is far cheaper here on CPU)."""
+    reach = float(int(4 * sigma + 0.5))
+    taps = tf.exp(-0.5 * (tf.range(-reach, reach + 1) / sigma) ** 2)
+    index = tf.cast(tf.range(size), tf.float32)
+    distance = index[:, None] - index[None, :]
+    weights = tf.where(tf.abs(distance) <= reach, tf.exp(-0.5 * (distance / sigma) ** 2), 0.0)
+    return weights / tf.reduce_sum(taps)
+
+
+def displace(images: tf.Tensor, field: tf.Tensor) -> tf.Tensor:
+    """Bilinear resampling: output pixel (t, y) of `images` `float32 [B, T, height]` takes the
+    input at (t + field[..., 0], y + field[..., 1]); outside the image is zero."""
+    shape = tf.shape(images)
+    columns, rows = shape[1], shape[2]
+    t = tf.cast(tf.range(columns), tf.float32)[None, :, None] + field[..., 0]
+    y = tf.cast(tf.range(rows), tf.float32)[None, None, :] + field[..., 1]
+    t0, y0 = tf.floor(t), tf.floor(y)
+    flat = tf.reshape(images, [-1])
+    base = (tf.range(shape[0]) * columns * rows)[:, None, None]
+    result = tf.zeros_like(images)
+    for dt, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        tc, yc = t0 + dt, y0 + dy
+        weight = (1 - tf.abs(t - tc)) * (1 - tf.abs(y - yc))
+        valid = (tc >= 0) & (tc <= tf.cast(columns - 1, tf.float32)) & (yc >= 0) & (
+            yc <= tf.cast(rows - 1, tf.float32))
+        index = base + tf.cast(tf.where(valid, tc, 0.0), tf.int32) * rows + tf.cast(
+            tf.where(valid, yc, 0.0), tf.int32)
+        result += tf.where(valid, weight * tf.gather(flat, index), 0.0)
+    return result

@@ -53,7 +53,61 @@ def test_a_zero_warp_is_the_identity():
 
 
 @pytest.mark.parametrize("field, value", [("shear", 2.0), ("scale", -0.1), ("shift", 9.0),
-                                          ("rotation", 31.0)])
+                                          ("rotation", 31.0), ("elastic", -1.0),
+                                          ("elastic", 101.0)])
 def test_bad_ranges_are_refused(field, value):
     with pytest.raises(ConfigError, match=f"^{field} {value}: expected 0.."):
         augment.Augmentation(**{field: value})
+
+
+@pytest.mark.parametrize("value", [0.5, 11.0, float("nan"), float("inf")])
+def test_bad_elastic_smoothing_is_refused(value):
+    with pytest.raises(ConfigError, match="^elastic_sigma"):
+        augment.Augmentation(elastic=34, elastic_sigma=value)
+
+
+def test_displacing_by_whole_pixels_moves_the_image_and_fills_zeros():
+    images = tf.constant(np.random.default_rng(1).uniform(0, 255, (2, 9, 7)), tf.float32)
+    still = augment.displace(images, tf.zeros([2, 9, 7, 2]))
+    np.testing.assert_allclose(still.numpy(), images.numpy())
+    # Output column t takes input column t + 2; output row y takes input row y - 1.
+    field = tf.broadcast_to(tf.constant([2.0, -1.0]), [2, 9, 7, 2])
+    moved = augment.displace(images, field).numpy()
+    np.testing.assert_allclose(moved[:, :-2, 1:], images.numpy()[:, 2:, :-1], rtol=1e-6)
+    assert not moved[:, -2:].any() and not moved[:, :, 0].any()
+
+
+def test_displacing_by_half_a_pixel_averages_neighbours():
+    images = tf.constant(np.random.default_rng(2).uniform(0, 255, (1, 6, 5)), tf.float32)
+    field = tf.broadcast_to(tf.constant([0.5, 0.0]), [1, 6, 5, 2])
+    moved = augment.displace(images, field).numpy()
+    expected = (images.numpy()[:, :-1] + images.numpy()[:, 1:]) / 2
+    np.testing.assert_allclose(moved[:, :-1], expected, rtol=1e-5)
+
+
+def test_elastic_fields_are_smooth_and_scale_with_their_strength():
+    shape, seed = tf.constant([3, 60, 28]), tf.constant([5, 6], tf.int64)
+    field = augment.elastic_field(shape, tf.constant([0.0, 10.0, 34.0]), 4.0, seed).numpy()
+    stronger = augment.elastic_field(shape, tf.constant([34.0] * 3), 4.0, seed).numpy()
+    assert field.shape == (3, 60, 28, 2)
+    assert not field[0].any()
+    np.testing.assert_allclose(stronger[1], field[1] * 3.4, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(stronger[2], field[2])
+    # Simard et al.'s alpha 34, sigma 4 moves pixels about a pixel or two, and smoothly.
+    assert 0.5 < field[2].std() < 3.0
+    assert np.abs(np.diff(field[2], axis=0)).mean() < 0.25 * np.abs(field[2]).mean()
+
+
+def test_elastic_warps_are_reproducible_and_keep_widths(variable_dataset):
+    config = data.ReaderConfig(augment=True, augmentation=augment.Augmentation(elastic=34))
+    affine, _, _ = _first(data.make_dataset(variable_dataset, "train", 16, training=True,
+                                            seed=4, config=AUGMENT))
+    warped, widths, _ = _first(data.make_dataset(variable_dataset, "train", 16, training=True,
+                                                 seed=4, config=config))
+    again, _, _ = _first(data.make_dataset(variable_dataset, "train", 16, training=True, seed=4,
+                                           config=config))
+    np.testing.assert_array_equal(warped, again)
+    assert not np.array_equal(warped, affine)
+    for i, width in enumerate(widths):
+        assert not warped[i, width:].any()
+        assert 0.7 < warped[i].astype(float).sum() / affine[i].astype(float).sum() < 1.3
