@@ -110,20 +110,20 @@ def warp_frames(frames: tf.Tensor, widths: tf.Tensor, seed: tf.Tensor,
 
 def elastic_field(shape: tf.Tensor, strength: tf.Tensor, sigma: float,
                   seed: tf.Tensor) -> tf.Tensor:
-    """Random displacements `float32 [B, T, height, 2]` (columns, rows), in pixels.
+    """Random displacements `float32 [B, 2, T, height]` (columns, then rows), in pixels.
 
     Uniform noise in -1..1, smoothed by a Gaussian of `sigma` pixels (cut at four sigmas, zero
     beyond the image) and scaled by each sequence's `strength` `[B]`.
     """
-    noise = tf.random.stateless_uniform([shape[0], shape[1], shape[2], 2], seed, -1.0, 1.0)
-    along_rows = tf.einsum("btyc,zy->btzc", noise, _gaussian_matrix(shape[2], sigma))
-    smoothed = tf.einsum("btyc,st->bsyc", along_rows, _gaussian_matrix(shape[1], sigma))
-    return smoothed * strength[:, None, None, None]
+    noise = tf.random.stateless_uniform([shape[0] * 2, shape[1], shape[2]], seed, -1.0, 1.0)
+    along_rows = tf.matmul(noise, _gaussian_matrix(shape[2], sigma))
+    smoothed = tf.matmul(_gaussian_matrix(shape[1], sigma), along_rows)
+    return tf.reshape(smoothed, [shape[0], 2, shape[1], shape[2]]) * strength[:, None, None, None]
 
 
 def _gaussian_matrix(size: tf.Tensor, sigma: float) -> tf.Tensor:
-    """`[size, size]` matrix `G` with `G @ v` the Gaussian smoothing of `v`, zero outside (as a
-    convolution with the kernel cut at four sigmas; a product is far cheaper here on CPU)."""
+    """Symmetric `[size, size]` matrix `G` with `G @ v` the Gaussian smoothing of `v`, zero
+    outside (a convolution with the kernel cut at four sigmas; a product is far cheaper here)."""
     reach = float(int(4 * sigma + 0.5))
     taps = tf.exp(-0.5 * (tf.range(-reach, reach + 1) / sigma) ** 2)
     index = tf.cast(tf.range(size), tf.float32)
@@ -134,21 +134,24 @@ def _gaussian_matrix(size: tf.Tensor, sigma: float) -> tf.Tensor:
 
 def displace(images: tf.Tensor, field: tf.Tensor) -> tf.Tensor:
     """Bilinear resampling: output pixel (t, y) of `images` `float32 [B, T, height]` takes the
-    input at (t + field[..., 0], y + field[..., 1]); outside the image is zero."""
+    input at (t + field[:, 0], y + field[:, 1]) (`field` `[B, 2, T, height]`); outside the image
+    is zero.
+
+    The image gets a border of zeros one pixel wide, and the sampling positions are clipped to
+    it, so every corner of every position is a valid index and no mask is needed.
+    """
     shape = tf.shape(images)
-    columns, rows = shape[1], shape[2]
-    t = tf.cast(tf.range(columns), tf.float32)[None, :, None] + field[..., 0]
-    y = tf.cast(tf.range(rows), tf.float32)[None, None, :] + field[..., 1]
-    t0, y0 = tf.floor(t), tf.floor(y)
-    flat = tf.reshape(images, [-1])
-    base = (tf.range(shape[0]) * columns * rows)[:, None, None]
-    result = tf.zeros_like(images)
-    for dt, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
-        tc, yc = t0 + dt, y0 + dy
-        weight = (1 - tf.abs(t - tc)) * (1 - tf.abs(y - yc))
-        valid = (tc >= 0) & (tc <= tf.cast(columns - 1, tf.float32)) & (yc >= 0) & (
-            yc <= tf.cast(rows - 1, tf.float32))
-        index = base + tf.cast(tf.where(valid, tc, 0.0), tf.int32) * rows + tf.cast(
-            tf.where(valid, yc, 0.0), tf.int32)
-        result += tf.where(valid, weight * tf.gather(flat, index), 0.0)
-    return result
+    columns, rows = shape[1] + 2, shape[2] + 2
+    padded = tf.reshape(tf.pad(images, [[0, 0], [1, 1], [1, 1]]), [-1])
+    t = tf.clip_by_value(tf.cast(tf.range(1, columns - 1), tf.float32)[None, :, None]
+                         + field[:, 0], 0.0, tf.cast(columns - 1, tf.float32))
+    y = tf.clip_by_value(tf.cast(tf.range(1, rows - 1), tf.float32)[None, None, :]
+                         + field[:, 1], 0.0, tf.cast(rows - 1, tf.float32))
+    t0 = tf.minimum(tf.floor(t), tf.cast(columns - 2, tf.float32))
+    y0 = tf.minimum(tf.floor(y), tf.cast(rows - 2, tf.float32))
+    dt, dy = t - t0, y - y0
+    corner = (tf.range(shape[0]) * columns * rows)[:, None, None] + tf.cast(
+        t0, tf.int32) * rows + tf.cast(y0, tf.int32)
+    values = tf.gather(padded, tf.stack([corner, corner + 1, corner + rows, corner + rows + 1]))
+    return ((1 - dt) * ((1 - dy) * values[0] + dy * values[1])
+            + dt * ((1 - dy) * values[2] + dy * values[3]))
