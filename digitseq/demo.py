@@ -1,8 +1,8 @@
 """The whole job in one call: render, train, score and report a fixed and a variable dataset.
 
 For each mode: render it from the MNIST source (Beam), train a model on it with the default
-strategy (`digitseq demo` passes the recipe for small datasets, `recognizer.recipes.SMALL`),
-score its test split with the Beam prediction job, draw the report PNG.
+strategy (`digitseq demo` passes the fast recipe, `recognizer.recipes.FAST`), score its test
+split with the Beam prediction job, draw the report PNG.
 Everything goes under `out`, which the demo owns: its earlier outputs there are replaced, so
 running it twice is safe.
 

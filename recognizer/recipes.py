@@ -3,11 +3,7 @@
 - `FLOOR`: the `crnn` recipe that reads MNIST strings at the digit floor (test CER 0.49% on plain
   2..5 strings of the full MNIST in 14 epochs).
 - `FAST`: the convolutional recognizer (`convctc`), about 2.4 times the crnn recipe's training
-  examples/s on CPU, a little less accurate (test CER 0.58%).
-- `SMALL`: `FAST` with the elastic distortion of the training strings on, for datasets made of a
-  few thousand distinct digits, such as the bundled sample's 7,000 (validation CER of the demo's
-  variable-length dataset 0.95% against `FAST`'s 1.16%, same 10 epochs and time); `digitseq demo`
-  trains with it. On the full MNIST it gains nothing (bench/README.md, convE).
+  examples/s on CPU, a little less accurate (test CER 0.58%); `digitseq demo` trains with it.
 
 `recipe.apply(config)` gives `config` the recipe's architecture, learning-rate schedule and
 augmentation and keeps everything else (data, model directory, epochs, batch size, strategy).
@@ -34,7 +30,6 @@ class Recipe:
       model: the architecture.
       learning_rate: the peak of the cosine schedule.
       warmup_epochs: linear warm-up before the cosine decay (none in a one-epoch run).
-      elastic: strength of the elastic distortion among the random warps (0: none).
     """
 
     name: str
@@ -42,16 +37,14 @@ class Recipe:
     model: models.ModelConfig
     learning_rate: float
     warmup_epochs: float = 1.0
-    elastic: float = 0.0
 
     def apply(self, config: TrainConfig) -> TrainConfig:
         """`config` trained this way: its model, a cosine schedule after the warm-up, random warps
-        of the training strings (`--augment`, with the recipe's elastic distortion)."""
-        augmentation = dataclasses.replace(config.reader.augmentation, elastic=self.elastic)
+        of the training strings (`--augment`)."""
         return dataclasses.replace(
             config, model=self.model, schedule="cosine", learning_rate=self.learning_rate,
             warmup_epochs=self.warmup_epochs if config.epochs > 1 else 0.0,
-            reader=dataclasses.replace(config.reader, augment=True, augmentation=augmentation))
+            reader=dataclasses.replace(config.reader, augment=True))
 
 
 FLOOR = Recipe(
@@ -65,6 +58,4 @@ FAST = Recipe(
           "--learning-rate 3e-3 --warmup-epochs 1 --augment",
     model=models.ModelConfig(arch="convctc", conv_blocks=3, conv_filters=16, layers=3),
     learning_rate=3e-3)
-SMALL = dataclasses.replace(FAST, name="small", flags=FAST.flags + " --augment-elastic 34",
-                            elastic=34.0)
-RECIPES = {recipe.name: recipe for recipe in (FLOOR, FAST, SMALL)}
+RECIPES = {recipe.name: recipe for recipe in (FLOOR, FAST)}
