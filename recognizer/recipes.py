@@ -3,7 +3,7 @@
 - `FLOOR`: the `crnn` recipe that reads MNIST strings at the digit floor (test CER 0.49% on plain
   2..5 strings of the full MNIST in 14 epochs).
 - `FAST`: the convolutional recognizer (`convctc`), about 2.4 times the crnn recipe's training
-  examples/s on CPU, a little less accurate (test CER 0.58%); `digitseq demo` trains with it.
+  examples/s on CPU, a little less accurate (test CER 0.58-0.59%); `digitseq demo` trains with it.
 
 `recipe.apply(config)` gives `config` the recipe's architecture, learning-rate schedule and
 augmentation and keeps everything else (data, model directory, epochs, batch size, strategy).
