@@ -123,7 +123,9 @@ def elastic_field(shape: tf.Tensor, strength: tf.Tensor, sigma: float,
 
 def _gaussian_matrix(size: tf.Tensor, sigma: float) -> tf.Tensor:
     """Symmetric `[size, size]` matrix `G` with `G @ v` the Gaussian smoothing of `v`, zero
-    outside (a convolution with the kernel cut at four sigmas; a product is far cheaper here)."""
+    outside (a convolution with the kernel cut at four sigmas; a product is far cheaper here).
+    The render job's `handwriting.gaussian_matrix` is the same filter in numpy; this one is built
+    in the graph because a batch's width is known only there."""
     reach = float(int(4 * sigma + 0.5))
     taps = tf.exp(-0.5 * (tf.range(-reach, reach + 1) / sigma) ** 2)
     index = tf.cast(tf.range(size), tf.float32)
