@@ -34,8 +34,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def predict(out_dir: str, **fields) -> tuple[dict, dict, float]:
     from digitseq.beam_options import pipeline_options
     from pipelines.predict import job
+    from pipelines.predict.config import PredictConfig
 
-    config = job.PredictConfig(out_dir=out_dir, overwrite=True, **fields)
+    config = PredictConfig(out_dir=out_dir, overwrite=True, **fields)
     started = time.perf_counter()
     metrics = job.run_prediction(config, pipeline_options([]))
     seconds = time.perf_counter() - started

@@ -69,12 +69,13 @@ def measure(data_dir: str, flags: list[str], *, steps: int, warmup: int) -> dict
 
     from digitseq import cli
     from recognizer import data, distribution, models, train
+    from recognizer.config import TrainConfig
     from recognizer.layout import split_info
     from schemas import dataset
 
     args, _ = cli.build_parser().parse_known_args(
         ["train", "--data", data_dir, "--model-dir", "unused", *flags])
-    config = args.flags.build(train.TrainConfig, args)
+    config = args.flags.build(TrainConfig, args)
     stats = dataset.load_stats(data_dir)
     strategy = distribution.make_strategy(config.strategy)
     keras.utils.set_random_seed(config.seed)

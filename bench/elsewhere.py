@@ -35,7 +35,6 @@ the number of scans.
 from __future__ import annotations
 
 import argparse
-import glob
 import io
 import json
 import os

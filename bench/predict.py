@@ -44,8 +44,9 @@ def render(location: str, out_dir: str, count: int) -> str:
 
 def train_model(data_dir: str, model_dir: str) -> str:
     from recognizer import train
+    from recognizer.config import TrainConfig
 
-    train.train(train.TrainConfig(data_dir=data_dir, model_dir=model_dir, epochs=1),
+    train.train(TrainConfig(data_dir=data_dir, model_dir=model_dir, epochs=1),
                 progress=False)
     return model_dir
 

@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 from recognizer import data, layout  # noqa: E402
+from recognizer.config import ReaderConfig  # noqa: E402
 from schemas import batch, dataset, record  # noqa: E402
 
 BATCH = 256
@@ -114,7 +115,7 @@ def main() -> None:
         c_train, _ = rate(data.make_dataset(data_dir, "train", BATCH, training=True, seed=0),
                           lambda e: int(e[0][batch.WIDTH].shape[0]), args.epochs)
         c_checked, _ = rate(data.make_dataset(data_dir, "train", BATCH,
-                                                config=data.ReaderConfig(verify=False)),
+                                                config=ReaderConfig(verify=False)),
                             lambda e: int(e[0][batch.WIDTH].shape[0]), args.epochs)
 
         real = padded = 0

@@ -59,7 +59,7 @@ def stream(paths: list[str], model: str, out_dir: str) -> float:
     from apache_beam.transforms.window import TimestampedValue
 
     from pipelines.predict import streaming
-    from pipelines.predict.job import PredictConfig
+    from pipelines.predict.config import PredictConfig
 
     events = TestStream()
     for i in range(0, len(paths), 2):

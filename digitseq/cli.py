@@ -137,6 +137,8 @@ def unknown_flags(extra: Sequence[str], *, beam: bool) -> list[str]:
     flags = [arg.split("=", 1)[0] for arg in extra if arg.startswith("-")]
     if not beam:
         return flags or list(extra)
+    if not flags:
+        return []
     known = set(beam_flags())
     return [flag for flag in flags if flag not in known]
 

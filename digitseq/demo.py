@@ -17,18 +17,18 @@ import dataclasses
 import logging
 import os
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from apache_beam.options.pipeline_options import PipelineOptions
-
-from digitseq import pictures, text
-from pipelines.predict.job import PredictConfig, run_prediction
-from pipelines.render.job import RenderConfig, render_dataset
+from pipelines.predict.config import PredictConfig
+from pipelines.render.config import RenderConfig
 from pipelines.render.params import MODES, RenderParams
-from recognizer.train import TrainConfig, train
-from schemas import dataset
+from recognizer.config import TrainConfig
+from schemas import dataset, prediction
 from schemas.errors import ConfigError
 from schemas.options import check_finite, option
+
+if TYPE_CHECKING:
+    from apache_beam.options.pipeline_options import PipelineOptions
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,11 @@ def run_mode(mode: str, demo: DemoConfig, render: RenderConfig, training: TrainC
              options: Callable[[], PipelineOptions],
              show: Callable[[str], None] = print) -> dict[str, Any]:
     """Render, train, score and report one dataset; returns its summary row."""
+    from digitseq import pictures, text
+    from pipelines.predict.job import run_prediction
+    from pipelines.render.job import render_dataset
+    from recognizer.train import train
+
     data_dir, model_dir, predictions_dir = (os.path.join(demo.out, f"{part}-{mode}")
                                             for part in ("data", "model", "predictions"))
     logger.info("demo %s: rendering %s", mode, data_dir)
@@ -73,7 +78,7 @@ def run_mode(mode: str, demo: DemoConfig, render: RenderConfig, training: TrainC
     show(text.render_summary(data_dir, metadata, dataset.load_stats(data_dir),
                              time.perf_counter() - started))
     pictures.write_sheet(data_dir, "train",
-                         os.path.join(data_dir, pictures.SHEET.format(split="train")))
+                         os.path.join(data_dir, dataset.SHEET.format(split="train")))
 
     logger.info("demo %s: training %s into %s", mode, training.model.arch, model_dir)
     _remove(model_dir)
@@ -87,7 +92,7 @@ def run_mode(mode: str, demo: DemoConfig, render: RenderConfig, training: TrainC
     seconds = time.perf_counter() - started
     show(text.predict_summary(predictions_dir, scored, seconds))
     report = pictures.write_report(predictions_dir,
-                                   os.path.join(predictions_dir, pictures.REPORT))
+                                   os.path.join(predictions_dir, prediction.REPORT))
     return {"mode": mode, "metrics": scored, "train_seconds": result["train_seconds"],
             "train_examples_per_second": result["train_examples_per_second"],
             "score_per_second": scored["scored"] / seconds, "report": report}

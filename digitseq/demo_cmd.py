@@ -14,8 +14,8 @@ def register(subparsers) -> None:
 
     from digitseq.demo import DemoConfig
     from digitseq.flags import Flags
-    from pipelines.render.job import RenderConfig
-    from recognizer.train import TrainConfig
+    from pipelines.render.config import RenderConfig
+    from recognizer.config import TrainConfig
 
     parser = subparsers.add_parser(
         "demo", help="render, train, score and report a fixed and a variable dataset",
@@ -31,20 +31,21 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
-    from digitseq import text
-    from digitseq.beam_options import pipeline_options
     from digitseq.demo import DemoConfig, run_demo
     from pipelines.render import mnist
-    from pipelines.render.job import RenderConfig
+    from pipelines.render.config import RenderConfig
     from recognizer import recipes
-    from recognizer.train import TrainConfig
+    from recognizer.config import TrainConfig
 
-    demo = args.flags.build(DemoConfig, args)
+    demo = args.flags.build(DemoConfig, args)  # before TensorFlow and Beam load
     location = mnist.default_location(args.mnist)
     render = args.flags.build(RenderConfig, args, out_dir=demo.out, mnist=location)
     training = recipes.FAST.apply(args.flags.build(
         TrainConfig, args, data_dir=demo.out, model_dir=demo.out, epochs=demo.epochs,
         seed=args.seed))
+    from digitseq import text
+    from digitseq.beam_options import pipeline_options
+
     started = time.perf_counter()
     rows = run_demo(demo, render, training, lambda: pipeline_options(pipeline_argv),
                     show=lambda line: print(line, flush=True))

@@ -8,7 +8,7 @@ import time
 
 def register(subparsers) -> None:
     from digitseq.flags import Flags
-    from pipelines.ingest.job import IngestConfig
+    from pipelines.ingest.config import IngestConfig
 
     parser = subparsers.add_parser(
         "ingest", help="turn labeled image files into a TFRecord dataset (Beam job)",
@@ -22,12 +22,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
+    from pipelines.ingest.config import IngestConfig
+
+    config = args.flags.build(IngestConfig, args)  # before TensorFlow and Beam load
     from digitseq import text
     from digitseq.beam_options import pipeline_options
-    from pipelines.ingest.job import IngestConfig, ingest_dataset
+    from pipelines.ingest.job import ingest_dataset
     from schemas import dataset
 
-    config = args.flags.build(IngestConfig, args)
     started = time.perf_counter()
     metadata = ingest_dataset(config, pipeline_options(pipeline_argv))
     print(text.ingest_summary(config.out_dir, metadata, dataset.load_stats(config.out_dir),

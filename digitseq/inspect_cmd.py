@@ -7,7 +7,7 @@ import os
 
 
 def register(subparsers) -> None:
-    from digitseq.pictures import SHEET
+    from schemas.dataset import SHEET
 
     parser = subparsers.add_parser(
         "inspect", help="print a dataset's metadata and statistics; draw a contact sheet",
@@ -27,6 +27,6 @@ def run(args: argparse.Namespace, _: list[str]) -> int:
 
     print(text.dataset_table(args.data, dataset.load_metadata(args.data),
                              dataset.load_stats(args.data)))
-    out = args.out or os.path.join(args.data, pictures.SHEET.format(split=args.split))
+    out = args.out or os.path.join(args.data, dataset.SHEET.format(split=args.split))
     print(f"wrote {pictures.write_sheet(args.data, args.split, out, count=args.count)}")
     return 0

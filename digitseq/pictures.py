@@ -172,11 +172,6 @@ def save_png(figure: plt.Figure, path: str) -> None:
         f.write(buffer.getvalue())
 
 
-SHEET = "inspect-{split}.png"
-REPORT = "report.png"
-CONFIDENCE_REPORT = "report-confidence.png"
-
-
 def write_sheet(data_dir: str, split: str, out_path: str, *, count: int = 32) -> str:
     """A contact sheet of `count` records of a dataset split."""
     from recognizer import metrics, records

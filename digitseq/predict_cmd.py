@@ -9,7 +9,7 @@ import time
 
 def register(subparsers) -> None:
     from digitseq.flags import Flags
-    from pipelines.predict.job import PredictConfig
+    from pipelines.predict.config import PredictConfig
 
     parser = subparsers.add_parser(
         "predict", help="score TFRecords with an exported model (Beam job)",
@@ -25,11 +25,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
+    from pipelines.predict.config import PredictConfig
+
+    config = args.flags.build(PredictConfig, args)  # before TensorFlow and Beam load
     from digitseq import text
     from digitseq.beam_options import pipeline_options
-    from pipelines.predict.job import PredictConfig, run_prediction
+    from pipelines.predict.job import run_prediction
 
-    config = args.flags.build(PredictConfig, args)
     if config.streaming:
         from pipelines.predict.streaming import run_streaming
 

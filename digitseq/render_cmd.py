@@ -35,7 +35,7 @@ def presets_help() -> str:
 def register(subparsers) -> None:
     from digitseq.flags import Flags
     from pipelines.render import params as render_params
-    from pipelines.render.job import RenderConfig
+    from pipelines.render.config import RenderConfig
 
     parser = subparsers.add_parser(
         "render", help="render MNIST digit sequences into a TFRecord dataset (Beam job)",
@@ -53,7 +53,7 @@ def register(subparsers) -> None:
 def config(args: argparse.Namespace):
     """The `RenderConfig` the flags ask for: the preset, then explicit layout flags."""
     from pipelines.render import params as render_params
-    from pipelines.render.job import RenderConfig
+    from pipelines.render.config import RenderConfig
 
     explicit = {field: getattr(args, field) for field in render_params.LAYOUT_FIELDS
                 if getattr(args, field) is not None}
@@ -64,12 +64,12 @@ def config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
+    render = config(args)  # before TensorFlow and Beam load
     from digitseq import text
     from digitseq.beam_options import pipeline_options
     from pipelines.render.job import render_dataset
     from schemas import dataset
 
-    render = config(args)
     started = time.perf_counter()
     metadata = render_dataset(render, pipeline_options(pipeline_argv))
     print(text.render_summary(render.out_dir, metadata, dataset.load_stats(render.out_dir),

@@ -8,7 +8,7 @@ import os
 
 
 def register(subparsers) -> None:
-    from digitseq.pictures import CONFIDENCE_REPORT, REPORT
+    from schemas.prediction import CONFIDENCE_REPORT, REPORT
 
     parser = subparsers.add_parser(
         "report", help="draw a prediction run: sequences, CER by length, digit confusions, "
@@ -31,9 +31,9 @@ def run(args: argparse.Namespace, _: list[str]) -> int:
 
     from schemas import prediction, storage
 
-    out = args.out or os.path.join(args.predictions, pictures.REPORT)
+    out = args.out or os.path.join(args.predictions, prediction.REPORT)
     print(f"wrote {pictures.write_report(args.predictions, out, count=args.count)}")
-    confidence = args.confidence_out or os.path.join(args.predictions, pictures.CONFIDENCE_REPORT)
+    confidence = args.confidence_out or os.path.join(args.predictions, prediction.CONFIDENCE_REPORT)
     metrics = storage.read_json(os.path.join(args.predictions, prediction.METRICS))
     if pictures.write_confidence(metrics, confidence, title=f"confidence: {args.predictions}"):
         print(f"wrote {confidence}")

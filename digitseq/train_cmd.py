@@ -8,7 +8,7 @@ import json
 
 def register(subparsers) -> None:
     from digitseq.flags import Flags
-    from recognizer.train import TrainConfig
+    from recognizer.config import TrainConfig
 
     parser = subparsers.add_parser(
         "train", help="train a CTC recognizer on a rendered dataset",
@@ -20,9 +20,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, _: list[str]) -> int:
+    from recognizer.config import TrainConfig
+
+    config = args.flags.build(TrainConfig, args)  # before TensorFlow loads
     from recognizer import train
 
-    config = args.flags.build(train.TrainConfig, args)
     result = train.train(config)
     last = result["history"][-1] if result["history"] else {}
     print(json.dumps({"model_dir": config.model_dir, "epochs": len(result["history"]),

@@ -1,7 +1,7 @@
 """tf.data reader, Keras CTC recognizer, decoding, metrics, training and export.
 
-Importing the package registers the custom layers, so `keras.saving.load_model(path,
-safe_mode=True)` can load a digitseq `model.keras` after `import recognizer`.
+Importing the package loads nothing heavy: `recognizer.config` (the options) imports no
+TensorFlow or Keras, so the command line builds and checks its flags without them. To load a
+digitseq `model.keras` with `keras.saving.load_model(path, safe_mode=True)`, import
+`recognizer.layers` first: it registers the custom layers the file names.
 """
-
-from recognizer import layers as _layers  # noqa: F401

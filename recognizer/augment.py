@@ -16,47 +16,12 @@ same seed gives the same warps in the same order.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import keras
 import tensorflow as tf
 
-from schemas.errors import ConfigError
-from schemas.options import check_finite, option
-
-
-@dataclasses.dataclass(frozen=True)
-class Augmentation:
-    """Ranges of the random warp; each value is drawn uniformly per sequence.
-
-    Attributes:
-      shear: largest slant, as horizontal pixels per row (0.3 moves the top row about 4 pixels).
-      scale: largest relative change of height (0.1: 0.9 to 1.1 times as tall).
-      shift: largest vertical shift in pixels, either way.
-      rotation: largest rotation in degrees, either way.
-      elastic: largest strength of the elastic distortion (Simard et al.'s alpha, pixels per
-        unit of the smoothed field; 34 is theirs for MNIST); each sequence draws 0..elastic.
-        0 turns it off.
-      elastic_sigma: the Gaussian smoothing of the displacement field, in pixels (smaller is
-        more local and wilder).
-    """
-
-    shear: float = option(0.3, flag="--augment-shear")
-    scale: float = option(0.1, flag="--augment-scale")
-    shift: float = option(2.0, flag="--augment-shift")
-    rotation: float = option(2.0, flag="--augment-rotation")
-    elastic: float = option(0.0, flag="--augment-elastic")
-    elastic_sigma: float = option(4.0, flag="--augment-elastic-sigma")
-
-    def __post_init__(self):
-        check_finite(self)
-        for name, high in (("shear", 1.0), ("scale", 0.5), ("shift", 8.0), ("rotation", 30.0),
-                           ("elastic", 100.0)):
-            if not 0 <= getattr(self, name) <= high:
-                raise ConfigError(name, getattr(self, name), f"expected 0..{high:g}")
-        if not 1 <= self.elastic_sigma <= 10:
-            raise ConfigError("elastic_sigma", self.elastic_sigma, "expected 1..10")
+from recognizer.config import Augmentation
 
 
 def warp_frames(frames: tf.Tensor, widths: tf.Tensor, seed: tf.Tensor,

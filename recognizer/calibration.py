@@ -315,7 +315,7 @@ def calibrate_model(config: CalibrateConfig) -> Calibration:
     import keras
     import tensorflow as tf
 
-    import recognizer  # noqa: F401  (registers the layers the model file names)
+    from recognizer import layers  # noqa: F401  (registers the layers the model file names)
     from recognizer import export
     from schemas import dataset, storage
 

@@ -26,7 +26,7 @@ from recognizer import ctc
 from recognizer.layers import OutputLengths, ZeroBeyondWidth
 
 if TYPE_CHECKING:
-    from recognizer.models import ModelConfig
+    from recognizer.config import ModelConfig
 
 
 def _conv_bn_relu(x, width, filters: int, downsample: int, name: str, *, residual: bool):

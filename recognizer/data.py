@@ -30,7 +30,6 @@ ingested scans train together.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from typing import Sequence
@@ -38,40 +37,13 @@ from typing import Sequence
 import tensorflow as tf
 
 from recognizer import parsing
-from recognizer.augment import Augmentation, warp_frames
+from recognizer.augment import warp_frames
+from recognizer.config import Augmentation, ReaderConfig
 from recognizer.layout import SplitInfo, split_info
 from recognizer.records import AUTOTUNE, plain_records, record_names, tagged_records
 from recognizer.verification import verify_records
 from schemas import batch, dataset
 from schemas.errors import ConfigError
-from schemas.options import check_finite
-
-
-@dataclasses.dataclass(frozen=True)
-class ReaderConfig:
-    """How the training data is read.
-
-    Attributes:
-      shuffle_buffer: records per width bucket in the shuffle buffer when training.
-      constant_frames: smaller batches for wider buckets (about constant frames per batch).
-      skip_corrupt: skip unreadable records (logged) instead of failing.
-      verify: read and check every record once up front; otherwise every batch is checked as it
-        streams.
-      augment: warp every training sequence at random (slant, scale, shift, rotation).
-      augmentation: ranges of the random warp
-    """
-
-    shuffle_buffer: int = 2048
-    constant_frames: bool = False
-    skip_corrupt: bool = False
-    verify: bool = True
-    augment: bool = False
-    augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
-
-    def __post_init__(self):
-        check_finite(self)
-        if self.shuffle_buffer < 1:
-            raise ConfigError("shuffle_buffer", self.shuffle_buffer, "expected at least 1")
 
 
 def proportional_schedule(batches: Sequence[int]) -> list[int]:

@@ -23,12 +23,9 @@ import numpy as np
 import tensorflow as tf
 
 from recognizer import ctc, patterns
+from recognizer.config import BEAM, DECODERS, GREEDY  # noqa: F401  (decoding.GREEDY, ...)
 
-GREEDY = "greedy"
-BEAM = "beam"
-DECODERS = (GREEDY, BEAM)
 PAD = -1
-
 
 def decode(logits, lengths, *, method: str = GREEDY, beam_width: int = 8):
     """Decodes `logits [B, T, NUM_OUTPUTS]` with `lengths [B]` real frames each."""

@@ -14,9 +14,6 @@ import tensorflow as tf
 
 from schemas.errors import InvalidInputError
 
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
-
-
 TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:port", "host2:port"]}, '
                      '"task": {"type": "worker", "index": 0}}')
 

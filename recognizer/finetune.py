@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 import keras
 
-from recognizer.models import ModelConfig
+from recognizer.config import ModelConfig
 from schemas import exported, storage
 from schemas.errors import ConfigError
 

@@ -1,6 +1,6 @@
 """Custom Keras layers of the recognizer, registered so `model.keras` loads with safe_mode=True.
 
-`import recognizer` registers them (the package imports this module).
+`import recognizer.layers` registers them.
 """
 
 from __future__ import annotations

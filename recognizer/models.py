@@ -28,99 +28,18 @@ batch statistics (the reader pads each width bucket to a boundary at most a few 
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import Any, Sequence
+from typing import Sequence
 
 import keras
 from keras import layers
 
 from recognizer import convctc, ctc
+from recognizer.config import ModelConfig
 from recognizer.layers import LengthMask, OutputLengths, Standardize, ZeroBeyondWidth
 from schemas import batch
-from schemas.errors import ConfigError
-from schemas.options import check_choice, check_finite, option
 
-ARCHITECTURES = ("crnn", "brnn", "rnn", "convctc")
-CONVOLUTIONAL = ("crnn", "convctc")
-MAX_DILATION_COLUMNS = 10 * 28
-"""The widest step between two taps of a dilated `convctc` layer, in input columns: ten MNIST
-digits side by side. A layer dilated further reads only padding with its side taps on every
-string of up to ten digits."""
-CELLS = {"simple": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Architecture options (the defaults are each architecture's usual setting).
-
-    Attributes:
-      arch: the architecture.
-      cell: recurrent cell (`simple` is SimpleRNN, `rnn` only).
-      units: recurrent units per direction (and `crnn`'s conv feature size); `convctc`: channels
-        of the column features and of every temporal convolution.
-      layers: recurrent layers; `convctc`: temporal (1D) convolution layers, each residual.
-      bidirectional: bidirectional recurrent layers for `rnn` (always on for `brnn` and `crnn`).
-      dropout: dropout after each recurrent layer (and the conv features), training only.
-      noise: standard deviation of the Gaussian noise on standardized inputs, training only.
-      conv_blocks: `crnn`, `convctc`: conv + 2x2 max-pool blocks, each halving width and height
-        (output frames = ceil(width / 2^blocks)).
-      conv_filters: `crnn`, `convctc`: filters of the first block, doubling per block.
-      conv_layers: `crnn`, `convctc`: 3x3 convolutions per block, before its pooling (`convctc`:
-        every one after the block's first adds its output to its input).
-      batch_norm: `crnn`: batch normalization after each convolution (always on for `convctc`).
-      kernel_size: `convctc`: taps of each temporal convolution.
-      dilation: `convctc`: temporal layer i is dilated dilation^i (1: no dilation); the widest,
-        dilation^(layers - 1) x 2^conv_blocks input columns, must be at most 280 (ten digits).
-      separable: `convctc`: depthwise-separable temporal convolutions (fewer weights and FLOPs).
-    """
-
-    arch: str = option("crnn", choices=ARCHITECTURES)
-    cell: str = option("lstm", choices=CELLS)
-    units: int = 128
-    layers: int = 2
-    bidirectional: bool = False
-    dropout: float = 0.25
-    noise: float = 0.1
-    conv_blocks: int = 2
-    conv_filters: int = 32
-    conv_layers: int = 1
-    batch_norm: bool = False
-    kernel_size: int = 3
-    dilation: int = 2
-    separable: bool = False
-
-    def __post_init__(self):
-        check_finite(self)
-        check_choice("arch", self.arch, ARCHITECTURES)
-        check_choice("cell", self.cell, CELLS)
-        if self.arch != "rnn" and self.cell == "simple":
-            raise ConfigError("cell", self.cell, "only for arch rnn, expected lstm or gru",
-                              others=["arch"])
-        for name in ("units", "layers", "conv_filters", "conv_layers", "kernel_size", "dilation"):
-            if getattr(self, name) < 1:
-                raise ConfigError(name, getattr(self, name), "expected at least 1")
-        if self.conv_blocks < 0:
-            raise ConfigError("conv_blocks", self.conv_blocks, "expected 0 or more")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError("dropout", self.dropout, "expected 0 <= dropout < 1")
-        if self.noise < 0:
-            raise ConfigError("noise", self.noise, "expected 0 or more")
-        if self.arch == "convctc":
-            widest = self.dilation ** (self.layers - 1) * self.downsample
-            if widest > MAX_DILATION_COLUMNS:
-                raise ConfigError(
-                    "dilation", self.dilation,
-                    f"the widest temporal layer steps {widest} input columns between taps "
-                    f"(dilation^(layers - 1) x 2^conv_blocks); expected at most "
-                    f"{MAX_DILATION_COLUMNS} (ten digits)", others=["layers", "conv_blocks"])
-
-    @property
-    def downsample(self) -> int:
-        return 2 ** self.conv_blocks if self.arch in CONVOLUTIONAL else 1
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+CELLS = {"simple": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}  # keys: CELL_NAMES
 
 
 def build(config: ModelConfig, *, mean: Sequence[float], std: Sequence[float],

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from recognizer import models
-from recognizer.train import TrainConfig
+from recognizer.config import ModelConfig, TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +33,7 @@ class Recipe:
 
     name: str
     flags: str
-    model: models.ModelConfig
+    model: ModelConfig
     learning_rate: float
     warmup_epochs: float = 1.0
 
@@ -51,11 +50,11 @@ FLOOR = Recipe(
     name="floor",
     flags="--batch-norm --conv-blocks 3 --schedule cosine --learning-rate 2e-3 "
           "--warmup-epochs 1 --augment",
-    model=models.ModelConfig(arch="crnn", batch_norm=True, conv_blocks=3), learning_rate=2e-3)
+    model=ModelConfig(arch="crnn", batch_norm=True, conv_blocks=3), learning_rate=2e-3)
 FAST = Recipe(
     name="fast",
     flags="--arch convctc --conv-blocks 3 --conv-filters 16 --layers 3 --schedule cosine "
           "--learning-rate 3e-3 --warmup-epochs 1 --augment",
-    model=models.ModelConfig(arch="convctc", conv_blocks=3, conv_filters=16, layers=3),
+    model=ModelConfig(arch="convctc", conv_blocks=3, conv_filters=16, layers=3),
     learning_rate=3e-3)
 RECIPES = {recipe.name: recipe for recipe in (FLOOR, FAST)}

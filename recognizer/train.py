@@ -35,123 +35,16 @@ import tensorflow as tf
 
 from recognizer import (builtin, checks, ctc, data, distribution, export, finetune, models,
                         reporting)
+from recognizer.config import TrainConfig
 from recognizer.evaluation import Evaluator
 from recognizer.layout import split_info
 from schemas import batch, dataset, exported, storage
 from schemas.errors import ConfigError
-from schemas.options import check_choice, check_finite, option
 
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
-              "sgd": keras.optimizers.SGD}
-SCHEDULES = ("constant", "cosine")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """What to train on, how, and where to write it.
-
-    Attributes:
-      data_dir: dataset directory (digitseq render or ingest); give it once per dataset to train
-        on several (the first one's validation split picks the best epoch and its statistics
-        standardize the inputs).
-      model_dir: where checkpoints, logs and the exported model go.
-      model: architecture
-      reader: reading the training data
-      epochs: passes over the training split.
-      batch_size: global batch size (split over the replicas).
-      strategy: tf.distribute strategy: auto (mirrored over several GPUs, else one device),
-        one_device, mirrored, or multi_worker (reads TF_CONFIG).
-      optimizer: the Keras optimizer.
-      learning_rate: the (peak) learning rate.
-      schedule: constant, or cosine decay to zero over the run (after any warm-up).
-      warmup_epochs: epochs of linear warm-up from a tenth of the learning rate (cosine only).
-      seed: seed of initialization, shuffling and augmentation.
-      early_stopping: stop after this many epochs without a better validation CER (training loss
-        without a validation split) (0: off).
-      tensorboard_images: validation sequences drawn in TensorBoard each epoch.
-      data_weights: mixing weight of each --data dataset's training batches, positive (default:
-        in proportion to their training records).
-      init_from: exported model directory to start from (fine-tuning), or the name of a model
-        that ships with digitseq: its architecture, weights and standardization statistics.
-      freeze_conv: with init_from, keep the convolutional front end as it is.
-      jit_compile: compile the model's forward and backward pass with XLA (the CTC loss and the
-        update stay outside); one compilation per batch shape; arch convctc only.
-    """
-
-    data_dir: tuple[str, ...] = option(flag="--data")
-    model_dir: str = option()
-    model: models.ModelConfig = option(default_factory=models.ModelConfig)
-    reader: data.ReaderConfig = option(default_factory=data.ReaderConfig)
-    epochs: int = 10
-    batch_size: int = 64
-    strategy: str = option("auto", choices=distribution.STRATEGIES)
-    optimizer: str = option("adam", choices=OPTIMIZERS)
-    learning_rate: float = 1e-3
-    schedule: str = option("constant", choices=SCHEDULES)
-    warmup_epochs: float = 0.0
-    seed: int = 0
-    early_stopping: int = 0
-    tensorboard_images: int = 6
-    data_weights: tuple[float, ...] | None = None
-    init_from: str | None = None
-    freeze_conv: bool = False
-    jit_compile: bool = False
-
-    def __post_init__(self):
-        if isinstance(self.data_dir, str):
-            object.__setattr__(self, "data_dir", (self.data_dir,))
-        object.__setattr__(self, "data_dir", tuple(self.data_dir))
-        check_finite(self)
-        if not self.data_dir:
-            raise ConfigError("data_dir", "", "expected at least one dataset directory")
-        if self.data_weights is not None:
-            object.__setattr__(self, "data_weights", tuple(self.data_weights))
-            if len(self.data_weights) != len(self.data_dir):
-                raise ConfigError("data_weights", self.data_weights,
-                                  f"expected one weight per data_dir ({len(self.data_dir)})",
-                                  others=["data_dir"])
-            if not all(w > 0 for w in self.data_weights):
-                raise ConfigError("data_weights", self.data_weights,
-                                  "expected positive finite numbers")
-        if self.freeze_conv and not self.init_from:
-            raise ConfigError("freeze_conv", True, "expected together with init_from (it "
-                              "freezes the initial model's front end)", others=["init_from"])
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(name, getattr(self, name), "expected at least 1")
-        check_choice("strategy", self.strategy, distribution.STRATEGIES)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        if self.jit_compile and self.model.arch != "convctc":
-            raise ConfigError("jit_compile", True, f"not for arch {self.model.arch}: XLA cannot "
-                              f"differentiate its recurrent loops (TensorList crossing the "
-                              f"XLA/TF boundary); expected arch convctc", others=["arch"])
-        if not self.learning_rate > 0:
-            raise ConfigError("learning_rate", self.learning_rate, "expected > 0")
-        if not 0 <= self.warmup_epochs < self.epochs:
-            raise ConfigError("warmup_epochs", self.warmup_epochs,
-                              f"expected at least 0 and fewer than epochs ({self.epochs})",
-                              others=["epochs"])
-        for name in ("early_stopping", "tensorboard_images"):
-            if getattr(self, name) < 0:
-                raise ConfigError(name, getattr(self, name), "expected 0 or more")
-
-    def run_identity(self) -> dict[str, Any]:
-        """What makes two runs the same run (epochs may grow between restarts)."""
-        return {"data_dir": [_absolute(d) for d in self.data_dir],
-                "data_weights": list(self.data_weights) if self.data_weights else None,
-                "init_from": _absolute(self.init_from) if self.init_from else None,
-                "freeze_conv": self.freeze_conv, "model": self.model.to_json(),
-                "reader": dataclasses.asdict(self.reader), "batch_size": self.batch_size,
-                "optimizer": self.optimizer, "learning_rate": self.learning_rate,
-                "schedule": self.schedule, "warmup_epochs": self.warmup_epochs,
-                "seed": self.seed}
-
-
-def _absolute(path: str) -> str:
-    return os.path.abspath(path) if "://" not in path else path
+              "sgd": keras.optimizers.SGD}  # keys: config.OPTIMIZER_NAMES
 
 
 def learning_rate_schedule(config: TrainConfig, *, steps_per_epoch: int):

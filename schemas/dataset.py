@@ -22,6 +22,8 @@ from schemas.errors import InvalidInputError
 COMPLETED = "COMPLETED"
 METADATA = "metadata.json"
 STATS = "stats.json"
+SHEET = "inspect-{split}.png"
+"""`digitseq inspect`'s picture of a split, written in the dataset directory by default."""
 SPLITS = ("train", "validation", "test")
 COMPRESSION = "GZIP"
 SHARD_SUFFIX = ".tfrecord.gz"

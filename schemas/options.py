@@ -47,5 +47,5 @@ def check_finite(config: Any) -> None:
         value = getattr(config, field.name)
         values = value if isinstance(value, (tuple, list)) else (value,)
         if any(isinstance(v, float) and not math.isfinite(v) for v in values):
-            raise ConfigError(field.name, value, "expected a finite number"
-                              + ("s" if isinstance(value, (tuple, list)) else ""))
+            raise ConfigError(field.name, value, "expected finite numbers"
+                              if isinstance(value, (tuple, list)) else "expected a finite number")

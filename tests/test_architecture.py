@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -74,3 +77,34 @@ def _write(tmp_path: pathlib.Path, text: str) -> pathlib.Path:
     path = tmp_path / "example.py"
     path.write_text(text)
     return path
+
+
+HEAVY = ("tensorflow", "keras", "apache_beam", "matplotlib")
+"""Libraries the command line loads only once a command runs, after its flags are checked."""
+
+
+@pytest.mark.parametrize("argv", [
+    ["--help"],
+    ["predict", "--model", "m", "--input", "i", "--out", "o", "--review-below", "2"],
+    ["train", "--data", "d", "--model-dir", "m", "--arch", "convctc", "--dilation", "99"],
+    ["render", "--out", "o", "--preset", "scanned", "--scan-blur", "nan,1"],
+    ["ingest", "--images", "i", "--labels", "l", "--out", "o", "--test-fraction", "2"],
+    ["demo", "--epochs", "0"],
+])
+def test_the_command_line_checks_flags_without_loading_tensorflow_or_beam(argv):
+    script = ("import sys\nfrom digitseq import cli\n"
+              f"status = cli.run({argv!r})\n"
+              f"print(status, sorted(m for m in {HEAVY!r} if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.stdout.splitlines()[-1] == f"{0 if argv == ['--help'] else 2} []", \
+        result.stdout[-500:] + result.stderr[-2000:]
+    if argv != ["--help"]:
+        assert "error:" in result.stderr
+
+
+def test_the_names_the_options_choose_from_are_the_ones_built():
+    from recognizer import config, models, train
+
+    assert tuple(models.CELLS) == config.CELL_NAMES
+    assert tuple(train.OPTIMIZERS) == config.OPTIMIZER_NAMES

@@ -7,10 +7,11 @@ import pytest
 import tensorflow as tf
 
 from recognizer import augment, data
+from recognizer.config import Augmentation, ReaderConfig
 from schemas import batch
 from schemas.errors import ConfigError
 
-AUGMENT = data.ReaderConfig(augment=True)
+AUGMENT = ReaderConfig(augment=True)
 
 
 def _first(dataset):
@@ -47,7 +48,7 @@ def test_evaluation_batches_are_never_warped(variable_dataset):
 def test_a_zero_warp_is_the_identity():
     frames = tf.constant(np.random.default_rng(0).integers(0, 256, (2, 30, 28)), tf.uint8)
     frames = tf.where(tf.sequence_mask([30, 20], 30)[..., None], frames, tf.zeros_like(frames))
-    none = augment.Augmentation(shear=0, scale=0, shift=0, rotation=0)
+    none = Augmentation(shear=0, scale=0, shift=0, rotation=0)
     out = augment.warp_frames(frames, tf.constant([30, 20]), tf.constant([1, 2]), none)
     np.testing.assert_array_equal(out.numpy(), frames.numpy())
 
@@ -57,13 +58,13 @@ def test_a_zero_warp_is_the_identity():
                                           ("elastic", 101.0)])
 def test_bad_ranges_are_refused(field, value):
     with pytest.raises(ConfigError, match=f"^{field} {value}: expected 0.."):
-        augment.Augmentation(**{field: value})
+        Augmentation(**{field: value})
 
 
 @pytest.mark.parametrize("value", [0.5, 11.0, float("nan"), float("inf")])
 def test_bad_elastic_smoothing_is_refused(value):
     with pytest.raises(ConfigError, match="^elastic_sigma"):
-        augment.Augmentation(elastic=34, elastic_sigma=value)
+        Augmentation(elastic=34, elastic_sigma=value)
 
 
 def test_displacing_by_whole_pixels_moves_the_image_and_fills_zeros():
@@ -119,7 +120,7 @@ def test_elastic_fields_are_smooth_and_scale_with_their_strength():
 
 
 def test_elastic_warps_are_reproducible_and_keep_widths(variable_dataset):
-    config = data.ReaderConfig(augment=True, augmentation=augment.Augmentation(elastic=34))
+    config = ReaderConfig(augment=True, augmentation=Augmentation(elastic=34))
     affine, _, _ = _first(data.make_dataset(variable_dataset, "train", 16, training=True,
                                             seed=4, config=AUGMENT))
     warped, widths, _ = _first(data.make_dataset(variable_dataset, "train", 16, training=True,

@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 from recognizer import data, data_from_files, layout, parsing
+from recognizer.config import ReaderConfig
 from schemas import batch, dataset, record
 from schemas.errors import InvalidInputError
 from tests.conftest import render
@@ -88,7 +89,7 @@ def test_padding_never_exceeds_the_bucket_boundary(tmp_path):
 def test_constant_frames_gives_smaller_batches_for_wider_buckets(variable_dataset):
     sizes = {}
     for features, _ in data.make_dataset(variable_dataset, "train", 32,
-                                         config=data.ReaderConfig(constant_frames=True)):
+                                         config=ReaderConfig(constant_frames=True)):
         width = features[batch.FRAMES].shape[1]
         sizes[width] = max(sizes.get(width, 0), features[batch.FRAMES].shape[0])
     assert sizes[56] > sizes[84] > sizes[112] > sizes[140]
@@ -260,7 +261,7 @@ def test_corrupt_gzip_is_named_or_skipped(dataset_copy, caplog):
         data.make_dataset(str(dataset_copy), "train", 8)
     with caplog.at_level(logging.WARNING):
         ds = data.make_dataset(str(dataset_copy), "train", 8, with_ids=True,
-                               config=data.ReaderConfig(skip_corrupt=True))
+                               config=ReaderConfig(skip_corrupt=True))
     import re
 
     found = re.search(rf"{path}: (\d+) of {entry['records']} records unreadable, skipped",
@@ -298,7 +299,7 @@ def test_bad_records_are_named_with_file_and_record(dataset_copy, change, messag
     expected = InvalidInputError if verify else tf.errors.InvalidArgumentError
     with pytest.raises(expected, match=message) as info:
         for _ in data.make_dataset(str(dataset_copy), "train", 8,
-                                     config=data.ReaderConfig(verify=verify)):
+                                     config=ReaderConfig(verify=verify)):
             pass
     assert f"{path} record 2" in str(info.value)
     if verify:
@@ -326,7 +327,7 @@ def test_records_with_and_without_the_optional_digit_left_read_alike(dataset_cop
         del example.features.feature[record.DIGIT_LEFT]
     _replace_shard(dataset_copy, [r.SerializeToString() for r in records])
     ids = _ids(data.make_dataset(str(dataset_copy), "train", 8, with_ids=True,
-                                 config=data.ReaderConfig(verify=verify)))
+                                 config=ReaderConfig(verify=verify)))
     read_back = read_split(str(dataset_copy), "train")
     assert sorted(ids) == sorted(r["id"] for r in read_back)
     assert sum(not r["digit_left"] for r in read_back) == len(records[::2])

@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 from digitseq import cli
-from recognizer import ctc, data, finetune, models, train
+from recognizer import ctc, data, finetune, train
+from recognizer.config import ModelConfig, TrainConfig
 from schemas import batch, dataset, exported
 from schemas.errors import ConfigError
 from tests.conftest import SMALL, render
@@ -35,7 +36,7 @@ def _loss(model, features, labels) -> float:
         labels[batch.LABEL], labels[batch.LABEL_LENGTH], out[batch.LOGITS], out[batch.LENGTHS])))
 
 
-def _model(config: train.TrainConfig, initial=None):
+def _model(config: TrainConfig, initial=None):
     stats = initial.stats if initial else dataset.load_stats(config.data_dir[0])
     run = train._build_run(config, tf.distribute.get_strategy(), stats=stats, height=28,
                            steps=1, worker=0, initial=initial)
@@ -44,7 +45,7 @@ def _model(config: train.TrainConfig, initial=None):
 
 def test_fine_tuning_starts_from_the_given_weights(trained_model, variable_dataset, tmp_path):
     initial = finetune.load_initial(trained_model)
-    config = train.TrainConfig(data_dir=variable_dataset, model_dir=str(tmp_path / "m"),
+    config = TrainConfig(data_dir=variable_dataset, model_dir=str(tmp_path / "m"),
                                init_from=trained_model)
     config = train.dataclasses.replace(config, model=finetune.resolve_model(config.model,
                                                                             initial))
@@ -164,9 +165,9 @@ def test_mixing_weights_are_honoured_on_a_seeded_run(lengths_2_and_4):
 
 
 def test_several_datasets_train_together(lengths_2_and_4, tmp_path):
-    config = train.TrainConfig(data_dir=lengths_2_and_4, model_dir=str(tmp_path / "m"),
+    config = TrainConfig(data_dir=lengths_2_and_4, model_dir=str(tmp_path / "m"),
                                epochs=1, batch_size=16, data_weights=(1.0, 1.0),
-                               model=models.ModelConfig(units=16, layers=1, conv_filters=8))
+                               model=ModelConfig(units=16, layers=1, conv_filters=8))
     result = train.train(config, progress=False)
     assert result["criterion"] == "val_cer"
     assert result["history"][0]["examples"] == (64 + 64) // 16 * 16

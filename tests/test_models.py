@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from recognizer import ctc, models
+from recognizer.config import ARCHITECTURES, ModelConfig
 from schemas.errors import InvalidInputError
 
 STATS = {"mean": [33.0] * 28, "std": [78.0] * 28}
@@ -36,14 +37,14 @@ def _frames(sample_mnist, digits, pad_to):
 
 
 @pytest.mark.parametrize("arch, options", [
-    *[(arch, {}) for arch in models.ARCHITECTURES],
+    *[(arch, {}) for arch in ARCHITECTURES],
     ("crnn", {"batch_norm": True, "conv_layers": 2, "conv_blocks": 3}),
     ("convctc", {"conv_layers": 2, "conv_blocks": 3, "layers": 3, "separable": True}),
     ("convctc", {"conv_blocks": 1, "layers": 2, "kernel_size": 4, "dilation": 3}),
-], ids=[*models.ARCHITECTURES, "crnn-bn-deep", "convctc-residual-separable",
+], ids=[*ARCHITECTURES, "crnn-bn-deep", "convctc-residual-separable",
         "convctc-even-kernel"])
 def test_contract_padding_invariance_and_safe_reload(tmp_path, sample_mnist, arch, options):
-    config = models.ModelConfig(arch=arch, units=8, layers=options.pop("layers", 1),
+    config = ModelConfig(arch=arch, units=8, layers=options.pop("layers", 1),
                                 conv_filters=4, **options)
     model = models.build(config, **STATS)
     _randomize_biases_and_statistics(model)
@@ -70,7 +71,7 @@ def test_contract_padding_invariance_and_safe_reload(tmp_path, sample_mnist, arc
 def test_pixels_never_make_the_mask(sample_mnist, arch):
     """The same frames with a larger width (ten more all-zero columns) must read differently:
     the backward layers start from the width, not from the last column with ink."""
-    model = models.build(models.ModelConfig(arch=arch, units=8, layers=1, conv_filters=4,
+    model = models.build(ModelConfig(arch=arch, units=8, layers=1, conv_filters=4,
                                             noise=0.0, dropout=0.0), **STATS)
     frames, width = _frames(sample_mnist, [1, 1], 84)
     narrow = model({"frames": frames, "width": width}, training=False)
@@ -98,24 +99,24 @@ def test_pixels_never_make_the_mask(sample_mnist, arch):
 ])
 def test_bad_options(options, message):
     with pytest.raises(InvalidInputError, match=message):
-        models.ModelConfig(**options)
+        ModelConfig(**options)
 
 
 def test_convctc_dilation_limit_is_inclusive():
-    assert models.ModelConfig(arch="convctc", dilation=35, layers=2, conv_blocks=3).dilation == 35
+    assert ModelConfig(arch="convctc", dilation=35, layers=2, conv_blocks=3).dilation == 35
     with pytest.raises(InvalidInputError, match="dilation 36: the widest temporal layer steps 288"):
-        models.ModelConfig(arch="convctc", dilation=36, layers=2, conv_blocks=3)
+        ModelConfig(arch="convctc", dilation=36, layers=2, conv_blocks=3)
     with pytest.raises(InvalidInputError, match="dilation 2: the widest temporal layer steps 512"):
-        models.ModelConfig(arch="convctc", dilation=2, layers=7, conv_blocks=3)
+        ModelConfig(arch="convctc", dilation=2, layers=7, conv_blocks=3)
     # Other architectures have no temporal convolutions: the rule does not apply.
-    assert models.ModelConfig(arch="crnn", dilation=2, layers=7, conv_blocks=3).layers == 7
+    assert ModelConfig(arch="crnn", dilation=2, layers=7, conv_blocks=3).layers == 7
 
 
 @pytest.mark.slow
 def test_convctc_export_serves_the_keras_model_in_a_fresh_process(tmp_path, sample_mnist):
     from recognizer import decoding, export
 
-    config = models.ModelConfig(arch="convctc", units=8, layers=2, conv_filters=4,
+    config = ModelConfig(arch="convctc", units=8, layers=2, conv_filters=4,
                                 conv_blocks=2, conv_layers=2)
     model = models.build(config, **STATS)
     _randomize_biases_and_statistics(model, seed=1)

@@ -222,7 +222,7 @@ def test_different_seed_gives_different_sequences(tmp_path):
     (["--elastic-sigma", "nan"], "--elastic-sigma nan: expected a finite number"),
     (["--baseline", "0,9"], "--baseline 0,9: expected -8 <= MIN <= MAX <= 8"),
     (["--spacing", "0,1.5"], "--spacing 0,1.5: expected -0.5 <= MIN <= MAX <= 1"),
-    (["--spacing", "inf,inf"], "--spacing inf,inf: expected a finite numbers"),
+    (["--spacing", "inf,inf"], "--spacing inf,inf: expected finite numbers"),
     (["--spacing-jitter", "0.6"], "--spacing-jitter 0.6: expected 0..0.5"),
     (["--scan", "--scan-height", "8,40"], "--scan-height 8,40: expected 16 <= MIN <= MAX <= 200"),
     (["--scan-height", "40,30"], "--scan-height 40,30: expected 16 <= MIN <= MAX <= 200"),
@@ -240,7 +240,7 @@ def test_different_seed_gives_different_sequences(tmp_path):
     (["--scan-margin", "0,2.5"], "--scan-margin 0,2.5: expected 0 <= MIN <= MAX <= 2"),
     (["--scan-tilt=-11,0"], "--scan-tilt -11,0: expected -10 <= MIN <= MAX <= 10"),
     (["--preset", "scanned", "--scan-tilt", "0,-inf"],
-     "--scan-tilt 0.0,-inf: expected a finite numbers"),
+     "--scan-tilt 0.0,-inf: expected finite numbers"),
 ])
 def test_bad_parameters_are_refused(tmp_path, capsys, flags, message):
     out = tmp_path / "out"

@@ -20,7 +20,7 @@ from apache_beam.transforms.window import TimestampedValue
 
 from digitseq import cli
 from pipelines.predict import streaming
-from pipelines.predict.job import PredictConfig
+from pipelines.predict.config import PredictConfig
 from pipelines.predict.writing import window_name
 from schemas import prediction, record
 

@@ -17,6 +17,7 @@ import pytest
 
 from digitseq import cli
 from recognizer import checks, models, train
+from recognizer.config import ARCHITECTURES, ModelConfig, ReaderConfig, TrainConfig
 from schemas import dataset
 from schemas.errors import InvalidInputError
 from tests.conftest import SMALL, render
@@ -31,11 +32,11 @@ def _train_cli(*args):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", models.ARCHITECTURES)
+@pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_each_architecture_learns(variable_dataset, tmp_path, arch):
-    config = train.TrainConfig(
+    config = TrainConfig(
         data_dir=variable_dataset, model_dir=str(tmp_path / arch), epochs=3, batch_size=16,
-        learning_rate=3e-3, model=models.ModelConfig(arch=arch, units=16, layers=1,
+        learning_rate=3e-3, model=ModelConfig(arch=arch, units=16, layers=1,
                                                      conv_filters=8, dropout=0.0, noise=0.0))
     result = train.train(config, progress=False)
     losses = [epoch["loss"] for epoch in result["history"]]
@@ -62,7 +63,7 @@ def test_two_replicas_match_one_device(variable_dataset):
         from recognizer import data, models, train
         from schemas import dataset
         stats = dataset.load_stats({variable_dataset!r})
-        config = models.ModelConfig(arch="crnn", units=16, layers=1, conv_filters=8,
+        config = ModelConfig(arch="crnn", units=16, layers=1, conv_filters=8,
                                     dropout=0.0, noise=0.0)
         batch = next(iter(data.make_dataset({variable_dataset!r}, "train", 16,
                                             drop_remainder=True)))
@@ -254,7 +255,7 @@ def test_feasibility_check_refuses_overlapped_digits_the_model_cannot_align(tmp_
     flags = ["--length", "5", "--train", "60", "--validation", "0", "--test", "0", "--shards", "1"]
     assert render(tmp_path / "pan001", "--preset", "pan001", *flags) == 0
     assert render(tmp_path / "plain", *flags) == 0
-    downsample = models.ModelConfig(conv_blocks=4).downsample
+    downsample = ModelConfig(conv_blocks=4).downsample
     labels = [r["label"] for r in read_split(str(tmp_path / "pan001"), "train")]
     repeated = sum(any(a == b for a, b in zip(label, label[1:])) for label in labels)
     assert downsample == 16 and 0 < repeated < 60
@@ -266,7 +267,7 @@ def test_feasibility_check_refuses_overlapped_digits_the_model_cannot_align(tmp_
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero(tmp_path):
-    config = train.TrainConfig(data_dir="d", model_dir="m", epochs=10, learning_rate=2e-3,
+    config = TrainConfig(data_dir="d", model_dir="m", epochs=10, learning_rate=2e-3,
                                schedule="cosine", warmup_epochs=1)
     schedule = train.learning_rate_schedule(config, steps_per_epoch=100)
     assert float(schedule(0)) == pytest.approx(2e-4)
@@ -274,7 +275,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero(tmp_path):
     assert float(schedule(550)) == pytest.approx(1e-3, rel=1e-3)
     assert float(schedule(1000)) == pytest.approx(0, abs=1e-9)
     constant = train.learning_rate_schedule(
-        train.TrainConfig(data_dir="d", model_dir="m"), steps_per_epoch=100)
+        TrainConfig(data_dir="d", model_dir="m"), steps_per_epoch=100)
     assert constant == 1e-3
 
 
@@ -285,10 +286,10 @@ def test_without_validation_the_criterion_is_the_training_loss_and_examples_are_
 
     assert render(tmp_path / "data", "--mode", "variable", "--train", "120", "--validation", "0",
                   "--test", "0", "--shards", "1", "--seed", "2") == 0
-    config = train.TrainConfig(
+    config = TrainConfig(
         data_dir=str(tmp_path / "data"), model_dir=str(tmp_path / "model"), epochs=1,
-        batch_size=16, reader=data.ReaderConfig(constant_frames=True),
-        model=models.ModelConfig(arch="rnn", units=8, layers=1))
+        batch_size=16, reader=ReaderConfig(constant_frames=True),
+        model=ModelConfig(arch="rnn", units=8, layers=1))
     result = train.train(config, progress=False)
     assert result["criterion"] == "train_loss"
     assert result["best"] == pytest.approx(result["history"][0]["loss"])
@@ -300,10 +301,10 @@ def test_without_validation_the_criterion_is_the_training_loss_and_examples_are_
     assert result["history"][0]["examples"] == expected
 
 
-def test_importing_the_package_is_enough_to_load_a_model(trained_model):
+def test_importing_the_layers_is_enough_to_load_a_model(trained_model):
     script = textwrap.dedent(f"""
         import keras
-        import recognizer
+        import recognizer.layers
         keras.saving.load_model({os.path.join(trained_model, 'model.keras')!r}, safe_mode=True)
         print("loaded")
     """)
@@ -319,7 +320,7 @@ def _one_step(variable_dataset, *, jit_compile: bool, seed: int = 1):
     from recognizer import data
 
     stats = dataset.load_stats(variable_dataset)
-    config = models.ModelConfig(arch="convctc", units=8, layers=2, conv_filters=4,
+    config = ModelConfig(arch="convctc", units=8, layers=2, conv_filters=4,
                                 conv_layers=2, dropout=0.0, noise=0.0)
     keras.utils.set_random_seed(seed)
     features = next(iter(data.make_dataset(variable_dataset, "train", 16, training=True,

@@ -189,7 +189,7 @@ def plan_layout(counts: Iterable[tuple[tuple[str, int, int], int]]) -> dict:
     return {group: (first, shards, totals[group[0]]) for group, (first, shards) in layout.items()}
 
 
-def _shard_key(encoded: EncodedRecord, layout: dict) -> tuple:
+def _shard_key(encoded: EncodedRecord, layout: dict) -> tuple[tuple, EncodedRecord]:
     group = (encoded.split, encoded.length, bucket(encoded.width))
     first, shards, total = layout[group]
     draw = int.from_bytes(hashlib.sha256(encoded.name.encode()).digest()[:8], "big")

@@ -30,14 +30,13 @@ import tensorflow as tf
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 
+from pipelines.predict.config import WIDTH
 from recognizer import calibration as calibration_lib, decoding, patterns
 from schemas import exported, storage
 from schemas.errors import ConfigError
 
 NAMESPACE = "digitseq.predict"
 """The namespace of the prediction job's Beam counters."""
-WIDTH, FIXED = "width", "fixed"
-BATCHINGS = (WIDTH, FIXED)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,7 +31,8 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.transforms.util import SortAndBatchElements
 
 from pipelines.predict import model_versions
-from pipelines.predict.model_handler import NAMESPACE, WIDTH
+from pipelines.predict.config import WIDTH
+from pipelines.predict.model_handler import NAMESPACE
 from recognizer import metrics as metrics_lib
 from schemas import prediction, record, storage
 from schemas.errors import InvalidInputError
