@@ -61,10 +61,11 @@ def test_two_replicas_match_one_device(variable_dataset):
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import keras
         from recognizer import data, models, train
+        from recognizer.config import ModelConfig
         from schemas import dataset
         stats = dataset.load_stats({variable_dataset!r})
-        config = ModelConfig(arch="crnn", units=16, layers=1, conv_filters=8,
-                                    dropout=0.0, noise=0.0)
+        config = ModelConfig(arch="crnn", units=16, layers=1, conv_filters=8, dropout=0.0,
+                             noise=0.0)
         batch = next(iter(data.make_dataset({variable_dataset!r}, "train", 16,
                                             drop_remainder=True)))
         keras.utils.set_random_seed(1)
