@@ -108,6 +108,18 @@ def test_scan_is_a_pure_function_of_its_look(sample_mnist):
     assert band == pytest.approx(40, abs=2)
 
 
+def test_a_string_scans_the_same_alone_and_among_others(sample_mnist):
+    params = render_params.preset_params("scanned", scan_blur=(0.0, 2.0), scan_tilt=(-8.0, 8.0),
+                                         scan_height=(16, 90))
+    looks = paper.draw_looks(np.random.default_rng(3), params, 2 * paper.GROUP + 5)
+    digits = sample_mnist.train.images
+    strings = [np.concatenate(list(digits[i:i + 2 + i % 4]), axis=1) for i in range(len(looks))]
+    together = paper.scan_batch(strings, looks)
+    assert len({page.shape for page in together}) > paper.GROUP  # groups of mixed sizes
+    for string, look, page in zip(strings, looks, together):
+        np.testing.assert_array_equal(page, paper.scan(string, look))
+
+
 # Handwriting beyond MNIST's writers.
 
 def _mass(images_: np.ndarray) -> np.ndarray:

@@ -189,23 +189,28 @@ def render_batch(specs: list[SequenceSpec], mnist_split: MnistSplit, params: Ren
     varied = varied * (np.arange(canvas)[None, None, :] < widths[:, None, None])
     varied = handwriting.to_uint8(handwriting.shift_batch(
         varied, np.concatenate([s.shifts + w.drift for w, s in zip(writers, specs)])))
-    rendered = []
+    strings = []
     for number, spec in enumerate(specs):
         box, lefts = spec.writer.box, spec.digit_left.tolist()
         image = np.zeros((IMAGE_SIZE, lefts[-1] + box), np.uint8)
         for left, digit in zip(lefts, varied[number * length:(number + 1) * length]):
             window = image[:, left:left + box]
             np.maximum(window, digit[:, :box], out=window)
-        scanned, squeezed = None, False
-        if spec.writer.look is not None:
-            scanned = paper.scan(image, spec.writer.look)
+        strings.append(image)
+    scans: list[np.ndarray | None] = [None] * len(specs)
+    if params.scan:
+        scans = paper.scan_batch(strings, [spec.writer.look for spec in specs])
+    rendered = []
+    for spec, image, scanned in zip(specs, strings, scans):
+        squeezed = False
+        if scanned is not None:
             image, squeezed = paper.to_record(scanned, spec.plan.max_width)
         rendered.append(RenderedSequence(
             plan=spec.plan, record_id=spec.record_id, image=image,
             label=tuple(mnist_split.labels[spec.rows].tolist()),
             source_index=tuple(mnist_split.indices[spec.rows].tolist()),
-            digit_left=None if scanned is not None else tuple(lefts), scan=scanned,
-            squeezed=squeezed))
+            digit_left=None if scanned is not None else tuple(spec.digit_left.tolist()),
+            scan=scanned, squeezed=squeezed))
     return rendered
 
 
