@@ -150,5 +150,6 @@ def main() -> None:
         print(f"| {name} | `{flags}` | {rate:,.0f} | {rate / base:.2f} | {rate / first:.2f} | "
               f"{load:.1f} |")
 
+
 if __name__ == "__main__":
     main()

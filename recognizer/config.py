@@ -271,5 +271,3 @@ class TrainConfig:
 
 def _absolute(path: str) -> str:
     return os.path.abspath(path) if "://" not in path else path
-
-

@@ -191,4 +191,3 @@ def make_training_mix(data_dirs: Sequence[str], weights: Sequence[float], batch_
     return tf.data.Dataset.sample_from_datasets(
         parts, weights=[w / total for w in weights], seed=seed, stop_on_empty_dataset=False,
         rerandomize_each_iteration=True)
-

@@ -27,6 +27,7 @@ from recognizer.config import BEAM, DECODERS, GREEDY  # noqa: F401  (decoding.GR
 
 PAD = -1
 
+
 def decode(logits, lengths, *, method: str = GREEDY, beam_width: int = 8):
     """Decodes `logits [B, T, NUM_OUTPUTS]` with `lengths [B]` real frames each."""
     if method not in DECODERS:

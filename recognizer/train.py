@@ -264,4 +264,3 @@ def _check_datasets(data_dirs) -> dict[str, Any]:
                               f"{data_dirs[0]} holds height {first['height']}; expected one "
                               f"height for every dataset")
     return first
-

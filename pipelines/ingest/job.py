@@ -42,8 +42,6 @@ REJECTED = "rejected.jsonl"
 COMMAND = "digitseq ingest"
 
 
-
-
 def build_metadata(shards: Sequence[WrittenShard], info: Mapping[str, Any],
                    counts: Mapping[str, Any]) -> dict[str, Any]:
     """`metadata.json`: the render job's keys, `ingest` (counts and rejections), and a digest of

@@ -52,8 +52,6 @@ logger = logging.getLogger(__name__)
 COMMAND = "digitseq predict"
 
 
-
-
 def _write_outputs(outputs, config: PredictConfig) -> None:
     predictions_prefix = os.path.join(config.out_dir, prediction.PREDICTIONS)
     if "jsonl" in config.format_list:

@@ -44,8 +44,6 @@ COMMAND = "digitseq render"
 _MNIST_HANDLE = shared.Shared()
 
 
-
-
 class _Loaded:
     """A weak-referenceable holder, as `shared.Shared` requires."""
 

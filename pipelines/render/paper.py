@@ -187,10 +187,11 @@ def _paper_group(strings: list[np.ndarray], looks: list[ScanLook],
                           np.float32)
     for i, grid in enumerate(grids):
         grid_batch[i, :grid.shape[0], :grid.shape[1], 0] = grid
-    values = lambda field: np.array([getattr(look, field) for look in looks], np.float32)
+    ink, bare, texture = (np.array([getattr(look, field) for look in looks], np.float32)
+                          for field in ("ink", "paper", "texture"))
     greys = _paper_function()(
         source, np.array([g.transform for g in geometry], np.float32),
-        np.array([rows, columns], np.int32), kernel, grid_batch, values("ink"), values("paper"), values("texture")).numpy()
+        np.array([rows, columns], np.int32), kernel, grid_batch, ink, bare, texture).numpy()
     return [greys[i, :g.size[0], :g.size[1]] for i, g in enumerate(geometry)]
 
 
