@@ -38,11 +38,12 @@ class Recipe:
     warmup_epochs: float = 1.0
 
     def apply(self, config: TrainConfig) -> TrainConfig:
-        """`config` trained this way: its model, a cosine schedule after the warm-up, random warps
-        of the training strings (`--augment`)."""
+        """`config` trained this way: its model, a cosine schedule after the warm-up (at most half
+        the epochs, so a short run warms up too), random warps of the training strings
+        (`--augment`)."""
         return dataclasses.replace(
             config, model=self.model, schedule="cosine", learning_rate=self.learning_rate,
-            warmup_epochs=self.warmup_epochs if config.epochs > 1 else 0.0,
+            warmup_epochs=min(self.warmup_epochs, config.epochs / 2),
             reader=dataclasses.replace(config.reader, augment=True))
 
 
