@@ -93,7 +93,7 @@ def dataset(work: str, name: str, mnist: str, seed: int) -> str:
     return data_dir
 
 
-def recipes(values: list[str]) -> dict[str, str]:
+def named_recipes(values: list[str]) -> dict[str, str]:
     """`NAME=FLAGS` values -> {name: flags}."""
     named = {}
     for value in values or [f"crnn={RECIPE}"]:
@@ -156,7 +156,7 @@ def main() -> None:
         train_on, test_on = RUNS[run]
         data_dir = dataset(args.work, train_on, args.mnist, seed=0)
         run_rows = []
-        for name, flags in recipes(args.recipe).items():
+        for name, flags in named_recipes(args.recipe).items():
             model_dir = os.path.join(args.work, f"model-{run}-{name}{args.tag}")
             result_path = os.path.join(model_dir, "bench.json")
             if not os.path.exists(result_path):
