@@ -235,9 +235,6 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
                         result_criterion(evaluator), config.early_stopping)
             break
 
-    # Release the input pipeline now: torn down later with the rest of this frame, its iterator
-    # has been seen to block on tf.data's autotuning thread (bench/README.md, "make demo").
-    del iterator
     result = {"history": history,
               "criterion": result_criterion(evaluator),
               "best": float(run.best_criterion.numpy()),
