@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 
+from pipelines.render.config import RenderConfig
+from recognizer.config import TrainConfig
+
 RENDER_FLAGS = ("mnist", "train", "validation", "test", "seed")
 TRAIN_FLAGS = ("batch_size",)
 
@@ -14,8 +17,6 @@ def register(subparsers) -> None:
 
     from digitseq.demo import DemoConfig
     from digitseq.flags import Flags
-    from pipelines.render.config import RenderConfig
-    from recognizer.config import TrainConfig
 
     parser = subparsers.add_parser(
         "demo", help="render, train, score and report a fixed and a variable dataset",
@@ -33,9 +34,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
     from digitseq.demo import DemoConfig, run_demo
     from pipelines.render import mnist
-    from pipelines.render.config import RenderConfig
     from recognizer import recipes
-    from recognizer.config import TrainConfig
 
     demo = args.flags.build(DemoConfig, args)  # before TensorFlow and Beam load
     location = mnist.default_location(args.mnist)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import time
 
+from pipelines.ingest.config import IngestConfig
+
 
 def register(subparsers) -> None:
     from digitseq.flags import Flags
-    from pipelines.ingest.config import IngestConfig
 
     parser = subparsers.add_parser(
         "ingest", help="turn labeled image files into a TFRecord dataset (Beam job)",
@@ -22,8 +23,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
-    from pipelines.ingest.config import IngestConfig
-
     config = args.flags.build(IngestConfig, args)  # before TensorFlow and Beam load
     from digitseq import text
     from digitseq.beam_options import pipeline_options

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import time
 
+from pipelines.predict.config import PredictConfig
+
 
 def register(subparsers) -> None:
     from digitseq.flags import Flags
-    from pipelines.predict.config import PredictConfig
 
     parser = subparsers.add_parser(
         "predict", help="score TFRecords with an exported model (Beam job)",
@@ -25,8 +26,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
-    from pipelines.predict.config import PredictConfig
-
     config = args.flags.build(PredictConfig, args)  # before TensorFlow and Beam load
     from digitseq import text
     from digitseq.beam_options import pipeline_options

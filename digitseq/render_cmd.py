@@ -11,6 +11,8 @@ import argparse
 import time
 from typing import Any
 
+from pipelines.render.config import RenderConfig
+
 
 def _flag(field: str, value: Any) -> str:
     name = "--" + field.replace("_", "-")
@@ -35,7 +37,6 @@ def presets_help() -> str:
 def register(subparsers) -> None:
     from digitseq.flags import Flags
     from pipelines.render import params as render_params
-    from pipelines.render.config import RenderConfig
 
     parser = subparsers.add_parser(
         "render", help="render MNIST digit sequences into a TFRecord dataset (Beam job)",
@@ -53,7 +54,6 @@ def register(subparsers) -> None:
 def config(args: argparse.Namespace):
     """The `RenderConfig` the flags ask for: the preset, then explicit layout flags."""
     from pipelines.render import params as render_params
-    from pipelines.render.config import RenderConfig
 
     explicit = {field: getattr(args, field) for field in render_params.LAYOUT_FIELDS
                 if getattr(args, field) is not None}

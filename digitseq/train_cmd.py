@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from recognizer.config import TrainConfig
+
 
 def register(subparsers) -> None:
     from digitseq.flags import Flags
-    from recognizer.config import TrainConfig
 
     parser = subparsers.add_parser(
         "train", help="train a CTC recognizer on a rendered dataset",
@@ -20,8 +21,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, _: list[str]) -> int:
-    from recognizer.config import TrainConfig
-
     config = args.flags.build(TrainConfig, args)  # before TensorFlow loads
     from recognizer import train
 

@@ -162,17 +162,27 @@ summation order may depend on the BLAS build) give the same field on every worke
 _PAD = 2
 
 
+def gaussian_taps(sigma: float) -> list[float]:
+    """The taps of a Gaussian of `sigma` pixels at offsets `-reach..reach`, cut at
+    `ELASTIC_TRUNCATE` sigmas and summing to 1 (`[1.0]`, no smoothing, when `sigma` is 0)."""
+    if sigma <= 0:
+        return [1.0]
+    reach = int(ELASTIC_TRUNCATE * sigma + 0.5)
+    taps = [math.exp(-0.5 * (d / sigma) ** 2) for d in range(-reach, reach + 1)]
+    total = sum(taps)
+    return [t / total for t in taps]
+
+
 def gaussian_matrix(size: int, sigma: float) -> np.ndarray:
     """`[size, size]` matrix `G` with `G @ v` the Gaussian smoothing of `v` (zero outside, cut at
     `ELASTIC_TRUNCATE` sigmas): the filter Simard et al. and most implementations use."""
-    reach = int(ELASTIC_TRUNCATE * sigma + 0.5)
-    taps = {d: math.exp(-0.5 * (d / sigma) ** 2) for d in range(-reach, reach + 1)}
-    total = sum(taps.values())
+    taps = gaussian_taps(sigma)
+    reach = len(taps) // 2
     index = np.arange(size)
     distance = index[:, None] - index[None, :]
     weights = np.zeros((size, size))
-    for d, value in taps.items():
-        weights[distance == d] = value / total
+    for d, value in zip(range(-reach, reach + 1), taps):
+        weights[distance == d] = value
     return weights
 
 

@@ -111,7 +111,11 @@ def scan_batch(strings: Sequence[np.ndarray], looks: Sequence[ScanLook]) -> list
     string's noise, rounding and JPEG on its own."""
     import tensorflow as tf
 
-    geometry = [_Geometry.of(image, look) for image, look in zip(strings, looks)]
+    tilts = handwriting.inverse_matrices(
+        scale=np.ones(len(looks)), slant=np.zeros(len(looks)),
+        rotation=[look.tilt for look in looks], aspect=np.ones(len(looks)))
+    geometry = [_Geometry.of(image, look, tilt)
+                for image, look, tilt in zip(strings, looks, tilts)]
     order = sorted(range(len(strings)), key=lambda i: geometry[i].size)
     papers: list[np.ndarray | None] = [None] * len(strings)
     for first in range(0, len(order), GROUP):
@@ -140,7 +144,8 @@ class _Geometry:
     sigma: float
 
     @classmethod
-    def of(cls, image: np.ndarray, look: ScanLook) -> _Geometry:
+    def of(cls, image: np.ndarray, look: ScanLook, tilt: np.ndarray) -> _Geometry:
+        """`tilt`: `handwriting.inverse_matrices` of the look's tilt alone."""
         height, width = image.shape
         margin = int(round(look.margin * height))
         rise = int(math.ceil(width * abs(math.sin(math.radians(look.tilt))) / 2))
@@ -148,15 +153,13 @@ class _Geometry:
         factor = look.height / IMAGE_SIZE
         size = (max(1, int(round(cover[0] * factor))), max(1, int(round(cover[1] * factor))))
         scale_y, scale_x = size[0] / cover[0], size[1] / cover[1]
-        inverse = handwriting.inverse_matrices(scale=[1.0], slant=[0.0], rotation=[look.tilt],
-                                               aspect=[1.0])[0]
         # A scan pixel's centre in the paper (half-pixel centres, as an image resize has them),
         # as an offset from the paper's centre; turned back by the tilt; then in the string.
         offset_x = 0.5 / scale_x - 0.5 - (cover[1] - 1) / 2
         offset_y = 0.5 / scale_y - 0.5 - (cover[0] - 1) / 2
         centre_x = (cover[1] - 1) / 2 - margin
         centre_y = (cover[0] - 1) / 2 - margin - rise
-        (a, b), (c, d) = inverse.tolist()
+        (a, b), (c, d) = tilt.tolist()
         transform = (a / scale_x, b / scale_y, a * offset_x + b * offset_y + centre_x,
                      c / scale_x, d / scale_y, c * offset_x + d * offset_y + centre_y, 0.0, 0.0)
         # Sampling a smaller scan bilinearly smooths less than its pixels' area would: the
@@ -175,7 +178,7 @@ def _paper_group(strings: list[np.ndarray], looks: list[ScanLook],
     for i, image in enumerate(strings):
         source[i, :, :image.shape[1], 0] = image
     source /= 255
-    taps = [_gaussian_taps(g.sigma) for g in geometry]
+    taps = [handwriting.gaussian_taps(g.sigma) for g in geometry]
     reach = max(len(t) for t in taps) // 2
     kernel = np.zeros((len(strings), 2 * reach + 1), np.float32)
     for i, t in enumerate(taps):
@@ -193,15 +196,6 @@ def _paper_group(strings: list[np.ndarray], looks: list[ScanLook],
         source, np.array([g.transform for g in geometry], np.float32),
         np.array([rows, columns], np.int32), kernel, grid_batch, ink, bare, texture).numpy()
     return [greys[i, :g.size[0], :g.size[1]] for i, g in enumerate(geometry)]
-
-
-def _gaussian_taps(sigma: float) -> list[float]:
-    """A Gaussian of `sigma` pixels cut at 4 sigmas, summing to 1 (`[1.0]` for no blur)."""
-    if sigma <= 0:
-        return [1.0]
-    reach = int(4 * sigma + 0.5)
-    taps = [math.exp(-0.5 * (d / sigma) ** 2) for d in range(-reach, reach + 1)]
-    return [t / sum(taps) for t in taps]
 
 
 @functools.cache
