@@ -197,6 +197,9 @@ class TrainConfig:
       freeze_conv: with init_from, keep the convolutional front end as it is.
       jit_compile: compile the model's forward and backward pass with XLA (the CTC loss and the
         update stay outside); one compilation per batch shape; arch convctc only.
+      weight_average: momentum per step of an exponential moving average of the weights
+        (0: off; 0.999 averages over about the last thousand steps). Validation, the best epoch
+        and the exported model use the averaged weights; training continues from the raw ones.
     """
 
     data_dir: tuple[str, ...] = option(flag="--data")
@@ -217,6 +220,7 @@ class TrainConfig:
     init_from: str | None = None
     freeze_conv: bool = False
     jit_compile: bool = False
+    weight_average: float = 0.0
 
     def __post_init__(self):
         if isinstance(self.data_dir, str):
@@ -249,6 +253,9 @@ class TrainConfig:
                               f"XLA/TF boundary); expected arch convctc", others=["arch"])
         if not self.learning_rate > 0:
             raise ConfigError("learning_rate", self.learning_rate, "expected > 0")
+        if not 0 <= self.weight_average < 1:
+            raise ConfigError("weight_average", self.weight_average,
+                              "expected at least 0 (0: off) and less than 1")
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ConfigError("warmup_epochs", self.warmup_epochs,
                               f"expected at least 0 and fewer than epochs ({self.epochs})",
@@ -266,7 +273,7 @@ class TrainConfig:
                 "reader": dataclasses.asdict(self.reader), "batch_size": self.batch_size,
                 "optimizer": self.optimizer, "learning_rate": self.learning_rate,
                 "schedule": self.schedule, "warmup_epochs": self.warmup_epochs,
-                "seed": self.seed}
+                "weight_average": self.weight_average, "seed": self.seed}
 
 
 def _absolute(path: str) -> str:

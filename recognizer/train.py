@@ -22,6 +22,7 @@ epoch, and its statistics standardize the inputs. A run may start from an export
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -112,7 +113,8 @@ def _build_run(config: TrainConfig, strategy: tf.distribute.Strategy, *, stats, 
         if initial is not None:
             finetune.start_from(model, initial, freeze_conv=config.freeze_conv)
         optimizer = OPTIMIZERS[config.optimizer](
-            learning_rate=learning_rate_schedule(config, steps_per_epoch=steps))
+            learning_rate=learning_rate_schedule(config, steps_per_epoch=steps),
+            use_ema=bool(config.weight_average), ema_momentum=config.weight_average or 0.99)
         optimizer.build(model.trainable_variables)
         state = {"epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
                  "best_criterion": tf.Variable(math.inf, dtype=tf.float64, trainable=False),
@@ -143,6 +145,22 @@ def _train_epoch(train_step, iterator, *, steps: int, epoch: int, config: TrainC
         losses.append(loss)
         progress.update(i + 1, float(np.mean(losses)))
     return float(np.mean(losses)), examples
+
+
+@contextlib.contextmanager
+def averaged_weights(model: keras.Model, optimizer: keras.optimizers.Optimizer):
+    """Within the block the model holds the optimizer's moving average of its trainable weights
+    (if it keeps one: `use_ema`); afterwards its own weights again."""
+    if not optimizer.use_ema:
+        yield
+        return
+    raw = [variable.numpy() for variable in model.trainable_variables]
+    optimizer.finalize_variable_values(model.trainable_variables)
+    try:
+        yield
+    finally:
+        for variable, value in zip(model.trainable_variables, raw):
+            variable.assign(value)
 
 
 def _improved(run: _Run, criterion: float) -> bool:
@@ -213,20 +231,22 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         record = {"epoch": epoch, "loss": loss, "examples": examples,
                   "examples_per_second": examples / seconds}
         samples = None
-        if evaluator is not None:
-            summary, samples = evaluator(samples=config.tensorboard_images)
-            record.update(val_cer=summary["cer"], val_ser=summary["ser"], val_ler=summary["ler"])
-        record.update(seconds=time.perf_counter() - epoch_started,  # with validation
-                      elapsed_seconds=time.perf_counter() - started)
-        logger.info("epoch %d/%d: %s", epoch, config.epochs,
-                     ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}"
-                              for k, v in record.items() if k != "epoch"))
-        history.append(record)
-        improved = _improved(run, record.get("val_cer", loss))
-        if is_chief:
-            if improved:
-                run.model.save(os.path.join(config.model_dir, exported.BEST))
-            reporting.write_summaries(writers, record, run.optimizer, samples, epoch)
+        with averaged_weights(run.model, run.optimizer):
+            if evaluator is not None:
+                summary, samples = evaluator(samples=config.tensorboard_images)
+                record.update(val_cer=summary["cer"], val_ser=summary["ser"],
+                              val_ler=summary["ler"])
+            record.update(seconds=time.perf_counter() - epoch_started,  # with validation
+                          elapsed_seconds=time.perf_counter() - started)
+            logger.info("epoch %d/%d: %s", epoch, config.epochs,
+                        ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}"
+                                  for k, v in record.items() if k != "epoch"))
+            history.append(record)
+            improved = _improved(run, record.get("val_cer", loss))
+            if is_chief:
+                if improved:
+                    run.model.save(os.path.join(config.model_dir, exported.BEST))
+                reporting.write_summaries(writers, record, run.optimizer, samples, epoch)
         run.epoch.assign(epoch)
         run.backup.save(checkpoint_number=epoch)
         logger.info("Saved backup after epoch %d", epoch)
@@ -244,6 +264,8 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         best_path = os.path.join(config.model_dir, exported.BEST)
         if tf.io.gfile.exists(best_path):
             run.model.load_weights(best_path)
+        else:
+            run.optimizer.finalize_variable_values(run.model.trainable_variables)
         export.export_model(run.model, config.model_dir, stats=stats, metadata=metadata,
                             calibrate_on=primary if has_validation else None,
                             config={"run": config.run_identity(), "epochs": config.epochs,

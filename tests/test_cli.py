@@ -109,6 +109,11 @@ def test_library_errors_name_the_field_and_the_command_line_the_flag(capsys):
     assert cli.run(["train", *REQUIRED["train"], "--epochs", "2", "--warmup-epochs", "3"]) == 2
     assert ("--warmup-epochs 3.0: expected at least 0 and fewer than --epochs (2)"
             in capsys.readouterr().err)
+    for value in ("1", "-0.5"):
+        assert cli.run(["train", *REQUIRED["train"], "--weight-average", value]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"digitseq train: error: --weight-average {float(value)}: expected at least 0 "
+            f"(0: off) and less than 1")
 
 
 def test_config_fields_are_documented():

@@ -360,3 +360,63 @@ def test_the_same_seed_gives_the_same_convctc_step(variable_dataset):
     assert first[0] == again[0] != other[0]
     for a, b in zip(first[3], again[3]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_averaged_weights_hold_the_moving_average_inside_and_the_raw_weights_after(
+        variable_dataset):
+    """Keras' EMA: the first update's weights, then average = m * average + (1 - m) * weights."""
+    import keras
+    import tensorflow as tf
+
+    from recognizer import data
+
+    stats = dataset.load_stats(variable_dataset)
+    keras.utils.set_random_seed(0)
+    model = models.build(ModelConfig(arch="convctc", units=8, layers=1, conv_filters=4),
+                         mean=stats["mean"], std=stats["std"])
+    optimizer = keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5)
+    optimizer.build(model.trainable_variables)
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    step = train.make_train_step(model, optimizer, strategy)
+    batches = iter(strategy.experimental_distribute_dataset(
+        data.make_dataset(variable_dataset, "train", 16, training=True, seed=0).repeat()))
+    seen = []
+    for _ in range(3):
+        step(batches)
+        seen.append([v.numpy() for v in model.trainable_variables])
+    expected = [0.25 * a + 0.25 * b + 0.5 * c for a, b, c in zip(*seen)]
+    with train.averaged_weights(model, optimizer):
+        for variable, value in zip(model.trainable_variables, expected):
+            np.testing.assert_allclose(variable.numpy(), value, rtol=1e-5, atol=1e-6)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(seen[-1], expected)) > 1e-4
+    for variable, value in zip(model.trainable_variables, seen[-1]):
+        np.testing.assert_array_equal(variable.numpy(), value)
+
+
+@pytest.mark.slow
+def test_weight_average_exports_the_average_and_resumes_it(variable_dataset, tmp_path):
+    """The exported model holds the averaged weights of its best epoch; a restarted run restores
+    the average with the other optimizer variables."""
+    import keras
+    import tensorflow as tf
+
+    import recognizer.layers  # noqa: F401  (registers the custom layers)
+
+    def config(epochs):
+        return TrainConfig(data_dir=variable_dataset, model_dir=str(tmp_path / "model"),
+                           epochs=epochs, batch_size=16, weight_average=0.9,
+                           model=ModelConfig(arch="convctc", units=16, layers=1, conv_filters=8))
+
+    first = train.train(config(1), progress=False)
+    assert first["history"][-1]["epoch"] == 1
+    exported = keras.saving.load_model(str(tmp_path / "model" / "model.keras"), compile=False)
+    stats = dataset.load_stats(variable_dataset)
+    run = train._build_run(config(2), tf.distribute.get_strategy(), stats=stats, height=28,
+                           steps=1, worker=0)  # restores the backup of epoch 1
+    assert int(run.epoch.numpy()) == 1
+    averages = run.optimizer._model_variables_moving_average
+    raw = {v.path: v.numpy() for v in run.model.trainable_variables}
+    average = {v.path: a.numpy() for v, a in zip(run.model.trainable_variables, averages)}
+    for variable in exported.trainable_variables:
+        np.testing.assert_allclose(variable.numpy(), average[variable.path], rtol=1e-6)
+    assert max(float(np.abs(raw[k] - average[k]).max()) for k in raw) > 1e-4
