@@ -265,15 +265,19 @@ class TrainConfig:
                 raise ConfigError(name, getattr(self, name), "expected 0 or more")
 
     def run_identity(self) -> dict[str, Any]:
-        """What makes two runs the same run (epochs may grow between restarts)."""
-        return {"data_dir": [_absolute(d) for d in self.data_dir],
-                "data_weights": list(self.data_weights) if self.data_weights else None,
-                "init_from": _absolute(self.init_from) if self.init_from else None,
-                "freeze_conv": self.freeze_conv, "model": self.model.to_json(),
-                "reader": dataclasses.asdict(self.reader), "batch_size": self.batch_size,
-                "optimizer": self.optimizer, "learning_rate": self.learning_rate,
-                "schedule": self.schedule, "warmup_epochs": self.warmup_epochs,
-                "weight_average": self.weight_average, "seed": self.seed}
+        """What makes two runs the same run (epochs may grow between restarts). Options added
+        after a run began appear only when set, so that run still resumes."""
+        identity = {"data_dir": [_absolute(d) for d in self.data_dir],
+                    "data_weights": list(self.data_weights) if self.data_weights else None,
+                    "init_from": _absolute(self.init_from) if self.init_from else None,
+                    "freeze_conv": self.freeze_conv, "model": self.model.to_json(),
+                    "reader": dataclasses.asdict(self.reader), "batch_size": self.batch_size,
+                    "optimizer": self.optimizer, "learning_rate": self.learning_rate,
+                    "schedule": self.schedule, "warmup_epochs": self.warmup_epochs,
+                    "seed": self.seed}
+        if self.weight_average:
+            identity["weight_average"] = self.weight_average
+        return identity
 
 
 def _absolute(path: str) -> str:

@@ -420,3 +420,10 @@ def test_weight_average_exports_the_average_and_resumes_it(variable_dataset, tmp
     for variable in exported.trainable_variables:
         np.testing.assert_allclose(variable.numpy(), average[variable.path], rtol=1e-6)
     assert max(float(np.abs(raw[k] - average[k]).max()) for k in raw) > 1e-4
+
+
+def test_a_run_without_weight_averaging_keeps_the_identity_it_had_before_the_option():
+    plain = TrainConfig(data_dir="d", model_dir="m")
+    assert "weight_average" not in plain.run_identity()
+    averaged = TrainConfig(data_dir="d", model_dir="m", weight_average=0.999)
+    assert averaged.run_identity() == {**plain.run_identity(), "weight_average": 0.999}
