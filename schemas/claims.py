@@ -5,7 +5,8 @@ holding its job id, host, process id, start time and command, and removes it whe
 file is created exclusively, so of two jobs started together on one directory exactly one gets
 it; the other fails with one line naming the job that holds it:
 
-- local paths: `open(..., O_CREAT | O_EXCL)`;
+- local paths: the claim is written to a temporary file that is then hard-linked to its name
+  (`os.link` fails if the name exists), so a reader never sees a half-written claim;
 - `gs://`: an upload with Cloud Storage's generation precondition `if_generation_match=0`
   (google-cloud-storage, installed with the `gcp` extra and with `apache-beam[gcp]`);
 - other schemes (`s3://`, `hdfs://`, ...) offer no exclusive create through `tf.io.gfile`: the
@@ -106,12 +107,15 @@ def create_exclusive(path: str, data: bytes) -> bool:
     if path.startswith("gs://"):
         return _create_gcs(path, data)
     if "://" not in path:
+        written = f"{path}.{uuid.uuid4().hex}.tmp"
+        with open(written, "wb") as f:
+            f.write(data)
         try:
-            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.link(written, path)
         except FileExistsError:
             return False
-        with os.fdopen(descriptor, "wb") as f:
-            f.write(data)
+        finally:
+            os.remove(written)
         return True
     import tensorflow as tf
 

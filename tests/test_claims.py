@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import types
 
 import pytest
@@ -81,6 +82,42 @@ def test_overwrite_never_steals_a_running_jobs_directory(tmp_path, capsys):
     assert render(out, *SMALL_RENDER, "--seed", "3", "--overwrite", "--clear-claim") == 2
     assert "which is still running" in capsys.readouterr().err
     assert (out / dataset.METADATA).read_text() == before
+
+
+def test_a_claim_is_never_seen_half_written(tmp_path):
+    """A job reading the claim while another creates it sees nothing or the whole claim (two
+    ingest jobs raced into an empty claim file, read as "an unreadable .digitseq-claim"). A
+    reader thread polls while the claim is created, with thread switches as frequent as Python
+    allows, in many fresh directories."""
+    content = json.dumps(claims.new_claim(str(tmp_path), "render").to_json()).encode()
+    seen = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for i in range(300):
+            directory = tmp_path / str(i)
+            directory.mkdir()
+            path = str(directory / claims.CLAIM)
+            done = threading.Event()
+
+            def look():
+                while not done.is_set():
+                    if os.path.exists(path):
+                        seen.append(claims.read(str(directory)))
+
+            reader = threading.Thread(target=look)
+            reader.start()
+            try:
+                assert claims.create_exclusive(path, content)
+            finally:
+                done.set()
+                reader.join()
+            assert not claims.create_exclusive(path, b"second")
+            assert os.listdir(directory) == [claims.CLAIM]
+    finally:
+        sys.setswitchinterval(interval)
+    assert seen and all(holder is not None and holder.command == "render" for holder in seen), \
+        sum(holder is None or holder.command != "render" for holder in seen)
 
 
 def test_completed_needs_every_listed_file_as_written(tmp_path):
