@@ -114,7 +114,7 @@ def _build_run(config: TrainConfig, strategy: tf.distribute.Strategy, *, stats, 
             finetune.start_from(model, initial, freeze_conv=config.freeze_conv)
         optimizer = OPTIMIZERS[config.optimizer](
             learning_rate=learning_rate_schedule(config, steps_per_epoch=steps),
-            use_ema=bool(config.weight_average), ema_momentum=config.weight_average or 0.99)
+            use_ema=bool(config.weight_average), ema_momentum=config.weight_average)
         optimizer.build(model.trainable_variables)
         state = {"epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
                  "best_criterion": tf.Variable(math.inf, dtype=tf.float64, trainable=False),
@@ -238,15 +238,14 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
                               val_ler=summary["ler"])
             record.update(seconds=time.perf_counter() - epoch_started,  # with validation
                           elapsed_seconds=time.perf_counter() - started)
-            logger.info("epoch %d/%d: %s", epoch, config.epochs,
-                        ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}"
-                                  for k, v in record.items() if k != "epoch"))
-            history.append(record)
-            improved = _improved(run, record.get("val_cer", loss))
-            if is_chief:
-                if improved:
-                    run.model.save(os.path.join(config.model_dir, exported.BEST))
-                reporting.write_summaries(writers, record, run.optimizer, samples, epoch)
+            if _improved(run, record.get("val_cer", loss)) and is_chief:
+                run.model.save(os.path.join(config.model_dir, exported.BEST))
+        logger.info("epoch %d/%d: %s", epoch, config.epochs,
+                     ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}"
+                              for k, v in record.items() if k != "epoch"))
+        history.append(record)
+        if is_chief:
+            reporting.write_summaries(writers, record, run.optimizer, samples, epoch)
         run.epoch.assign(epoch)
         run.backup.save(checkpoint_number=epoch)
         logger.info("Saved backup after epoch %d", epoch)
