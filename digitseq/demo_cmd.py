@@ -1,4 +1,5 @@
-"""`digitseq demo`: render, train, score and report a fixed and a variable dataset."""
+"""`digitseq demo`: render a variable and a fixed dataset, train one model, score and report
+each."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def register(subparsers) -> None:
     from digitseq.flags import Flags
 
     parser = subparsers.add_parser(
-        "demo", help="render, train, score and report a fixed and a variable dataset",
+        "demo",
+        help="render a variable and a fixed dataset, train one model, score and report each",
         description="The whole job in one command, under --out (replaced on every run). "
         "Flags not listed go to Beam's PipelineOptions.")
     flags = Flags(parser)
@@ -46,8 +48,8 @@ def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
     from digitseq.beam_options import pipeline_options
 
     started = time.perf_counter()
-    rows = run_demo(demo, render, training, lambda: pipeline_options(pipeline_argv),
-                    show=lambda line: print(line, flush=True))
+    result = run_demo(demo, render, training, lambda: pipeline_options(pipeline_argv),
+                      show=lambda line: print(line, flush=True))
     print(f"\ndigitseq demo: MNIST from {location}, {time.perf_counter() - started:.0f} s")
-    print(text.demo_table(rows))
+    print(text.demo_table(result))
     return 0

@@ -68,19 +68,22 @@ def predict_summary(out_dir: str, result: Mapping[str, Any], seconds: float) -> 
     return "\n".join(lines)
 
 
-def demo_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """One block per dataset: overall and per-length rates, training and scoring speed."""
-    lines = [f"{'dataset':<10}{'length':>7}{'sequences':>10}{'CER':>8}{'WER':>8}{'SER':>8}"
-             f"{'train s':>9}{'train ex/s':>11}{'score seq/s':>12}"]
-    for row in rows:
+def demo_table(demo: Mapping[str, Any]) -> str:
+    """The demo's training, then one block per dataset: overall and per-length rates, scoring
+    speed (`demo` as `digitseq.demo.run_demo` returns it)."""
+    trained = demo["train"]
+    lines = [f"model: {trained['model_dir']}, {trained['train_seconds']:.0f} s of training at "
+             f"{trained['train_examples_per_second']:,.0f} examples/s",
+             f"{'dataset':<10}{'length':>7}{'sequences':>10}{'CER':>8}{'WER':>8}{'SER':>8}"
+             f"{'score seq/s':>12}"]
+    for row in demo["rows"]:
         m = row["metrics"]
         lines.append(f"{row['mode']:<10}{'all':>7}{m['sequences']:>10}{m['cer']:>8.2%}"
-                     f"{m['wer']:>8.2%}{m['ser']:>8.2%}{row['train_seconds']:>9.0f}"
-                     f"{row['train_examples_per_second']:>11,.0f}{row['score_per_second']:>12,.0f}")
+                     f"{m['wer']:>8.2%}{m['ser']:>8.2%}{row['score_per_second']:>12,.0f}")
         for length, r in m["by_length"].items():
             lines.append(f"{'':<10}{length:>7}{r['sequences']:>10}{r['cer']:>8.2%}"
                          f"{r['wer']:>8.2%}{r['ser']:>8.2%}")
-    lines += [f"report: {row['report']}" for row in rows]
+    lines += [f"report: {row['report']}" for row in demo["rows"]]
     return "\n".join(lines)
 
 

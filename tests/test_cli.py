@@ -70,8 +70,8 @@ def test_the_demo_trains_the_fast_recipe(monkeypatch):
 
     trained = []
     monkeypatch.setattr("digitseq.demo.run_demo",
-                        lambda demo, render, training, *a, **k: trained.append(training) or [])
-    monkeypatch.setattr("digitseq.text.demo_table", lambda rows: "")
+                        lambda demo, render, training, *a, **k: trained.append(training) or {})
+    monkeypatch.setattr("digitseq.text.demo_table", lambda result: "")
     args = _parsed("demo", "--epochs", "3")
     assert demo_cmd.run(args, []) == 0
     assert trained[0] == recipes.FAST.apply(dataclasses.replace(

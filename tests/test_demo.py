@@ -33,11 +33,15 @@ def test_demo_produces_every_artifact(tmp_path, capsys):
                     "--validation", "40", "--test", "40", "--epochs", "1",
                     "--batch-size", "32"]) == 0
     printed = capsys.readouterr().out
+    for name in ("model.keras", "serving/saved_model.pb", "config.json", "logs"):
+        assert (out / "model" / name).exists(), name
+    # One model, trained on the first mode's dataset, scores both.
+    trained_on = json.loads((out / "model" / "config.json").read_text())["run"]["data_dir"]
+    assert trained_on == [str(out / "data-variable")]
+    assert re.search(r"^model: .*model, \d+ s of training at [\d,]+ examples/s$", printed, re.M)
     for mode, lengths in (("fixed", ["5"]), ("variable", ["2", "3", "4", "5"])):
         for name in ("COMPLETED", "metadata.json", "stats.json", "inspect-train.png"):
             assert (out / f"data-{mode}" / name).exists(), (mode, name)
-        for name in ("model.keras", "serving/saved_model.pb", "config.json", "logs"):
-            assert (out / f"model-{mode}" / name).exists(), (mode, name)
         scored = out / f"predictions-{mode}"
         metrics = json.loads((scored / prediction.METRICS).read_text())
         assert metrics["sequences"] == 40 and metrics["dead_letters"] == 0
@@ -83,6 +87,8 @@ def test_wrong_digits_are_marked_along_the_edit_path():
     (["inspect", "{tmp}"], "COMPLETED"),
     (["inspect", "{data}", "--split", "extra"], "no split 'extra'"),
     (["demo", "--modes", "both"], "--modes both: expected one or both of fixed, variable"),
+    (["demo", "--modes", "fixed,fixed"], "--modes fixed,fixed: expected one or both of fixed, "
+                                         "variable, each once"),
 ])
 def test_bad_input_is_refused(variable_dataset, tmp_path, capsys, command, message):
     argv = [a.format(tmp=tmp_path, data=variable_dataset) for a in command]
