@@ -2,8 +2,8 @@
 test split and report.
 
 For each mode: render it from the MNIST source (Beam). Then train one model on the first mode's
-dataset (by default the variable one) with the default strategy (`digitseq demo` passes the fast
-recipe, `recognizer.recipes.FAST`): a recognizer of strings of 2..5 digits reads strings of 5
+dataset (by default the variable one) with the default strategy (`digitseq demo` passes the deep
+recipe, `recognizer.recipes.DEEP`): a recognizer of strings of 2..5 digits reads strings of 5
 digits too, so the fixed dataset's test split measures the same model on another layout. Then score
 each test split with the Beam prediction job and draw its report PNG.
 Everything goes under `out`, which the demo owns: its earlier outputs there are replaced, so
@@ -51,7 +51,7 @@ class DemoConfig:
 
     out: str = "runs/demo"
     modes: str = "variable,fixed"
-    epochs: int = 16
+    epochs: int = 10
 
     def __post_init__(self):
         check_finite(self)

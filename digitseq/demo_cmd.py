@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
     demo = args.flags.build(DemoConfig, args)  # before TensorFlow and Beam load
     location = mnist.default_location(args.mnist)
     render = args.flags.build(RenderConfig, args, out_dir=demo.out, mnist=location)
-    training = recipes.FAST.apply(args.flags.build(
+    training = recipes.DEEP.apply(args.flags.build(
         TrainConfig, args, data_dir=demo.out, model_dir=demo.out, epochs=demo.epochs,
         seed=args.seed))
     from digitseq import text

@@ -2,11 +2,12 @@
 
 - `DEEP`: the convolutional recognizer (`convctc`) with two convolutions per block, for 6 epochs:
   the first to reach validation CER 0.5% on plain 2..5 strings of the full MNIST (test CER 0.35%
-  in 0.37x the crnn recipe's 14-epoch time), so the README recommends it.
+  in 0.37x the crnn recipe's 14-epoch time), so the README recommends it; `digitseq demo`
+  trains with it.
 - `FLOOR`: the `crnn` recipe, the lowest validation CER (0.34%; test CER 0.49% in 14 epochs) and
   the recipe measured on touching and overlapping strings.
 - `FAST`: `DEEP` with one convolution per block, about 1.6 times its training examples/s on CPU, less
-  accurate (test CER 0.55-0.61%); `digitseq demo` trains with it.
+  accurate (test CER 0.55-0.61%).
 
 `recipe.apply(config)` gives `config` the recipe's architecture, learning-rate schedule and
 augmentation and keeps everything else (data, model directory, epochs, batch size, strategy).

@@ -65,7 +65,7 @@ def test_each_recipe_is_what_its_flags_and_the_readme_say(recipe):
     assert recipe.flags in " ".join(readme.replace("\\\n", " ").split())
 
 
-def test_the_demo_trains_the_fast_recipe(monkeypatch):
+def test_the_demo_trains_the_deep_recipe(monkeypatch):
     from digitseq import demo_cmd
 
     trained = []
@@ -74,7 +74,7 @@ def test_the_demo_trains_the_fast_recipe(monkeypatch):
     monkeypatch.setattr("digitseq.text.demo_table", lambda result: "")
     args = _parsed("demo", "--epochs", "3")
     assert demo_cmd.run(args, []) == 0
-    assert trained[0] == recipes.FAST.apply(dataclasses.replace(
+    assert trained[0] == recipes.DEEP.apply(dataclasses.replace(
         trained[0], model=ModelConfig(), learning_rate=1.0))
     assert trained[0].model.arch == "convctc" and trained[0].epochs == 3
 
