@@ -67,6 +67,11 @@ class DemoConfig:
         return [m.strip() for m in self.modes.split(",") if m.strip()]
 
 
+def mode_dir(demo: DemoConfig, part: str, mode: str) -> str:
+    """`<out>/<part>-<mode>`: a mode's dataset (`data`) or scores (`predictions`)."""
+    return os.path.join(demo.out, f"{part}-{mode}")
+
+
 def render_mode(mode: str, demo: DemoConfig, render: RenderConfig,
                 options: Callable[[], PipelineOptions],
                 show: Callable[[str], None] = print) -> str:
@@ -74,7 +79,7 @@ def render_mode(mode: str, demo: DemoConfig, render: RenderConfig,
     from digitseq import pictures, text
     from pipelines.render.job import render_dataset
 
-    data_dir = os.path.join(demo.out, f"data-{mode}")
+    data_dir = mode_dir(demo, "data", mode)
     logger.info("demo %s: rendering %s", mode, data_dir)
     started = time.perf_counter()
     render = dataclasses.replace(render, out_dir=data_dir, params=RenderParams(mode=mode),
@@ -94,8 +99,7 @@ def score_mode(mode: str, demo: DemoConfig, model_dir: str,
     from digitseq import pictures, text
     from pipelines.predict.job import run_prediction
 
-    data_dir = os.path.join(demo.out, f"data-{mode}")
-    predictions_dir = os.path.join(demo.out, f"predictions-{mode}")
+    data_dir, predictions_dir = (mode_dir(demo, part, mode) for part in ("data", "predictions"))
     logger.info("demo %s: scoring the test split into %s", mode, predictions_dir)
     started = time.perf_counter()
     scored = run_prediction(PredictConfig(

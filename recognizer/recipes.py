@@ -6,8 +6,8 @@
   trains with it.
 - `FLOOR`: the `crnn` recipe, the lowest validation CER (0.34%; test CER 0.49% in 14 epochs) and
   the recipe for touching and overlapping strings (on an 8-column overlap 0.54%, `DEEP` 0.57%).
-- `FAST`: `DEEP` with one convolution per block, about 1.6 times its training examples/s on CPU, less
-  accurate (test CER 0.55-0.61%).
+- `FAST`: `DEEP` with one convolution per block, about 1.6 times its training examples/s on CPU,
+  less accurate (test CER 0.55-0.61%).
 
 `recipe.apply(config)` gives `config` the recipe's architecture, learning-rate schedule and
 augmentation and keeps everything else (data, model directory, epochs, batch size, strategy).

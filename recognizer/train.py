@@ -241,7 +241,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
             if _improved(run, record.get("val_cer", loss)) and is_chief:
                 run.model.save(os.path.join(config.model_dir, exported.BEST))
         logger.info("epoch %d/%d: %s", epoch, config.epochs,
-                     ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}"
+                    ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}"
                               for k, v in record.items() if k != "epoch"))
         history.append(record)
         if is_chief:
