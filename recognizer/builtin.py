@@ -8,7 +8,7 @@ and not an existing path names a builtin model, anything else is a path. `resolv
 builtin name into its directory after checking every file against its checksum, so a damaged
 installation is refused rather than silently scoring with other weights. `install` copies an
 exported model directory into the package (the files the contract names, `schemas.exported`) and
-records its checksums and card; `bench/ship_model.py` is the documented way to run it.
+records its checksums and card; `tools/ship_model.py` is the documented way to run it.
 """
 
 from __future__ import annotations
