@@ -57,6 +57,8 @@ class ModelConfig:
       dilation: `convctc`: temporal layer i is dilated dilation^i (1: no dilation); the widest,
         dilation^(layers - 1) x 2^conv_blocks input columns, must be at most 280 (ten digits).
       separable: `convctc`: depthwise-separable temporal convolutions (fewer weights and FLOPs).
+      conv_separable: `convctc`: the residual 3x3 convolutions of each block (all after its
+        first) depthwise-separable: a 3x3 depthwise then a 1x1 pointwise convolution.
     """
 
     arch: str = option("crnn", choices=ARCHITECTURES)
@@ -73,6 +75,7 @@ class ModelConfig:
     kernel_size: int = 3
     dilation: int = 2
     separable: bool = False
+    conv_separable: bool = False
 
     def __post_init__(self):
         check_finite(self)

@@ -2,7 +2,8 @@
 
     frames [B, T, height] (standardized, zero beyond width)
       -> conv_blocks x (conv_layers x (3x3 conv, batch norm, ReLU), the block's first changing the
-         channels and each further one residual; then 2x2 max-pool)  [B, ceil(T / 2^blocks), ...]
+         channels and each further one residual (depthwise-separable with `conv_separable`);
+         then 2x2 max-pool)  [B, ceil(T / 2^blocks), ...]
       -> the remaining rows x channels of each column folded into `units` features (Dense)
       -> layers x residual (x + dropout(ReLU(BN(conv1d(x))))), layer i dilated dilation^i
       -> Dense to the 11 classes
@@ -29,8 +30,10 @@ if TYPE_CHECKING:
     from recognizer.config import ModelConfig
 
 
-def _conv_bn_relu(x, width, filters: int, downsample: int, name: str, *, residual: bool):
-    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
+def _conv_bn_relu(x, width, filters: int, downsample: int, name: str, *, residual: bool,
+                  separable: bool = False):
+    conv = layers.SeparableConv2D if separable else layers.Conv2D
+    y = conv(filters, 3, padding="same", use_bias=False, name=name)(x)
     y = layers.BatchNormalization(name=f"{name}_norm")(y)
     if residual:
         y = layers.Add(name=f"{name}_residual")([x, y])
@@ -58,7 +61,8 @@ def head(x, width, config: ModelConfig, height: int):
     for i in range(config.conv_blocks):
         channels = config.conv_filters * 2 ** i
         for j in range(config.conv_layers):
-            x = _conv_bn_relu(x, width, channels, 2 ** i, f"conv_{i}_{j}", residual=j > 0)
+            x = _conv_bn_relu(x, width, channels, 2 ** i, f"conv_{i}_{j}", residual=j > 0,
+                              separable=j > 0 and config.conv_separable)
         x = layers.MaxPooling2D(2, padding="same", name=f"pool_{i}")(x)
         x = ZeroBeyondWidth(2 ** (i + 1), name=f"zero_padding_{i}")([x, width])
         rows = math.ceil(rows / 2)

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -41,8 +42,9 @@ def _frames(sample_mnist, digits, pad_to):
     ("crnn", {"batch_norm": True, "conv_layers": 2, "conv_blocks": 3}),
     ("convctc", {"conv_layers": 2, "conv_blocks": 3, "layers": 3, "separable": True}),
     ("convctc", {"conv_blocks": 1, "layers": 2, "kernel_size": 4, "dilation": 3}),
+    ("convctc", {"conv_layers": 3, "conv_blocks": 2, "conv_separable": True}),
 ], ids=[*ARCHITECTURES, "crnn-bn-deep", "convctc-residual-separable",
-        "convctc-even-kernel"])
+        "convctc-even-kernel", "convctc-separable-blocks"])
 def test_contract_padding_invariance_and_safe_reload(tmp_path, sample_mnist, arch, options):
     config = ModelConfig(arch=arch, units=8, layers=options.pop("layers", 1),
                                 conv_filters=4, **options)
@@ -156,3 +158,13 @@ def test_convctc_export_serves_the_keras_model_in_a_fresh_process(tmp_path, samp
     reloaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
     np.testing.assert_allclose(reloaded({"frames": frames, "width": widths})["logits"],
                                out["logits"], atol=1e-5)
+
+
+def test_conv_separable_makes_only_the_residual_block_convolutions_separable():
+    model = models.build(ModelConfig(arch="convctc", conv_blocks=2, conv_layers=3, conv_filters=4,
+                                     units=8, layers=1, conv_separable=True), **STATS)
+    kinds = {layer.name: type(layer).__name__ for layer in model.layers
+             if re.fullmatch(r"conv_\d+_\d+", layer.name)}
+    assert kinds == {"conv_0_0": "Conv2D", "conv_0_1": "SeparableConv2D",
+                     "conv_0_2": "SeparableConv2D", "conv_1_0": "Conv2D",
+                     "conv_1_1": "SeparableConv2D", "conv_1_2": "SeparableConv2D"}
