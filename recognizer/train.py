@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import time
+import threading
 from typing import Any
 
 import keras
@@ -254,6 +255,9 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
                         result_criterion(evaluator), config.early_stopping)
             break
 
+    holder = [iterator]
+    del iterator
+    _release_in_background(holder)
     result = {"history": history,
               "criterion": result_criterion(evaluator),
               "best": float(run.best_criterion.numpy()),
@@ -272,6 +276,25 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
                                     "replicas": strategy.num_replicas_in_sync,
                                     "result": result})
     return result
+
+
+def _release_in_background(holder: list) -> threading.Thread:
+    """Drops the training input iterator, the only item of `holder` (its caller holds no other
+    reference), on a thread of its own, so that its destruction does not hold up export and
+    return.
+
+    Why: destroying a tf.data iterator joins its autotuning thread, which sleeps up to 60 s
+    between optimizations, whether or not autotuning is enabled. Destroyed as `train` returned,
+    the thread (traced with `TF_CPP_VMODULE=model=2`) woke and went back to sleep for the rest of
+    its period: TensorFlow's `CancellationManager` runs its callbacks before it marks itself
+    cancelled. That cost up to a minute after training (bench/README.md, "The wait after
+    training"). Destroyed on a thread of its own right after the last epoch, it went at once in
+    every run measured. The thread is not a daemon: a process that ends before it waits for it
+    at exit.
+    """
+    thread = threading.Thread(target=holder.clear, name="digitseq-release-training-input")
+    thread.start()
+    return thread
 
 
 def _check_datasets(data_dirs) -> dict[str, Any]:

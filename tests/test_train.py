@@ -427,3 +427,28 @@ def test_a_run_without_weight_averaging_keeps_the_identity_it_had_before_the_opt
     assert "weight_average" not in plain.run_identity()
     averaged = TrainConfig(data_dir="d", model_dir="m", weight_average=0.999)
     assert averaged.run_identity() == {**plain.run_identity(), "weight_average": 0.999}
+
+
+def test_the_training_input_is_released_before_export(variable_dataset, tmp_path, monkeypatch):
+    """Its destruction can wait out a sleep of tf.data's autotuning thread (`train` docstring of
+    `_release_in_background`), so it must happen on its own thread, with no other reference left
+    in `train` to keep it alive until return."""
+    import weakref
+
+    released = []
+    real = train._release_in_background
+
+    def watch(holder):
+        iterator = weakref.ref(holder[0])
+        thread = real(holder)
+        thread.join()
+        released.append((thread.name, iterator() is None,
+                         (tmp_path / "model" / "model.keras").exists()))
+        return thread
+
+    monkeypatch.setattr(train, "_release_in_background", watch)
+    train.train(TrainConfig(data_dir=variable_dataset, model_dir=str(tmp_path / "model"),
+                            epochs=1, batch_size=16,
+                            model=ModelConfig(arch="convctc", units=8, layers=1,
+                                              conv_filters=4)), progress=False)
+    assert released == [("digitseq-release-training-input", True, False)]
