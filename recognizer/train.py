@@ -288,11 +288,13 @@ def _release_in_background(holder: list) -> threading.Thread:
     the thread (traced with `TF_CPP_VMODULE=model=2`) woke and went back to sleep for the rest of
     its period: TensorFlow's `CancellationManager` runs its callbacks before it marks itself
     cancelled. That cost up to a minute after training (bench/README.md, "The wait after
-    training"). Destroyed on a thread of its own right after the last epoch, it went at once in
-    every run measured. The thread is not a daemon: a process that ends before it waits for it
-    at exit.
+    training"). On a thread of its own, started right after the last epoch, the same sleep runs
+    out in the background while `train` exports and returns. The thread is a daemon, so a process
+    that ends sooner (`digitseq train`) does not wait for it either: it holds nothing but the
+    iterator.
     """
-    thread = threading.Thread(target=holder.clear, name="digitseq-release-training-input")
+    thread = threading.Thread(target=holder.clear, name="digitseq-release-training-input",
+                              daemon=True)
     thread.start()
     return thread
 
