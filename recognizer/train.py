@@ -289,12 +289,12 @@ def _release_in_background(holder: list) -> threading.Thread:
     its period: TensorFlow's `CancellationManager` runs its callbacks before it marks itself
     cancelled. That cost up to a minute after training (bench/README.md, "The wait after
     training"). On a thread of its own, started right after the last epoch, the same sleep runs
-    out in the background while `train` exports and returns. The thread is a daemon, so a process
-    that ends sooner (`digitseq train`) does not wait for it either: it holds nothing but the
-    iterator.
+    out in the background while `train` exports and returns, and while its caller goes on (the
+    demo scores). The thread is not a daemon: abandoned at exit inside TensorFlow, a daemon
+    thread aborted the process ("terminate called ..."), so a process that ends before the sleep
+    does waits for it at exit, as before.
     """
-    thread = threading.Thread(target=holder.clear, name="digitseq-release-training-input",
-                              daemon=True)
+    thread = threading.Thread(target=holder.clear, name="digitseq-release-training-input")
     thread.start()
     return thread
 
