@@ -27,8 +27,8 @@ import dataclasses
 import logging
 import math
 import os
-import time
 import threading
+import time
 from typing import Any
 
 import keras
