@@ -99,7 +99,8 @@ def score_mode(mode: str, demo: DemoConfig, model_dir: str,
     from digitseq import pictures, text
     from pipelines.predict.job import run_prediction
 
-    data_dir, predictions_dir = (mode_dir(demo, part, mode) for part in ("data", "predictions"))
+    data_dir = mode_dir(demo, "data", mode)
+    predictions_dir = mode_dir(demo, "predictions", mode)
     logger.info("demo %s: scoring the test split into %s", mode, predictions_dir)
     started = time.perf_counter()
     scored = run_prediction(PredictConfig(

@@ -283,16 +283,12 @@ def _release_in_background(holder: list) -> threading.Thread:
     reference), on a thread of its own, so that its destruction does not hold up export and
     return.
 
-    Why: destroying a tf.data iterator joins its autotuning thread, which sleeps up to 60 s
-    between optimizations, whether or not autotuning is enabled. Destroyed as `train` returned,
-    the thread (traced with `TF_CPP_VMODULE=model=2`) woke and went back to sleep for the rest of
-    its period: TensorFlow's `CancellationManager` runs its callbacks before it marks itself
-    cancelled. That cost up to a minute after training (bench/README.md, "The wait after
-    training"). On a thread of its own, started right after the last epoch, the same sleep runs
-    out in the background while `train` exports and returns, and while its caller goes on (the
-    demo scores). The thread is not a daemon: abandoned at exit inside TensorFlow, a daemon
-    thread aborted the process ("terminate called ..."), so a process that ends before the sleep
-    does waits for it at exit, as before.
+    Why: destroying a tf.data iterator joins its autotuning thread, and TensorFlow's
+    `CancellationManager` wakes that thread before it marks itself cancelled, so the thread can
+    sleep out the rest of its period (up to 60 s) first (bench/README.md, "The wait after
+    training"). Here that sleep overlaps the export and whatever the caller does next. Not a
+    daemon: a daemon thread stopped inside TensorFlow at exit aborted the process, so a process
+    that ends sooner still waits for it at exit.
     """
     thread = threading.Thread(target=holder.clear, name="digitseq-release-training-input")
     thread.start()

@@ -430,9 +430,9 @@ def test_a_run_without_weight_averaging_keeps_the_identity_it_had_before_the_opt
 
 
 def test_the_training_input_is_released_before_export(variable_dataset, tmp_path, monkeypatch):
-    """Its destruction can wait out a sleep of tf.data's autotuning thread (`train` docstring of
-    `_release_in_background`), so it must happen on its own thread, with no other reference left
-    in `train` to keep it alive until return."""
+    """Its destruction can wait out a sleep of tf.data's autotuning thread (see
+    `train._release_in_background`), so it must happen on its own thread, with no other reference
+    left in `train` to keep it alive until return."""
     import weakref
 
     released = []
