@@ -59,6 +59,8 @@ class ModelConfig:
       separable: `convctc`: depthwise-separable temporal convolutions (fewer weights and FLOPs).
       conv_separable: `convctc`: the residual 3x3 convolutions of each block (all after its
         first) depthwise-separable: a 3x3 depthwise then a 1x1 pointwise convolution.
+      conv_single_blocks: `convctc`: the first this many blocks have one convolution each,
+        `conv_layers` applying to the rest (the full-resolution blocks cost the most per weight).
     """
 
     arch: str = option("crnn", choices=ARCHITECTURES)
@@ -76,6 +78,7 @@ class ModelConfig:
     dilation: int = 2
     separable: bool = False
     conv_separable: bool = False
+    conv_single_blocks: int = 0
 
     def __post_init__(self):
         check_finite(self)
@@ -89,6 +92,13 @@ class ModelConfig:
                 raise ConfigError(name, getattr(self, name), "expected at least 1")
         if self.conv_blocks < 0:
             raise ConfigError("conv_blocks", self.conv_blocks, "expected 0 or more")
+        if not 0 <= self.conv_single_blocks <= self.conv_blocks:
+            raise ConfigError("conv_single_blocks", self.conv_single_blocks,
+                              f"expected 0..{self.conv_blocks} (conv_blocks)",
+                              others=["conv_blocks"])
+        if self.conv_single_blocks and self.arch != "convctc":
+            raise ConfigError("conv_single_blocks", self.conv_single_blocks,
+                              f"only for arch convctc, got {self.arch}", others=["arch"])
         if not 0 <= self.dropout < 1:
             raise ConfigError("dropout", self.dropout, "expected 0 <= dropout < 1")
         if self.noise < 0:

@@ -3,7 +3,8 @@
     frames [B, T, height] (standardized, zero beyond width)
       -> conv_blocks x (conv_layers x (3x3 conv, batch norm, ReLU), the block's first changing the
          channels and each further one residual (depthwise-separable with `conv_separable`);
-         then 2x2 max-pool)  [B, ceil(T / 2^blocks), ...]
+         then 2x2 max-pool; the first `conv_single_blocks` blocks have one convolution)
+         [B, ceil(T / 2^blocks), ...]
       -> the remaining rows x channels of each column folded into `units` features (Dense)
       -> layers x residual (x + dropout(ReLU(BN(conv1d(x))))), layer i dilated dilation^i
       -> Dense to the 11 classes
@@ -60,7 +61,7 @@ def head(x, width, config: ModelConfig, height: int):
     rows, channels = height, 1
     for i in range(config.conv_blocks):
         channels = config.conv_filters * 2 ** i
-        for j in range(config.conv_layers):
+        for j in range(1 if i < config.conv_single_blocks else config.conv_layers):
             x = _conv_bn_relu(x, width, channels, 2 ** i, f"conv_{i}_{j}", residual=j > 0,
                               separable=j > 0 and config.conv_separable)
         x = layers.MaxPooling2D(2, padding="same", name=f"pool_{i}")(x)

@@ -1,7 +1,8 @@
 """Writing the exported model directory (layout and signature names: `schemas/exported.py`).
 
-Standardization is inside the model, so both signatures take raw uint8 images; `serving_default`
-decodes greedily, `logits` serves other decoders (beam search in batch prediction). With a
+Standardization is inside the model, so both signatures take raw uint8 images. They run the model
+with its batch normalization folded into the layers before it (`recognizer.folding`: the same
+function, faster); `model.keras` keeps the model as trained. `serving_default` decodes greedily, `logits` serves other decoders (beam search in batch prediction). With a
 `recognizer.calibration.Calibration`, `serving_default`'s confidence is the calibrated one (the
 greedy map, in the graph) and `calibration.json` holds both maps (the beam map is applied after
 beam search by its users: batch prediction reads the file).
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import keras
 import tensorflow as tf
 
-from recognizer import decoding
+from recognizer import decoding, folding
 from schemas import batch, exported
 from schemas.storage import write_json
 
@@ -62,10 +63,12 @@ def logits_function(model: keras.Model, height: int):
 
 def write_serving(model: keras.Model, model_dir: str, *, height: int,
                   calibration: "Calibration | None" = None) -> None:
-    """Writes `<model_dir>/serving` (both signatures) and, with a calibration,
-    `calibration.json`; without one, removes a `calibration.json` that would not match."""
+    """Writes `<model_dir>/serving` (both signatures, batch normalization folded) and, with a
+    calibration, `calibration.json`; without one, removes a `calibration.json` that would not
+    match."""
     from recognizer import calibration as calibration_lib
 
+    model = folding.fold_batch_norm(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(exported.SERVING_DEFAULT, serving_function(model, height, calibration))

@@ -168,6 +168,9 @@ def test_float_flags_refuse_nan_and_infinity(command, flag, pair, value, capsys,
     (["--dilation", "-1"], "--dilation -1: expected at least 1"),
     (["--noise", "-0.1"], "--noise -0.1: expected 0 or more"),
     (["--conv-blocks", "-1"], "--conv-blocks -1: expected 0 or more"),
+    (["--conv-single-blocks", "-1"], "--conv-single-blocks -1: expected 0..2 (--conv-blocks)"),
+    (["--conv-blocks", "2", "--conv-single-blocks", "3"],
+     "--conv-single-blocks 3: expected 0..2 (--conv-blocks)"),
     (["--dilation", "3", "--layers", "5", "--conv-blocks", "2"],
      "--dilation 3: the widest temporal layer steps 324 input columns between taps "
      "(dilation^(--layers - 1) x 2^--conv-blocks); expected at most 280 (ten digits)"),
@@ -176,6 +179,12 @@ def test_bad_convctc_options_are_one_line_naming_the_flag(capsys, flags, message
     assert cli.run(["train", *REQUIRED["train"], "--arch", "convctc", *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"digitseq train: error: {message}", err
+
+
+def test_single_convolution_blocks_are_refused_for_recurrent_models(capsys):
+    assert cli.run(["train", *REQUIRED["train"], "--conv-single-blocks", "1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "digitseq train: error: --conv-single-blocks 1: only for --arch convctc, got crnn")
 
 
 def test_xla_is_refused_for_recurrent_models(capsys):

@@ -43,8 +43,9 @@ def _frames(sample_mnist, digits, pad_to):
     ("convctc", {"conv_layers": 2, "conv_blocks": 3, "layers": 3, "separable": True}),
     ("convctc", {"conv_blocks": 1, "layers": 2, "kernel_size": 4, "dilation": 3}),
     ("convctc", {"conv_layers": 3, "conv_blocks": 2, "conv_separable": True}),
+    ("convctc", {"conv_layers": 2, "conv_blocks": 3, "conv_single_blocks": 2}),
 ], ids=[*ARCHITECTURES, "crnn-bn-deep", "convctc-residual-separable",
-        "convctc-even-kernel", "convctc-separable-blocks"])
+        "convctc-even-kernel", "convctc-separable-blocks", "convctc-single-blocks"])
 def test_contract_padding_invariance_and_safe_reload(tmp_path, sample_mnist, arch, options):
     config = ModelConfig(arch=arch, units=8, layers=options.pop("layers", 1),
                                 conv_filters=4, **options)
@@ -168,3 +169,11 @@ def test_conv_separable_makes_only_the_residual_block_convolutions_separable():
     assert kinds == {"conv_0_0": "Conv2D", "conv_0_1": "SeparableConv2D",
                      "conv_0_2": "SeparableConv2D", "conv_1_0": "Conv2D",
                      "conv_1_1": "SeparableConv2D", "conv_1_2": "SeparableConv2D"}
+
+
+def test_conv_single_blocks_gives_the_first_blocks_one_convolution():
+    model = models.build(ModelConfig(arch="convctc", conv_blocks=3, conv_layers=2, conv_filters=4,
+                                     units=8, layers=1, conv_single_blocks=2), **STATS)
+    convolutions = [layer.name for layer in model.layers
+                    if re.fullmatch(r"conv_\d+_\d+", layer.name)]
+    assert convolutions == ["conv_0_0", "conv_1_0", "conv_2_0", "conv_2_1"]
