@@ -2,11 +2,11 @@
 
 In inference a `BatchNormalization` is an affine map per channel, `x * scale + shift` with
 `scale = gamma / sqrt(moving_variance + epsilon)` and `shift = beta - moving_mean * scale`. When
-its input comes straight from a convolution or Dense layer that feeds nothing else, the map folds
-into that layer's output channels: kernel times `scale`, bias `bias * scale + shift`. The folded
-model computes the same function in inference (up to float rounding) with one layer fewer per
-pair; on CPU the separate normalization was a fifth of the `convctc` models' time
-(bench/README.md, issue 17). Training keeps the unfolded model: folding is for the exported
+its input comes straight from a convolution or Dense layer without an activation that feeds
+nothing else, the map folds into that layer's output channels: kernel times `scale`, bias
+`bias * scale + shift`, and the normalization becomes an identity. The folded model computes the
+same function in inference (up to float rounding); on CPU the separate normalization was a fifth
+of the `convctc` models' time (bench/README.md, issue 17, seventh round). Training keeps the unfolded model: folding is for the exported
 serving signatures only (`recognizer.export`).
 
 Assumptions: the model is a Keras functional model whose layers have unique names; normalization
@@ -48,7 +48,8 @@ def _producers(layer_config: dict) -> list[str]:
 
 def foldable_pairs(model: keras.Model) -> dict[str, str]:
     """`{normalization layer name: the layer it folds into}` for every `BatchNormalization` over
-    the last axis whose only input is a conv or Dense layer that feeds it alone."""
+    the last axis whose only input is a conv or Dense layer without an activation that feeds it
+    alone."""
     configs = model.get_config()["layers"]
     consumers: dict[str, int] = {}
     for config in configs:
@@ -64,7 +65,8 @@ def foldable_pairs(model: keras.Model) -> dict[str, str]:
             continue
         producer = model.get_layer(producers[0])
         rank = len(layer.input.shape)
-        if isinstance(producer, _FOLDS_INTO) and layer.axis in (-1, rank - 1):
+        if (isinstance(producer, _FOLDS_INTO) and producer.activation is keras.activations.linear
+                and layer.axis in (-1, rank - 1)):
             pairs[layer.name] = producer.name
     return pairs
 

@@ -47,7 +47,9 @@ def test_a_normalization_that_cannot_fold_stays():
     normalized = layers.BatchNormalization(name="shared_norm")(shared)
     across = layers.BatchNormalization(axis=1, name="across_time")(
         layers.Conv1D(4, 3, padding="same", name="conv")(inputs))
-    outputs = layers.Concatenate()([layers.Add()([shared, normalized]), across])
+    activated = layers.BatchNormalization(name="after_relu")(
+        layers.Dense(4, activation="relu", name="relu_dense")(inputs))
+    outputs = layers.Concatenate()([layers.Add()([shared, normalized]), across, activated])
     model = keras.Model(inputs, outputs)
     _randomize_biases_and_statistics(model)
     assert folding.foldable_pairs(model) == {}
