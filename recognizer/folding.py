@@ -6,8 +6,8 @@ its input comes straight from a convolution or Dense layer without an activation
 nothing else, the map folds into that layer's output channels: kernel times `scale`, bias
 `bias * scale + shift`, and the normalization becomes an identity. The folded model computes the
 same function in inference (up to float rounding); on CPU the separate normalization was a fifth
-of the `convctc` models' time (bench/README.md, issue 17, seventh round). Training keeps the unfolded model: folding is for the exported
-serving signatures only (`recognizer.export`).
+of the `convctc` models' time (bench/README.md, issue 17, seventh round). Training keeps the
+unfolded model: folding is for the exported serving signatures only (`recognizer.export`).
 
 Assumptions: the model is a Keras functional model whose layers have unique names; normalization
 is over the last axis (channels last, Keras' default).
