@@ -2,7 +2,8 @@
 
 Standardization is inside the model, so both signatures take raw uint8 images. They run the model
 with its batch normalization folded into the layers before it (`recognizer.folding`: the same
-function, faster); `model.keras` keeps the model as trained. `serving_default` decodes greedily, `logits` serves other decoders (beam search in batch prediction). With a
+function, faster); `model.keras` keeps the model as trained. `serving_default` decodes greedily,
+`logits` serves other decoders (beam search in batch prediction). With a
 `recognizer.calibration.Calibration`, `serving_default`'s confidence is the calibrated one (the
 greedy map, in the graph) and `calibration.json` holds both maps (the beam map is applied after
 beam search by its users: batch prediction reads the file).
