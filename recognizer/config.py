@@ -213,6 +213,11 @@ class TrainConfig:
       weight_average: momentum per step of an exponential moving average of the weights
         (0: off; 0.999 averages over about the last thousand steps). Validation, the best epoch
         and the exported model use the averaged weights; training continues from the raw ones.
+      teacher: exported model directory, or the name of a model that ships with digitseq, whose
+        per-frame class probabilities the model also learns (distillation); it must take the
+        data's height and downsample as the model does.
+      distill_weight: with teacher, the share of the loss that matches the teacher (the CTC
+        loss has the rest); more than 0 and less than 1.
     """
 
     data_dir: tuple[str, ...] = option(flag="--data")
@@ -234,6 +239,8 @@ class TrainConfig:
     freeze_conv: bool = False
     jit_compile: bool = False
     weight_average: float = 0.0
+    teacher: str | None = None
+    distill_weight: float = 0.5
 
     def __post_init__(self):
         if isinstance(self.data_dir, str):
@@ -269,6 +276,13 @@ class TrainConfig:
         if not 0 <= self.weight_average < 1:
             raise ConfigError("weight_average", self.weight_average,
                               "expected at least 0 (0: off) and less than 1")
+        if self.teacher and not 0 < self.distill_weight < 1:
+            raise ConfigError("distill_weight", self.distill_weight,
+                              "expected more than 0 and less than 1")
+        if not self.teacher and self.distill_weight != 0.5:
+            raise ConfigError("distill_weight", self.distill_weight, "expected together with "
+                              "teacher (the weight of its share of the loss)",
+                              others=["teacher"])
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ConfigError("warmup_epochs", self.warmup_epochs,
                               f"expected at least 0 and fewer than epochs ({self.epochs})",
@@ -290,6 +304,9 @@ class TrainConfig:
                     "seed": self.seed}
         if self.weight_average:
             identity["weight_average"] = self.weight_average
+        if self.teacher:
+            identity["teacher"] = _absolute(self.teacher)
+            identity["distill_weight"] = self.distill_weight
         return identity
 
 

@@ -49,24 +49,24 @@ class InitialModel:
         return os.path.join(self.directory, exported.MODEL)
 
 
-def load_initial(directory: str) -> InitialModel:
+def load_initial(directory: str, *, field: str = "init_from") -> InitialModel:
     """The exported model directory `directory`, checked.
 
     Raises:
-      ConfigError: naming `init_from`: it holds no exported model, or its config cannot be read.
+      ConfigError: naming `field`: it holds no exported model, or its config cannot be read.
     """
     import tensorflow as tf
 
     for name in (exported.MODEL, exported.CONFIG, exported.STATS):
         if not tf.io.gfile.exists(os.path.join(directory, name)):
-            raise ConfigError("init_from", directory, f"no {name}, expected an exported model "
+            raise ConfigError(field, directory, f"no {name}, expected an exported model "
                               f"directory (digitseq train writes one)")
     config = storage.read_json(os.path.join(directory, exported.CONFIG))
     try:
         model = ModelConfig(**config["run"]["model"])
         height = int(config["height"])
     except (KeyError, TypeError, ValueError) as err:
-        raise ConfigError("init_from", directory, f"its {exported.CONFIG} does not describe a "
+        raise ConfigError(field, directory, f"its {exported.CONFIG} does not describe a "
                           f"digitseq model ({type(err).__name__}: {err})") from None
     return InitialModel(directory=directory, model=model, height=height,
                         stats=storage.read_json(os.path.join(directory, exported.STATS)))

@@ -17,7 +17,8 @@ exports the model directory at the end.
 Several datasets (`--data A --data B`) train together, batches mixed by weight
 (`recognizer.data.make_training_mix`); the first dataset's validation split chooses the best
 epoch, and its statistics standardize the inputs. A run may start from an exported model
-(`init_from`, `recognizer.finetune`): its architecture, weights and statistics.
+(`init_from`, `recognizer.finetune`): its architecture, weights and statistics; and it may learn
+from a teacher, another exported model (`teacher`, `recognizer.distill`).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recognizer import (builtin, checks, ctc, data, distribution, export, finetune, models,
-                        reporting)
+from recognizer import (builtin, checks, ctc, data, distill, distribution, export, finetune,
+                        models, reporting)
 from recognizer.config import TrainConfig
 from recognizer.evaluation import Evaluator
 from recognizer.layout import split_info
@@ -63,12 +64,14 @@ def learning_rate_schedule(config: TrainConfig, *, steps_per_epoch: int):
 
 
 def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                    strategy: tf.distribute.Strategy, *, jit_compile: bool = False):
+                    strategy: tf.distribute.Strategy, *, jit_compile: bool = False,
+                    teacher: keras.Model | None = None, distill_weight: float = 0.5):
     """One synchronous step over the next distributed batch; returns the global mean loss and the
     number of examples it trained on.
 
     With `jit_compile` the model's forward pass, and so its gradient, is an XLA function; the CTC
-    loss (no XLA kernel) and the update stay outside. XLA compiles once per batch shape.
+    loss (no XLA kernel) and the update stay outside. XLA compiles once per batch shape. With a
+    `teacher`, `distill_weight` of each string's loss is `recognizer.distill`'s.
     """
     forward = tf.function(model, jit_compile=True) if jit_compile else model
 
@@ -77,6 +80,11 @@ def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
             out = forward(features, training=True)
             per_example = ctc.loss_per_example(labels[batch.LABEL], labels[batch.LABEL_LENGTH],
                                                out[batch.LOGITS], out[batch.LENGTHS])
+            if teacher is not None:
+                taught = teacher(features, training=False)[batch.LOGITS]
+                per_example = ((1 - distill_weight) * per_example + distill_weight *
+                               distill.loss_per_example(taught, out[batch.LOGITS],
+                                                        out[batch.LENGTHS]))
             loss = tf.nn.compute_average_loss(per_example)
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
@@ -102,14 +110,16 @@ class _Run:
     best_criterion: tf.Variable  # the best so far: validation CER, or training loss
     stale_epochs: tf.Variable
     backup: tf.train.CheckpointManager
+    teacher: keras.Model | None = None  # frozen, not checkpointed
 
 
 def _build_run(config: TrainConfig, strategy: tf.distribute.Strategy, *, stats, height: int,
-               steps: int, worker: int,
-               initial: finetune.InitialModel | None = None) -> _Run:
-    """Builds model and optimizer in the strategy's scope, the model starting from `initial`'s
-    weights if given; restores the last backup if any."""
+               steps: int, worker: int, initial: finetune.InitialModel | None = None,
+               teacher: finetune.InitialModel | None = None) -> _Run:
+    """Builds model, optimizer and any teacher in the strategy's scope, the model starting from
+    `initial`'s weights if given; restores the last backup if any."""
     with strategy.scope():
+        teacher_model = distill.build_teacher(teacher) if teacher is not None else None
         model = models.build(config.model, mean=stats["mean"], std=stats["std"], height=height)
         if initial is not None:
             finetune.start_from(model, initial, freeze_conv=config.freeze_conv)
@@ -127,7 +137,7 @@ def _build_run(config: TrainConfig, strategy: tf.distribute.Strategy, *, stats, 
         checkpoint.restore(backup.latest_checkpoint).assert_existing_objects_matched()
         logger.info("Resuming from %s after epoch %d", backup.latest_checkpoint,
                      int(state["epoch"].numpy()))
-    return _Run(model=model, optimizer=optimizer, backup=backup, **state)
+    return _Run(model=model, optimizer=optimizer, backup=backup, teacher=teacher_model, **state)
 
 
 def _train_epoch(train_step, iterator, *, steps: int, epoch: int, config: TrainConfig,
@@ -193,6 +203,9 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         finetune.check_height(initial, metadata["height"], primary)
         config = dataclasses.replace(config, model=finetune.resolve_model(config.model, initial))
     stats = initial.stats if initial is not None else dataset.load_stats(primary)
+    teacher = distill.load_teacher(
+        builtin.resolve(config.teacher, field="teacher"), downsample=config.model.downsample,
+        height=metadata["height"], data_dir=primary) if config.teacher else None
     strategy = distribution.make_strategy(config.strategy)
     worker, is_chief = distribution.worker_role(strategy)
     if is_chief:
@@ -208,12 +221,13 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
         storage.write_json(os.path.join(config.model_dir, exported.CONFIG),
                            {"run": config.run_identity(), "epochs": config.epochs})
     run = _build_run(config, strategy, stats=stats, height=metadata["height"], steps=steps,
-                     worker=worker, initial=initial)
+                     worker=worker, initial=initial, teacher=teacher)
     train_data = strategy.distribute_datasets_from_function(
         lambda ctx: data.make_training_mix(config.data_dir, config.data_weights or records,
                                            config.batch_size, input_context=ctx,
                                            seed=config.seed, config=config.reader))
-    train_step = make_train_step(run.model, run.optimizer, strategy, jit_compile=config.jit_compile)
+    train_step = make_train_step(run.model, run.optimizer, strategy, jit_compile=config.jit_compile,
+                                 teacher=run.teacher, distill_weight=config.distill_weight)
     writers = reporting.summary_writers(config.model_dir) if is_chief else None
     evaluator = Evaluator(run.model, primary, "validation",
                           batch_size=config.batch_size) if has_validation else None
