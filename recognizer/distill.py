@@ -20,7 +20,8 @@ import keras
 import tensorflow as tf
 
 from recognizer import finetune
-from recognizer.layers import frame_mask
+from recognizer.layers import frame_mask  # importing recognizer.layers registers its layers
+from schemas.errors import ConfigError
 
 
 def load_teacher(directory: str, *, downsample: int, height: int, data_dir: str
@@ -31,8 +32,6 @@ def load_teacher(directory: str, *, downsample: int, height: int, data_dir: str
       ConfigError: naming `teacher`: not an exported model, another input height than the
         data's, or another downsampling than the model's.
     """
-    from schemas.errors import ConfigError
-
     teacher = finetune.load_initial(directory, field="teacher")
     if teacher.height != height:
         raise ConfigError("teacher", directory, f"takes images of height {teacher.height}, but "
@@ -46,8 +45,6 @@ def load_teacher(directory: str, *, downsample: int, height: int, data_dir: str
 
 def build_teacher(teacher: finetune.InitialModel) -> keras.Model:
     """The teacher's Keras model, frozen (build it in the strategy's scope)."""
-    import recognizer.layers  # noqa: F401  (registers the custom layers)
-
     model = keras.models.load_model(teacher.weights_path, safe_mode=True, compile=False)
     model.trainable = False
     return model

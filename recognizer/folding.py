@@ -15,8 +15,6 @@ is over the last axis (channels last, Keras' default).
 
 from __future__ import annotations
 
-import copy
-
 import keras
 import numpy as np
 from keras import layers
@@ -50,7 +48,10 @@ def foldable_pairs(model: keras.Model) -> dict[str, str]:
     """`{normalization layer name: the layer it folds into}` for every `BatchNormalization` over
     the last axis whose only input is a conv or Dense layer without an activation that feeds it
     alone."""
-    configs = model.get_config()["layers"]
+    return _pairs(model, model.get_config()["layers"])
+
+
+def _pairs(model: keras.Model, configs: list[dict]) -> dict[str, str]:
     consumers: dict[str, int] = {}
     for config in configs:
         for name in _producers(config):
@@ -86,10 +87,10 @@ def fold_batch_norm(model: keras.Model) -> keras.Model:
     """A copy of `model` for inference with every foldable normalization (`foldable_pairs`)
     folded into the layer before it and replaced by an identity; `model` is unchanged. A model
     with nothing to fold is returned as is."""
-    pairs = foldable_pairs(model)
+    config = model.get_config()
+    pairs = _pairs(model, config["layers"])
     if not pairs:
         return model
-    config = copy.deepcopy(model.get_config())
     folded_into = set(pairs.values())
     for layer_config in config["layers"]:
         if layer_config["name"] in folded_into:
