@@ -2,11 +2,11 @@
 ratio to the first, measured in one run.
 
     .venv/bin/python bench/predict_models.py --input 'plain/test/*' [--more 'plain50k/test/*']
-        --model floor=DIR --model deep=DIR [...] [--rounds 2]
+        --model floor=DIR --model deep=DIR [--model deep-bf16=DIR@bfloat16 ...] [--rounds 2]
 
 Each round runs `pipelines.predict.job.run_prediction` (the job `digitseq predict` runs: local
 runner, one worker, greedy decoding, JSON Lines) once per model, each in a fresh process, the
-models in the order given. The job's time is what `digitseq predict` reports: checking the model,
+models in the order given; `DIR@PRECISION` runs the model in that `--precision`. The job's time is what `digitseq predict` reports: checking the model,
 building and running the pipeline, writing every output. Printed per model, the medians over the
 rounds:
 
@@ -34,14 +34,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def child(model_dir: str, pattern: str) -> None:
-    """Runs one job; prints `{"seconds", "scored", "cer", "ser"}` as JSON."""
+def child(model: str, pattern: str) -> None:
+    """Runs one job (`model` is `DIR` or `DIR@PRECISION`); prints `{"seconds", "scored", "cer",
+    "ser"}` as JSON."""
     from pipelines.predict import job as predict
 
+    model_dir, _, precision = model.partition("@")
     with tempfile.TemporaryDirectory() as out_dir:
         started = time.perf_counter()
         result = predict.run_prediction(predict.PredictConfig(
-            model_dir=model_dir, input_pattern=pattern, out_dir=out_dir, overwrite=True))
+            model_dir=model_dir, input_pattern=pattern, out_dir=out_dir, overwrite=True,
+            precision=precision or predict.PredictConfig.precision))
         seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "scored": result["scored"], "cer": result["cer"],
                       "ser": result["ser"]}))
@@ -58,7 +61,7 @@ def main() -> None:
     parser.add_argument("--input", required=True, help="TFRecord pattern to score")
     parser.add_argument("--more", default=None, help="a pattern with more records, for the rate "
                         "after start-up")
-    parser.add_argument("--model", action="append", default=[], metavar="NAME=DIR",
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=DIR[@PRECISION]",
                         help="repeatable; ratios are to the first")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)

@@ -32,6 +32,9 @@ STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 GREEDY, BEAM = "greedy", "beam"
 DECODERS = (GREEDY, BEAM)
 """CTC decoders (`decoding.decode`)."""
+FLOAT32, BFLOAT16 = "float32", "bfloat16"
+PRECISIONS = (FLOAT32, BFLOAT16)
+"""The arithmetic exported models run in (`precision.use`)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The batch prediction job: conservation, dead letters, agreement with the SavedModel, metrics,
-both decoders, Parquet, multi-process runs, bad flags."""
+both decoders, Parquet, multi-process runs, bfloat16 arithmetic, bad flags."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import glob
 import json
 import os
 import shutil
+import subprocess
+import sys
+import threading
 
 import apache_beam as beam
 import numpy as np
@@ -17,8 +20,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from digitseq import cli
 from pipelines.predict import model_handler, records as scoring
-from recognizer import calibration, decoding, metrics
-from schemas import prediction, record
+from recognizer import calibration, decoding, metrics, precision
+from schemas import exported, prediction, record
 
 BAD = {  # record number in bad.tfrecord -> what its dead letter must say
     0: "not a tf.train.Example",
@@ -27,6 +30,7 @@ BAD = {  # record number in bad.tfrecord -> what its dead letter must say
     3: "feature 'label' has value 42, expected 0..9",
 }
 UNLABELED_ID = "user/unlabeled"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _example(**changes) -> bytes:
@@ -217,8 +221,86 @@ def test_a_truncated_file_yields_a_dead_letter_for_its_unreadable_rest(
     assert "unreadable from record" in dead[0]["error"]
 
 
+@pytest.mark.skipif(not precision.cpu_has_bfloat16(), reason="this CPU has no bfloat16 "
+                    "instructions, so --precision bfloat16 runs float32")
+def test_bfloat16_scores_the_same_strings_in_other_arithmetic(trained_model, inputs, tmp_path):
+    # Raw confidences (the beam decoder, no calibration.json): this model's calibrated ones are
+    # flat, the same whatever the arithmetic.
+    raw = str(tmp_path / "model")
+    shutil.copytree(trained_model, raw, ignore=shutil.ignore_patterns(exported.CALIBRATION))
+    assert _predict(raw, inputs, tmp_path / "float32", "--decoder", "beam") == 0
+    # Its own process: the precision is a process-wide TensorFlow setting.
+    subprocess.run([sys.executable, "-m", "digitseq", "predict", "--model", raw, "--input",
+                    os.path.join(inputs, "*"), "--out", str(tmp_path / "bfloat16"),
+                    "--decoder", "beam", "--precision", "bfloat16"], cwd=ROOT, check=True,
+                   capture_output=True, env={**os.environ, "PYTHONPATH": ROOT})
+    float32 = {r["id"]: r for r in _rows(tmp_path / "float32", "predictions")}
+    rows = _rows(tmp_path / "bfloat16", "predictions")
+    assert sorted(r["id"] for r in rows) == sorted(float32)
+    same = [r["prediction"] == float32[r["id"]]["prediction"] for r in rows]
+    assert sum(same) >= 0.9 * len(rows)
+    moved = [abs(r["confidence"] - float32[r["id"]]["confidence"]) for r in rows]
+    assert 0 < max(moved) < 0.1, "bfloat16 was not used, or changed the scores too much"
+    with open(os.path.join(str(tmp_path / "bfloat16"), prediction.RUN)) as f:
+        assert json.load(f)["precision"] == "bfloat16"
+
+
+@pytest.mark.skipif(not precision.cpu_has_bfloat16(), reason="this CPU has no bfloat16 "
+                    "instructions, so --precision bfloat16 runs float32")
+def test_every_thread_that_scores_runs_the_run_s_precision(trained_model):
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.python.eager import context
+
+    def bfloat16_on() -> bool:  # what TensorFlow passes to this thread's function calls
+        options = config_pb2.ConfigProto.FromString(
+            context.context().function_call_options.config_proto_serialized)
+        return options.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 == \
+            rewriter_config_pb2.RewriterConfig.ON
+
+    cache, seen = model_handler.ModelCache(precision="bfloat16"), []
+    called, go = threading.Event(), threading.Event()
+
+    def worker():
+        tf.function(lambda: tf.constant(1))()  # its call options are made now, in float32
+        called.set()
+        go.wait()
+        cache.get(trained_model)
+        seen.append(bfloat16_on())
+
+    thread = threading.Thread(target=worker)
+    try:
+        thread.start()
+        called.wait()
+        cache.get(trained_model)
+        seen.append(bfloat16_on())
+        go.set()
+        thread.join()
+        assert seen == [True, True]
+    finally:
+        go.set()
+        precision.use("float32")
+
+
+def test_precision_falls_back_to_float32_on_a_cpu_without_bfloat16(tmp_path, caplog):
+    without, with_ = tmp_path / "without", tmp_path / "with"
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    with_.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_bf16\n")
+    assert precision.cpu_has_bfloat16(str(without)) is False
+    assert precision.cpu_has_bfloat16(str(with_)) is True
+    assert precision.cpu_has_bfloat16(str(tmp_path / "none")) is None
+    try:
+        assert precision.use("bfloat16", cpuinfo=str(with_)) == "bfloat16"
+        assert tf.config.optimizer.get_experimental_options()[precision.OPTION] is True
+        assert precision.use("bfloat16", cpuinfo=str(without)) == "float32"
+        assert tf.config.optimizer.get_experimental_options()[precision.OPTION] is False
+        assert "this CPU has none of avx512_bf16, amx_bf16" in caplog.text
+    finally:
+        precision.use("float32")
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--decoder", "viterbi"], "argument --decoder: invalid choice: 'viterbi'"),
+    (["--precision", "float16"], "argument --precision: invalid choice: 'float16'"),
     (["--beam-width", "0", "--decoder", "beam"], "--beam-width 0: expected at least 1"),
     (["--format", "csv"], "--format csv: expected one or more of jsonl, parquet"),
     (["--batch-size", "0"], "--batch-size 0: expected at least 1"),

@@ -11,7 +11,7 @@ import re
 
 from pipelines import images
 from recognizer import patterns
-from recognizer.config import BEAM, DECODERS, GREEDY
+from recognizer.config import BEAM, DECODERS, FLOAT32, GREEDY, PRECISIONS
 from schemas import prediction
 from schemas.errors import ConfigError
 from schemas.options import check_choice, check_finite, option
@@ -69,6 +69,9 @@ class PredictConfig:
       batching: inference batches: width (Beam's SortAndBatchElements by image width, little
         padding) or fixed (batch_size images in arrival order).
       batch_columns: for width batching: the largest sum of image widths in a batch.
+      precision: the arithmetic of the model: float32, or bfloat16 (oneDNN mixed precision, on
+        CPUs with AVX512-BF16 or AMX; elsewhere float32 with a warning). bfloat16 changes the
+        confidences slightly and, rarely, a decoded string.
     """
 
     model_dir: str = option(flag="--model")
@@ -96,12 +99,14 @@ class PredictConfig:
     pattern: str | None = option(None, metavar="REGEX")
     batching: str = option(WIDTH, choices=BATCHINGS)
     batch_columns: int = 16384
+    precision: str = option(FLOAT32, choices=PRECISIONS)
 
     def __post_init__(self):
         check_finite(self)
         check_choice("decoder", self.decoder, DECODERS)
         check_choice("invert", self.invert, images.INVERT_CHOICES)
         check_choice("batching", self.batching, BATCHINGS)
+        check_choice("precision", self.precision, PRECISIONS)
         for name in ("beam_width", "batch_size", "batch_columns"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "expected at least 1")

@@ -94,7 +94,7 @@ def make_handler(config: PredictConfig) -> SequenceModelHandler:
     return SequenceModelHandler(
         model_dir=config.model_dir, decoder=config.decoder, beam_width=config.beam_width,
         max_batch_size=config.batch_size, max_batch_columns=config.batch_columns,
-        batching=config.batching, automaton=config.automaton())
+        batching=config.batching, automaton=config.automaton(), precision=config.precision)
 
 
 def make_review(config: PredictConfig) -> Review:
@@ -108,7 +108,7 @@ def run_settings(config: PredictConfig) -> dict[str, Any]:
     """What `run.json` says of the scoring, in batch and streaming runs alike."""
     return {
         "model": config.model_dir, "labels": config.labels, "invert": config.invert,
-        "crop": config.crop, "decoder": config.decoder,
+        "crop": config.crop, "decoder": config.decoder, "precision": config.precision,
         "beam_width": config.beam_width if config.decoder == decoding.BEAM else None,
         "formats": config.format_list,
         prediction.CALIBRATED: calibration_lib.read(config.model_dir) is not None,

@@ -5,7 +5,8 @@ Elements are `(key, image)` pairs whose key names the model directory that score
 record's file landed; `pipelines.predict.model_versions`). The handler's loaded "model" is a
 `ModelCache`: each SavedModel (`<model>/serving`) is loaded the first time a batch needs it, once
 per worker process, shared by its threads; a batch holding records for two models is scored in
-two calls. Each batch is padded to its own widest image; the handler counts the real and the padded columns
+two calls. The cache also sets the run's precision (`recognizer.precision`) on each thread before
+that thread's first call of a model. Each batch is padded to its own widest image; the handler counts the real and the padded columns
 (`real_columns`, `padded_columns`, `batches`: Beam counters). Greedy decoding uses the
 `serving_default` signature as is (its confidence is calibrated when the model directory has
 `calibration.json`); beam search decodes the `logits` signature's output with
@@ -32,6 +33,8 @@ from apache_beam.ml.inference.base import ModelHandler
 
 from pipelines.predict.config import WIDTH
 from recognizer import calibration as calibration_lib, decoding, patterns
+from recognizer import precision as precision_lib
+from recognizer.config import FLOAT32
 from schemas import exported, storage
 from schemas.errors import ConfigError
 
@@ -59,12 +62,17 @@ class LoadedModel:
 
 class ModelCache:
     """Loaded models by model directory, each loaded on first use (thread-safe); only the `keep`
-    most recently loaded stay in memory."""
+    most recently loaded stay in memory. Models run in `precision` on every thread that gets
+    one."""
 
-    def __init__(self, keep: int = 2):
+    def __init__(self, keep: int = 2, precision: str = FLOAT32):
         self._keep, self._loaded, self._lock = keep, {}, threading.Lock()
+        self._precision, self._thread = precision, threading.local()
 
     def get(self, model_dir: str) -> LoadedModel:
+        if not getattr(self._thread, "precision_set", False):
+            precision_lib.use(self._precision)
+            self._thread.precision_set = True
         with self._lock:
             if model_dir not in self._loaded:
                 self._loaded[model_dir] = LoadedModel(
@@ -98,13 +106,16 @@ class SequenceModelHandler(ModelHandler[tuple[Any, np.ndarray], tuple[Any, Decod
       max_batch_columns: for width batching, the largest sum of image widths in a batch.
       batching: `width` or `fixed` (module docstring).
       automaton: the allowed strings for constrained beam search (None: unconstrained).
+      precision: the models' arithmetic (`recognizer.precision`).
     """
 
     def __init__(self, *, model_dir: str, decoder: str = decoding.GREEDY, beam_width: int = 8,
                  max_batch_size: int = 128, max_batch_columns: int = 16384,
-                 batching: str = WIDTH, automaton: patterns.Automaton | None = None):
+                 batching: str = WIDTH, automaton: patterns.Automaton | None = None,
+                 precision: str = FLOAT32):
         super().__init__()
         self._model_dir, self._decoder, self._beam_width = model_dir, decoder, beam_width
+        self._precision = precision
         self._batch_size, self._batch_columns = max_batch_size, max_batch_columns
         self.batching, self._automaton = batching, automaton
         self._batches = Metrics.counter(NAMESPACE, "batches")
@@ -126,7 +137,7 @@ class SequenceModelHandler(ModelHandler[tuple[Any, np.ndarray], tuple[Any, Decod
                 "max_batch_weight": self._batch_columns, "element_size_fn": image_width}
 
     def load_model(self) -> ModelCache:
-        cache = ModelCache()
+        cache = ModelCache(precision=self._precision)
         cache.get(self._model_dir)
         return cache
 
