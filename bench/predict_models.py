@@ -6,9 +6,9 @@ ratio to the first, measured in one run.
 
 Each round runs `pipelines.predict.job.run_prediction` (the job `digitseq predict` runs: local
 runner, one worker, greedy decoding, JSON Lines) once per model, each in a fresh process, the
-models in the order given; `DIR@PRECISION` runs the model in that `--precision`. The job's time is what `digitseq predict` reports: checking the model,
-building and running the pipeline, writing every output. Printed per model, the medians over the
-rounds:
+models in the order given; `DIR@PRECISION` runs the model in that `--precision`. The job's time
+is what `digitseq predict` reports: checking the model, building and running the pipeline,
+writing every output. Printed per model, the medians over the rounds:
 
   job seq/s      sequences scored per second of the whole job on `--input`, and its ratio to the
                  first model's;

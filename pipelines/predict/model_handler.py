@@ -6,12 +6,12 @@ record's file landed; `pipelines.predict.model_versions`). The handler's loaded 
 `ModelCache`: each SavedModel (`<model>/serving`) is loaded the first time a batch needs it, once
 per worker process, shared by its threads; a batch holding records for two models is scored in
 two calls. The cache also sets the run's precision (`recognizer.precision`) on each thread before
-that thread's first call of a model. Each batch is padded to its own widest image; the handler counts the real and the padded columns
-(`real_columns`, `padded_columns`, `batches`: Beam counters). Greedy decoding uses the
-`serving_default` signature as is (its confidence is calibrated when the model directory has
-`calibration.json`); beam search decodes the `logits` signature's output with
-`recognizer.decoding`, constrained by an automaton when the run has a format, and applies the
-calibration's beam map to the result.
+that thread's first call of a model. Each batch is padded to its own widest image; the handler
+counts the real and the padded columns (`real_columns`, `padded_columns`, `batches`: Beam
+counters). Greedy decoding uses the `serving_default` signature as is (its confidence is
+calibrated when the model directory has `calibration.json`); beam search decodes the `logits`
+signature's output with `recognizer.decoding`, constrained by an automaton when the run has a
+format, and applies the calibration's beam map to the result.
 
 Batching (`BATCHINGS`): `width` (default): batches come already made, by Beam's
 `SortAndBatchElements` with the image width as the element size (`sort_and_batch_kwargs`), so a
