@@ -270,11 +270,11 @@ def test_every_thread_that_scores_runs_the_run_s_precision(trained_model):
     thread = threading.Thread(target=worker)
     try:
         thread.start()
-        called.wait()
+        assert called.wait(timeout=60), "the worker thread did not call its function"
         cache.get(trained_model)
         seen.append(bfloat16_on())
         go.set()
-        thread.join()
+        thread.join(timeout=60)
         assert seen == [True, True]
     finally:
         go.set()
