@@ -10,6 +10,13 @@ with cuDNN off: `_ctc_loss_impl(..., use_cudnn=False)`) instead of the dense pat
 ops, and per-example logit lengths computed from each sequence's `width`, so padded frames
 never count. The dense path returns a large finite loss for a label that cannot be aligned;
 `infeasible` finds those up front instead.
+
+The kernel takes the softmax in linear float32, so a class whose logit is about 88 or more below
+its frame's largest gets probability exactly 0, and a label left with no path of nonzero
+probability gets an infinite loss (bench/README.md: a freshly initialized deep model did this at
+step 12). The loss therefore sees each logit raised to at most `LOGIT_RANGE` below its frame's
+largest, while the gradient passes to the logits unchanged. Within that range, which is where
+training spends nearly all its time, the loss and its gradient are exactly the kernel's.
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ from schemas import record
 
 BLANK = record.NUM_CLASSES
 NUM_OUTPUTS = record.NUM_CLASSES + 1
+LOGIT_RANGE = 80.0
+"""How far below its frame's largest logit the loss sees a logit (below exp(-88) the kernel's
+float32 softmax gives 0)."""
 
 
 def sparse_labels(labels, label_length) -> tf.SparseTensor:
@@ -40,6 +50,8 @@ def loss_per_example(labels, label_length, logits, logit_length):
       logits: float `[B, T, NUM_OUTPUTS]` (batch-major, unnormalized).
       logit_length: int `[B]`, the real frames of each sequence.
     """
+    floor = tf.stop_gradient(tf.reduce_max(logits, axis=-1, keepdims=True) - LOGIT_RANGE)
+    logits = logits + tf.stop_gradient(tf.maximum(logits, floor) - logits)
     return tf.nn.ctc_loss(labels=sparse_labels(labels, label_length), logits=logits,
                           label_length=None, logit_length=tf.cast(logit_length, tf.int32),
                           logits_time_major=False, blank_index=BLANK)

@@ -88,6 +88,24 @@ def test_loss_matches_keras_with_the_same_blank_and_ignores_padding():
         np.testing.assert_allclose(ours[i], np.asarray(reference)[0], rtol=1e-4)
 
 
+def test_a_label_far_below_every_frame_s_best_gets_a_finite_loss_that_raises_it():
+    logits = np.zeros((2, 3, ctc.NUM_OUTPUTS), np.float32)
+    logits[:, :, ctc.BLANK] = [[50.0], [200.0]]  # digit 2 is 50 and 200 below the blank
+    logits = tf.constant(logits)
+    labels, lengths = np.array([[2], [2]], np.int32), np.array([1, 1], np.int32)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = ctc.loss_per_example(labels, lengths, logits, np.array([3, 3], np.int32))
+    kernel = tf.nn.ctc_loss(labels=ctc.sparse_labels(labels, lengths), logits=logits,
+                            label_length=None, logit_length=tf.constant([3, 3]),
+                            logits_time_major=False, blank_index=ctc.BLANK)
+    assert float(loss[0]) == float(kernel[0])  # within the range: exactly the kernel's loss
+    assert not np.isfinite(kernel[1].numpy())  # the kernel's own underflow
+    assert np.isfinite(loss[1].numpy()) and float(loss[1]) > ctc.LOGIT_RANGE - 2
+    gradient = tape.gradient(loss, logits).numpy()
+    assert np.all(np.isfinite(gradient)) and gradient[1, :, 2].sum() < 0  # raises digit 2
+
+
 def test_feasibility_counts_repeats():
     labels = tf.constant([[1, 1, 1], [1, 2, 3], [4, 4, -1]])
     lengths = tf.constant([3, 3, 2])
