@@ -31,6 +31,8 @@ BAD = {  # record number in bad.tfrecord -> what its dead letter must say
 }
 UNLABELED_ID = "user/unlabeled"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NEEDS_BFLOAT16 = pytest.mark.skipif(not precision.cpu_has_bfloat16(), reason="this CPU has no "
+                                    "bfloat16 instructions, so --precision bfloat16 runs float32")
 
 
 def _example(**changes) -> bytes:
@@ -221,8 +223,7 @@ def test_a_truncated_file_yields_a_dead_letter_for_its_unreadable_rest(
     assert "unreadable from record" in dead[0]["error"]
 
 
-@pytest.mark.skipif(not precision.cpu_has_bfloat16(), reason="this CPU has no bfloat16 "
-                    "instructions, so --precision bfloat16 runs float32")
+@NEEDS_BFLOAT16
 def test_bfloat16_scores_the_same_strings_in_other_arithmetic(trained_model, inputs, tmp_path):
     # Raw confidences (the beam decoder, no calibration.json): this model's calibrated ones are
     # flat, the same whatever the arithmetic.
@@ -245,8 +246,7 @@ def test_bfloat16_scores_the_same_strings_in_other_arithmetic(trained_model, inp
         assert json.load(f)["precision"] == "bfloat16"
 
 
-@pytest.mark.skipif(not precision.cpu_has_bfloat16(), reason="this CPU has no bfloat16 "
-                    "instructions, so --precision bfloat16 runs float32")
+@NEEDS_BFLOAT16
 def test_every_thread_that_scores_runs_the_run_s_precision(trained_model):
     from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
     from tensorflow.python.eager import context
