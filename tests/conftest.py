@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import gzip
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from digitseq import cli  # noqa: E402
 from pipelines.render import mnist  # noqa: E402
+from tests import predicting  # noqa: E402
 
 
 def render(out_dir, *flags: str) -> int:
@@ -44,6 +47,21 @@ def trained_model(variable_dataset, tmp_path_factory) -> str:
     assert cli.run(["train", "--data", variable_dataset, "--model-dir", model_dir,
                     "--epochs", "2", *SMALL]) == 0
     return model_dir
+
+
+@pytest.fixture(scope="module")
+def inputs(variable_dataset, tmp_path_factory) -> str:
+    """`variable_dataset`'s test shards, plus an uncompressed file of bad records
+    (`predicting.BAD`) and an unlabeled one, for `digitseq predict --input <inputs>/*`."""
+    import tensorflow as tf
+
+    directory = tmp_path_factory.mktemp("inputs")
+    for path in glob.glob(os.path.join(variable_dataset, "test", "*")):
+        shutil.copy(path, directory)
+    with tf.io.TFRecordWriter(str(directory / "bad.tfrecord")) as writer:
+        for serialized in predicting.bad_records():
+            writer.write(serialized)
+    return str(directory)
 
 
 def write_idx(path, array: np.ndarray, *, magic: int | None = None, compress: bool = True,

@@ -18,7 +18,7 @@ from apache_beam.transforms.util import SortAndBatchElements
 
 from pipelines.predict import model_handler
 from recognizer import calibration
-from tests.test_predict import BAD, _predict, _rows, _test_split, inputs  # noqa: F401
+from tests.predicting import BAD, read_test_split, rows_of, run_predict
 
 
 def _sigmoid(z):
@@ -68,18 +68,18 @@ def _expected_risk_coverage(rows, coverage):
 
 
 @pytest.fixture(scope="module")
-def reviewed(trained_model, inputs, tmp_path_factory):  # noqa: F811
+def reviewed(trained_model, inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("reviewed")
-    assert _predict(trained_model, inputs, out, "--review-below", "0.5", "--decoder", "beam",
-                    "--lengths", "2..5") == 0
+    assert run_predict(trained_model, inputs, out, "--review-below", "0.5", "--decoder", "beam",
+                       "--lengths", "2..5") == 0
     return out
 
 
 def test_every_record_lands_once_in_predictions_review_or_dead_letters(
         reviewed, variable_dataset):
-    predictions, review = _rows(reviewed, "predictions"), _rows(reviewed, "review")
-    dead = _rows(reviewed, "dead_letter")
-    records = _test_split(variable_dataset)
+    predictions, review = rows_of(reviewed, "predictions"), rows_of(reviewed, "review")
+    dead = rows_of(reviewed, "dead_letter")
+    records = read_test_split(variable_dataset)
     assert len(predictions) + len(review) + len(dead) == len(records) + 1 + len(BAD)
     places = [(r["file"], r["record"]) for r in predictions + review + dead]
     assert len(places) == len(set(places))
@@ -95,7 +95,7 @@ def test_every_record_lands_once_in_predictions_review_or_dead_letters(
 
 
 def test_risk_coverage_and_ece_equal_a_recomputation_from_the_rows(reviewed):
-    rows = [r for r in _rows(reviewed, "predictions") + _rows(reviewed, "review")
+    rows = [r for r in rows_of(reviewed, "predictions") + rows_of(reviewed, "review")
             if "label" in r]
     with open(os.path.join(str(reviewed), "metrics.json")) as f:
         written = json.load(f)
@@ -111,7 +111,7 @@ def test_risk_coverage_and_ece_equal_a_recomputation_from_the_rows(reviewed):
                         for r, b in zip(rows, bins) if b == k))
               for k in range(15)) / len(rows)
     assert written["ece"]["value"] == pytest.approx(ece) and written["ece"]["bins"] == 15
-    assert written["reviewed"] == len(_rows(reviewed, "review"))
+    assert written["reviewed"] == len(rows_of(reviewed, "review"))
 
 
 def test_an_impossible_format_sends_every_record_to_review(trained_model, variable_dataset,
@@ -120,16 +120,16 @@ def test_an_impossible_format_sends_every_record_to_review(trained_model, variab
     inputs_dir = tmp_path / "in"
     inputs_dir.mkdir()
     shutil.copy(os.path.join(variable_dataset, "test", source), inputs_dir)
-    assert _predict(trained_model, str(inputs_dir), tmp_path / "out", "--decoder", "beam",
-                    "--length", "40") == 0
-    review = _rows(tmp_path / "out", "review")
-    assert review and not _rows(tmp_path / "out", "predictions")
+    assert run_predict(trained_model, str(inputs_dir), tmp_path / "out", "--decoder", "beam",
+                       "--length", "40") == 0
+    review = rows_of(tmp_path / "out", "review")
+    assert review and not rows_of(tmp_path / "out", "predictions")
     assert all("no string matching the pattern [0-9]{40} survived the beam" in r["reason"]
                and r["prediction"] == "" and r["confidence"] == 0.0 for r in review)
 
 
 def test_a_model_without_calibration_serves_raw_confidence_marked_uncalibrated(
-        trained_model, inputs, scored, tmp_path):  # noqa: F811
+        trained_model, inputs, scored, tmp_path):
     import keras
 
     from recognizer import export
@@ -141,20 +141,20 @@ def test_a_model_without_calibration_serves_raw_confidence_marked_uncalibrated(
     model = keras.models.load_model(os.path.join(trained_model, "model.keras"), safe_mode=True)
     export.write_serving(model, str(old), height=28, calibration=None)
     assert not (old / "calibration.json").exists()
-    assert _predict(str(old), inputs, tmp_path / "out") == 0
+    assert run_predict(str(old), inputs, tmp_path / "out") == 0
     with open(tmp_path / "out" / "run.json") as f:
         assert json.load(f)["calibrated"] is False
-    raw = {r["id"]: r["confidence"] for r in _rows(tmp_path / "out", "predictions")}
-    calibrated = {r["id"]: r["confidence"] for r in _rows(scored, "predictions")}
+    raw = {r["id"]: r["confidence"] for r in rows_of(tmp_path / "out", "predictions")}
+    calibrated = {r["id"]: r["confidence"] for r in rows_of(scored, "predictions")}
     ids = sorted(raw)
     np.testing.assert_allclose([calibrated[i] for i in ids],
                                fitted.greedy.apply([raw[i] for i in ids]), rtol=1e-4, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
-def scored(trained_model, inputs, tmp_path_factory):  # noqa: F811
+def scored(trained_model, inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("scored18")
-    assert _predict(trained_model, inputs, out, "--batch-size", "16") == 0
+    assert run_predict(trained_model, inputs, out, "--batch-size", "16") == 0
     return out
 
 
@@ -165,7 +165,7 @@ def test_padding_efficiency_is_reported_and_width_batching_pads_little(scored, v
     assert run["batching"]["mode"] == "width" and counters["batches"] >= 81 / 16
     assert run["batching"]["padding_efficiency"] == pytest.approx(
         counters["real_columns"] / counters["padded_columns"])
-    widths = sorted(r["image"].shape[1] for r in _test_split(variable_dataset))
+    widths = sorted(r["image"].shape[1] for r in read_test_split(variable_dataset))
     assert counters["real_columns"] == sum(widths) + 56  # the unlabeled record is 56 wide
     assert 0.9 <= run["batching"]["padding_efficiency"] <= 1.0
 
@@ -209,7 +209,7 @@ def test_width_batching_covers_every_element_once_within_its_limits():
     (["--batch-columns", "0"], "--batch-columns 0: expected at least 1"),
 ])
 def test_bad_flags_are_refused_with_one_line(tmp_path, capsys, flags, message):
-    assert _predict(str(tmp_path / "model"), str(tmp_path), tmp_path / "out", *flags) == 2
+    assert run_predict(str(tmp_path / "model"), str(tmp_path), tmp_path / "out", *flags) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
     assert re.match(r"digitseq predict: error: --[a-z-]+ \S+: expected ", err), err

@@ -215,9 +215,9 @@ def test_two_render_jobs_on_one_directory_leave_one_verified_dataset(tmp_path):
 
 @pytest.mark.slow
 def test_two_ingest_jobs_on_one_directory_leave_one_verified_dataset(tmp_path):
-    from tests.test_writer_identity import _scans
+    from tests.scans import write_scans
 
-    _scans(tmp_path / "in")
+    write_scans(tmp_path / "in")
     out = str(tmp_path / "out")
     base = ["ingest", "--images", str(tmp_path / "in" / "scans" / "*"), "--labels",
             str(tmp_path / "in" / "labels.csv"), "--out", out]

@@ -7,7 +7,7 @@ from keras import layers
 
 from recognizer import folding, models
 from recognizer.config import ModelConfig
-from tests.test_models import STATS, _randomize_biases_and_statistics
+from tests.weights import STATS, randomize_biases_and_statistics
 
 
 def _batch_norms(model):
@@ -23,7 +23,7 @@ def _batch_norms(model):
 ], ids=["convctc", "convctc-separable", "crnn-bn"])
 def test_the_folded_model_computes_the_same_logits_without_normalization(options):
     model = models.build(ModelConfig(units=8, conv_filters=4, **options), **STATS)
-    _randomize_biases_and_statistics(model)
+    randomize_biases_and_statistics(model)
     weights = [w.numpy().copy() for w in model.weights]
     norms = _batch_norms(model)
     folded = folding.fold_batch_norm(model)
@@ -51,7 +51,7 @@ def test_a_normalization_that_cannot_fold_stays():
         layers.Dense(4, activation="relu", name="relu_dense")(inputs))
     outputs = layers.Concatenate()([layers.Add()([shared, normalized]), across, activated])
     model = keras.Model(inputs, outputs)
-    _randomize_biases_and_statistics(model)
+    randomize_biases_and_statistics(model)
     assert folding.foldable_pairs(model) == {}
     assert folding.fold_batch_norm(model) is model
 

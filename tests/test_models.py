@@ -15,19 +15,7 @@ import pytest
 from recognizer import ctc, models
 from recognizer.config import ARCHITECTURES, ModelConfig
 from schemas.errors import InvalidInputError
-
-STATS = {"mean": [33.0] * 28, "std": [78.0] * 28}
-
-
-def _randomize_biases_and_statistics(model, seed=0):
-    """Trained biases, shifts and batch statistics are not 0 and 1: padding must stay invisible
-    all the same."""
-    rng = np.random.default_rng(seed)
-    for weight in model.weights:
-        if weight.path.endswith(("bias", "moving_mean", "beta")):
-            weight.assign(rng.uniform(-0.3, 0.3, weight.shape).astype(np.float32))
-        elif weight.path.endswith(("moving_variance", "gamma")):
-            weight.assign(rng.uniform(0.5, 2.0, weight.shape).astype(np.float32))
+from tests.weights import STATS, randomize_biases_and_statistics
 
 
 def _frames(sample_mnist, digits, pad_to):
@@ -50,7 +38,7 @@ def test_contract_padding_invariance_and_safe_reload(tmp_path, sample_mnist, arc
     config = ModelConfig(arch=arch, units=8, layers=options.pop("layers", 1),
                                 conv_filters=4, **options)
     model = models.build(config, **STATS)
-    _randomize_biases_and_statistics(model)
+    randomize_biases_and_statistics(model)
     short, width = _frames(sample_mnist, [0, 1, 2], 84)
     long, _ = _frames(sample_mnist, [0, 1, 2], 140)
     width = width - 3  # an odd width, and ink beyond it that must not count
@@ -122,7 +110,7 @@ def test_convctc_export_serves_the_keras_model_in_a_fresh_process(tmp_path, samp
     config = ModelConfig(arch="convctc", units=8, layers=2, conv_filters=4,
                                 conv_blocks=2, conv_layers=2)
     model = models.build(config, **STATS)
-    _randomize_biases_and_statistics(model, seed=1)
+    randomize_biases_and_statistics(model, seed=1)
     export.export_model(model, str(tmp_path), stats=STATS, metadata={"height": 28},
                         config={"run": {"model": config.to_json()}})
     frames = np.zeros((3, 140, 28), np.uint8)

@@ -21,83 +21,24 @@ from apache_beam.testing.util import assert_that, equal_to
 from digitseq import cli
 from pipelines.predict import model_handler, records as scoring
 from recognizer import calibration, decoding, metrics, precision
-from schemas import exported, prediction, record
+from schemas import exported, prediction
+from tests.predicting import BAD, UNLABELED_ID, read_test_split, rows_of, run_predict
 
-BAD = {  # record number in bad.tfrecord -> what its dead letter must say
-    0: "not a tf.train.Example",
-    1: "feature 'image' is missing",
-    2: "image has 27 bytes, expected height x width = 28 x 56 = 1568",
-    3: "feature 'label' has value 42, expected 0..9",
-}
-UNLABELED_ID = "user/unlabeled"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEEDS_BFLOAT16 = pytest.mark.skipif(not precision.cpu_has_bfloat16(), reason="this CPU has no "
                                     "bfloat16 instructions, so --precision bfloat16 runs float32")
 
 
-def _example(**changes) -> bytes:
-    from tensorflow.core.example import example_pb2
-
-    rng = np.random.default_rng(0)
-    serialized = record.to_example(record_id=changes.pop("record_id", "user/x"),
-                                   image=rng.integers(0, 255, (28, 56), dtype=np.uint8),
-                                   label=[1, 2], source_index=[3, 4])
-    example = example_pb2.Example.FromString(serialized)
-    features = example.features.feature
-    for name, value in changes.items():
-        if value is None:
-            del features[name]
-        elif isinstance(value, bytes):
-            features[name].bytes_list.value[:] = [value]
-        else:
-            features[name].int64_list.value[:] = value
-    return example.SerializeToString()
-
-
-@pytest.fixture(scope="module")
-def inputs(variable_dataset, tmp_path_factory) -> str:
-    """The test split's shards, plus an uncompressed file of bad records and an unlabeled one."""
-    directory = tmp_path_factory.mktemp("inputs")
-    for path in glob.glob(os.path.join(variable_dataset, "test", "*")):
-        shutil.copy(path, directory)
-    with tf.io.TFRecordWriter(str(directory / "bad.tfrecord")) as writer:
-        writer.write(b"\x00 not a proto \xff")
-        writer.write(_example(image=None))
-        writer.write(_example(image=b"\x00" * 27))
-        writer.write(_example(label=[4, 42]))
-        writer.write(_example(record_id=UNLABELED_ID, label=None, source_index=None))
-    return str(directory)
-
-
-def _predict(model, input_dir, out, *flags) -> int:
-    return cli.run(["predict", "--model", model, "--input", os.path.join(input_dir, "*"),
-                    "--out", str(out), *flags])
-
-
-def _rows(out, name):
-    rows = []
-    for path in sorted(glob.glob(os.path.join(str(out), f"{name}-*.jsonl"))):
-        with open(path) as f:
-            rows += [json.loads(line) for line in f]
-    return rows
-
-
 @pytest.fixture(scope="module")
 def scored(trained_model, inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("scored")
-    assert _predict(trained_model, inputs, out, "--format", "jsonl,parquet") == 0
+    assert run_predict(trained_model, inputs, out, "--format", "jsonl,parquet") == 0
     return out
 
 
-def _test_split(variable_dataset):
-    from tests.records import read_split
-
-    return read_split(variable_dataset, "test")
-
-
 def test_every_record_lands_once_and_bad_ones_say_why(scored, variable_dataset):
-    predictions, dead = _rows(scored, "predictions"), _rows(scored, "dead_letter")
-    expected_ids = {r["id"] for r in _test_split(variable_dataset)} | {UNLABELED_ID}
+    predictions, dead = rows_of(scored, "predictions"), rows_of(scored, "dead_letter")
+    expected_ids = {r["id"] for r in read_test_split(variable_dataset)} | {UNLABELED_ID}
     assert sorted(r["id"] for r in predictions) == sorted(expected_ids)
     assert len(dead) == len(BAD)
     for row in dead:
@@ -112,8 +53,8 @@ def test_every_record_lands_once_and_bad_ones_say_why(scored, variable_dataset):
 def test_predictions_equal_the_saved_model_called_directly(scored, trained_model,
                                                            variable_dataset):
     serving = tf.saved_model.load(os.path.join(trained_model, "serving"))
-    by_id = {r["id"]: r for r in _rows(scored, "predictions")}
-    for rec in _test_split(variable_dataset):
+    by_id = {r["id"]: r for r in rows_of(scored, "predictions")}
+    for rec in read_test_split(variable_dataset):
         out = serving.signatures["serving_default"](
             images=tf.constant(rec["image"][None]),
             widths=tf.constant([rec["image"].shape[1]], tf.int32))
@@ -124,7 +65,7 @@ def test_predictions_equal_the_saved_model_called_directly(scored, trained_model
 
 
 def test_metrics_json_equals_a_recomputation_from_the_predictions(scored):
-    predictions = _rows(scored, "predictions")
+    predictions = rows_of(scored, "predictions")
     with open(os.path.join(str(scored), prediction.METRICS)) as f:
         written = json.load(f)
     labeled = [r for r in predictions if "label" in r]
@@ -146,7 +87,7 @@ def test_parquet_holds_the_same_rows(scored):
 
     table = pq.read_table(glob.glob(os.path.join(str(scored), "predictions-*.parquet")))
     assert table.schema.equals(prediction.parquet_schema())
-    as_json = sorted((prediction.parquet_row(r) for r in _rows(scored, "predictions")),
+    as_json = sorted((prediction.parquet_row(r) for r in rows_of(scored, "predictions")),
                      key=lambda r: r["id"])
     assert sorted(table.to_pylist(), key=lambda r: r["id"]) == as_json
 
@@ -155,11 +96,11 @@ def test_beam_search_decoder_runs_and_agrees_with_recognizer_decoding(
         trained_model, inputs, variable_dataset, tmp_path):
     import keras
 
-    assert _predict(trained_model, inputs, tmp_path, "--decoder", "beam",
-                    "--beam-width", "4") == 0
-    by_id = {r["id"]: r for r in _rows(tmp_path, "predictions")}
+    assert run_predict(trained_model, inputs, tmp_path, "--decoder", "beam",
+                       "--beam-width", "4") == 0
+    by_id = {r["id"]: r for r in rows_of(tmp_path, "predictions")}
     model = keras.models.load_model(os.path.join(trained_model, "model.keras"), safe_mode=True)
-    for rec in _test_split(variable_dataset)[:20]:
+    for rec in read_test_split(variable_dataset)[:20]:
         out = model({"frames": rec["image"].T[None], "width": np.array([rec["image"].shape[1]])})
         digits, lengths, confidence = decoding.decode(out["logits"], out["lengths"],
                                                       method=decoding.BEAM, beam_width=4)
@@ -170,11 +111,11 @@ def test_beam_search_decoder_runs_and_agrees_with_recognizer_decoding(
 
 @pytest.mark.slow
 def test_two_worker_processes_give_the_same_outputs(scored, trained_model, inputs, tmp_path):
-    assert _predict(trained_model, inputs, tmp_path, "--direct_num_workers=2",
-                    "--direct_running_mode=multi_processing") == 0
+    assert run_predict(trained_model, inputs, tmp_path, "--direct_num_workers=2",
+                       "--direct_running_mode=multi_processing") == 0
     for name in ("predictions", "dead_letter"):
-        single = sorted(_rows(scored, name), key=lambda r: (r["file"], r["record"]))
-        multi = sorted(_rows(tmp_path, name), key=lambda r: (r["file"], r["record"]))
+        single = sorted(rows_of(scored, name), key=lambda r: (r["file"], r["record"]))
+        multi = sorted(rows_of(tmp_path, name), key=lambda r: (r["file"], r["record"]))
         assert [{k: v for k, v in r.items() if k != "confidence"} for r in multi] == \
             [{k: v for k, v in r.items() if k != "confidence"} for r in single]
         np.testing.assert_allclose([r.get("confidence", 0) for r in multi],
@@ -190,7 +131,7 @@ class _FailsOnWideBatches(model_handler.SequenceModelHandler):
 
 def test_failing_batches_become_dead_letters(trained_model, variable_dataset):
     files = sorted(glob.glob(os.path.join(variable_dataset, "test", "*")))
-    records = _test_split(variable_dataset)
+    records = read_test_split(variable_dataset)
     wide = {r["id"] for r in records if r["image"].shape[1] > 100}
 
     def only_failed_batches(rows):
@@ -216,9 +157,9 @@ def test_a_truncated_file_yields_a_dead_letter_for_its_unreadable_rest(
     inputs = tmp_path / "in"
     inputs.mkdir()
     (inputs / "cut.tfrecord.gz").write_bytes(data[: len(data) // 2])
-    assert _predict(trained_model, str(inputs), tmp_path / "out") == 0
-    dead = _rows(tmp_path / "out", "dead_letter")
-    readable = len(_rows(tmp_path / "out", "predictions"))
+    assert run_predict(trained_model, str(inputs), tmp_path / "out") == 0
+    dead = rows_of(tmp_path / "out", "dead_letter")
+    readable = len(rows_of(tmp_path / "out", "predictions"))
     assert len(dead) == 1 and dead[0]["record"] == readable
     assert "unreadable from record" in dead[0]["error"]
 
@@ -229,14 +170,14 @@ def test_bfloat16_scores_the_same_strings_in_other_arithmetic(trained_model, inp
     # flat, the same whatever the arithmetic.
     raw = str(tmp_path / "model")
     shutil.copytree(trained_model, raw, ignore=shutil.ignore_patterns(exported.CALIBRATION))
-    assert _predict(raw, inputs, tmp_path / "float32", "--decoder", "beam") == 0
+    assert run_predict(raw, inputs, tmp_path / "float32", "--decoder", "beam") == 0
     # Its own process: the precision is a process-wide TensorFlow setting.
     subprocess.run([sys.executable, "-m", "digitseq", "predict", "--model", raw, "--input",
                     os.path.join(inputs, "*"), "--out", str(tmp_path / "bfloat16"),
                     "--decoder", "beam", "--precision", "bfloat16"], cwd=ROOT, check=True,
                    capture_output=True, env={**os.environ, "PYTHONPATH": ROOT})
-    float32 = {r["id"]: r for r in _rows(tmp_path / "float32", "predictions")}
-    rows = _rows(tmp_path / "bfloat16", "predictions")
+    float32 = {r["id"]: r for r in rows_of(tmp_path / "float32", "predictions")}
+    rows = rows_of(tmp_path / "bfloat16", "predictions")
     assert sorted(r["id"] for r in rows) == sorted(float32)
     same = [r["prediction"] == float32[r["id"]]["prediction"] for r in rows]
     assert sum(same) >= 0.9 * len(rows)
@@ -306,19 +247,19 @@ def test_precision_falls_back_to_float32_on_a_cpu_without_bfloat16(tmp_path, cap
     (["--batch-size", "0"], "--batch-size 0: expected at least 1"),
 ])
 def test_bad_flags_are_refused(trained_model, inputs, tmp_path, capsys, flags, message):
-    assert _predict(trained_model, inputs, tmp_path, *flags) == 2
+    assert run_predict(trained_model, inputs, tmp_path, *flags) == 2
     assert message in capsys.readouterr().err
 
 
 def test_bad_model_input_or_output_is_refused(trained_model, inputs, variable_dataset, scored,
                                               tmp_path, capsys):
-    assert _predict(variable_dataset, inputs, tmp_path) == 2
+    assert run_predict(variable_dataset, inputs, tmp_path) == 2
     assert "no serving/saved_model.pb, expected an exported model directory" in \
         capsys.readouterr().err
     assert cli.run(["predict", "--model", trained_model, "--input", str(tmp_path / "none*"),
                     "--out", str(tmp_path)]) == 2
     assert "matches no files" in capsys.readouterr().err
-    assert _predict(trained_model, inputs, scored) == 2
+    assert run_predict(trained_model, inputs, scored) == 2
     assert "already holds prediction outputs" in capsys.readouterr().err
     assert os.path.exists(os.path.join(str(scored), prediction.METRICS))
 
@@ -346,7 +287,7 @@ def test_a_damaged_or_foreign_model_is_refused_before_the_job(trained_model, inp
         tf.saved_model.save(module, str(model / "serving"),
                             signatures={"serving_default": module.f})
     out = tmp_path / "out"
-    assert _predict(str(model), inputs, out) == 2
+    assert run_predict(str(model), inputs, out) == 2
     err = capsys.readouterr().err.strip()
     assert f"--model {model}: {message}" in err and len(err.splitlines()) == 1, err
     assert not out.exists()

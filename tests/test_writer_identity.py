@@ -13,12 +13,11 @@ import os
 import pathlib
 import sys
 
-import numpy as np
-
 if __name__ == "__main__":
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from digitseq import cli  # noqa: E402
+from tests.scans import write_scans  # noqa: E402
 
 NEW_FIELDS: tuple[str, ...] = ()
 """`metadata.json` fields added since the digests were recorded."""
@@ -26,25 +25,6 @@ EXPECTED = {
     "render": "18409be6c5d8140b1665a6f906a372b65fb1d5455637d58f4a270b962aac9f2c",
     "ingest": "930d9089d5ca0f293f12c03cffef6bb231ed17c6e8695ec75da904534c643e38",
 }
-
-
-def _scans(folder: pathlib.Path) -> None:
-    """Twelve PNG strips of bundled MNIST test digits, dark on light, with labels.csv."""
-    import tensorflow as tf
-
-    from pipelines.render import mnist
-
-    test = mnist.load(mnist.SAMPLE).test
-    rng = np.random.default_rng(5)
-    (folder / "scans").mkdir(parents=True)
-    lines = ["file,label"]
-    for i in range(12):
-        rows = rng.choice(len(test.images), int(rng.integers(2, 5)), replace=False)
-        strip = 255 - np.concatenate([test.images[r] for r in rows], axis=1)
-        name = f"scans/s{i:02d}.png"
-        (folder / name).write_bytes(tf.io.encode_png(strip[..., None]).numpy())
-        lines.append(f"{name},{''.join(str(int(test.labels[r])) for r in rows)}")
-    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
 
 
 def fingerprint(out: pathlib.Path, tmp: pathlib.Path) -> str:
@@ -68,7 +48,7 @@ def run(job: str, tmp: pathlib.Path) -> str:
                         "--mode", "variable", "--train", "60", "--validation", "10", "--test",
                         "10", "--seed", "4"])
     else:
-        _scans(tmp / "in")
+        write_scans(tmp / "in")
         code = cli.run(["ingest", "--images", str(tmp / "in" / "scans" / "*"), "--labels",
                         str(tmp / "in" / "labels.csv"), "--out", str(out)])
     assert code == 0
