@@ -3,6 +3,8 @@
     <dir>/metadata.json           params, seed, schema version, source checksums, counts,
                                   length and width histograms, files per split
     <dir>/stats.json              train-split statistics per image row (count, mean, std)
+    <dir>/rejected.jsonl          ingest only: one row per input file it refused (file, kind,
+                                  reason)
     <dir>/<split>/*.tfrecord.gz   GZIP TFRecord shards, each holding one width bucket
     <dir>/COMPLETED               written last; a directory without it is incomplete
     <dir>/.tmp/                   shards being written (temporary names); removed before COMPLETED
@@ -22,6 +24,8 @@ from schemas.errors import InvalidInputError
 COMPLETED = "COMPLETED"
 METADATA = "metadata.json"
 STATS = "stats.json"
+REJECTED = "rejected.jsonl"
+"""The ingest job's refused input files, in the dataset directory it writes."""
 SHEET = "inspect-{split}.png"
 """`digitseq inspect`'s picture of a split, written in the dataset directory by default."""
 SPLITS = ("train", "validation", "test")

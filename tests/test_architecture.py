@@ -18,6 +18,9 @@ MAY_IMPORT = {
     "pipelines": {"schemas", "recognizer", "pipelines"},
     "digitseq": OURS,
 }
+RECOGNIZER_FOR_JOBS = {"builtin", "calibration", "config", "decoding", "metrics", "patterns",
+                       "precision"}
+"""The `recognizer` modules the Beam jobs may use: scoring with exported models, never training."""
 JOBS = ("render", "ingest", "predict")
 """The job packages under `pipelines/`: each may import only itself and the shared modules."""
 
@@ -54,6 +57,13 @@ def test_imports_run_one_way(package):
         {name.split(".")[0] for name in _imported_modules(path)} - MAY_IMPORT[package])
         for path in modules}
     assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_the_jobs_use_only_the_scoring_side_of_the_recognizer():
+    offenders = {str(path.relative_to(ROOT)): sorted(used) for path in _modules("pipelines")
+                 if (used := {name.split(".")[1] for name in _imported_modules(path)
+                              if name.startswith("recognizer.")} - RECOGNIZER_FOR_JOBS)}
+    assert not offenders
 
 
 def test_job_packages_meet_only_in_shared_modules():

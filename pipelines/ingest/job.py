@@ -38,7 +38,6 @@ from schemas.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-REJECTED = "rejected.jsonl"
 COMMAND = "digitseq ingest"
 
 
@@ -59,7 +58,7 @@ def _finish(shards: list[WrittenShard], rejects: list[dict], stats: RowMoments, 
     import tensorflow as tf
 
     rows = sorted(rejects, key=lambda r: (r["file"], r["kind"]))
-    with storage.atomic_file(os.path.join(out_dir, REJECTED)) as temp, \
+    with storage.atomic_file(os.path.join(out_dir, dataset.REJECTED)) as temp, \
             tf.io.gfile.GFile(temp, "w") as f:
         f.write("".join(json.dumps(row) + "\n" for row in rows))
     dataset_writer.write_info(out_dir, stats=stats.to_json(), metadata=build_metadata(
@@ -139,7 +138,7 @@ def ingest_dataset(config: IngestConfig,
     rows, labels_sha = labels_lib.read_labels(config.labels)
     paths = match_images(config.images, labels=config.labels)
     claim = dataset_writer.prepare(config.out_dir, overwrite=config.overwrite, command=COMMAND,
-                                   clear_claim=config.clear_claim, parts=(REJECTED,))
+                                   clear_claim=config.clear_claim, parts=(dataset.REJECTED,))
     try:
         info = {
             "params": {"mode": "ingest", "invert": config.invert, "crop": config.crop,
@@ -166,5 +165,5 @@ def ingest_dataset(config: IngestConfig,
             "max_rejected", config.max_rejected,
             f"{counts['rejected']} of {counts['inputs']} files rejected "
             f"({counts['rejected'] / counts['inputs']:.1%}: {kinds}), more than allowed; see "
-            f"{os.path.join(config.out_dir, REJECTED)} (the dataset has no {dataset.COMPLETED})")
+            f"{os.path.join(config.out_dir, dataset.REJECTED)} (the dataset has no {dataset.COMPLETED})")
     return dataset.load_metadata(config.out_dir)
