@@ -27,7 +27,9 @@ def register(subparsers) -> None:
     flags = Flags(parser)
     flags.add(DemoConfig)
     flags.add(RenderConfig, skip=[f.name for f in dataclasses.fields(RenderConfig)
-                                  if f.name not in RENDER_FLAGS])
+                                  if f.name not in RENDER_FLAGS],
+              docs={"seed": "the global seed of rendering (every shard's seed derives from it) "
+                            "and the seed of training"})
     flags.add(TrainConfig, skip=[f.name for f in dataclasses.fields(TrainConfig)
                                  if f.name not in TRAIN_FLAGS])
     parser.set_defaults(run=run, flags=flags, accepts_pipeline_flags=True)

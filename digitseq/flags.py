@@ -115,9 +115,9 @@ class Flags:
                 kwargs["required"] = True
             else:
                 kwargs["default"] = default
-                if kind is not bool and default is not None:
-                    kwargs["help"] = (f"{kwargs['help'].rstrip('.')} "
-                                      f"(default: {show_value(default)})")
+                if default is not None:
+                    shown = ("on" if default else "off") if kind is bool else show_value(default)
+                    kwargs["help"] = f"{kwargs['help'].rstrip('.')} (default: {shown})"
             variadic = typing.get_origin(kind) is tuple and typing.get_args(kind)[1:] == (...,)
             if kind is bool:
                 kwargs["action"] = argparse.BooleanOptionalAction
@@ -137,6 +137,8 @@ class Flags:
                     METAVAR, name.lstrip("-").upper().replace("-", "_"))
             if CHOICES in field.metadata:
                 kwargs["choices"] = field.metadata[CHOICES]
+                if METAVAR not in field.metadata:
+                    kwargs["metavar"] = "{" + ",".join(map(str, kwargs["choices"])) + "}"
             self._actions.append(target.add_argument(name, **kwargs))
 
     def build(self, cls: type, args: argparse.Namespace, **given: Any) -> Any:

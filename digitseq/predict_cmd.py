@@ -13,7 +13,8 @@ def register(subparsers) -> None:
     from digitseq.flags import Flags
 
     parser = subparsers.add_parser(
-        "predict", help="score TFRecords with an exported model (Beam job)",
+        "predict", help="score TFRecords or image files with an exported model, in batch or "
+        "as they arrive (Beam job)",
         description="Batch prediction with Beam's RunInference: decoded digit strings as JSON "
         "Lines (and Parquet), a review queue of uncertain rows, corpus error metrics with "
         "risk-coverage and calibration error, and dead letters for records that cannot be "

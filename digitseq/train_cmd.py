@@ -12,7 +12,7 @@ def register(subparsers) -> None:
     from digitseq.flags import Flags
 
     parser = subparsers.add_parser(
-        "train", help="train a CTC recognizer on a rendered dataset",
+        "train", help="train a CTC recognizer on rendered or ingested datasets",
         description="Train a Keras CTC recognizer under a tf.distribute strategy; a run killed "
         "and restarted with the same command resumes from its last finished epoch.")
     flags = Flags(parser)

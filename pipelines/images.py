@@ -36,7 +36,8 @@ MARGIN_X = 0.3
 """Crop margins per side, as fractions of the ink box's height: the proportions of the rendered
 strings (the measurements behind them: bench/README.md, "Ingest job")."""
 MAX_PIXELS = 50_000_000
-"""Larger images are refused before decoding them is attempted further."""
+"""Larger images are refused as soon as they are decoded (the pixel count is known only then),
+before any other work on them."""
 INVERT_CHOICES = ("auto", "yes", "no")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 """Files named so are image files (ingest, predict, report)."""
@@ -66,14 +67,14 @@ def decode(data: bytes, *, where: str = "image") -> np.ndarray:
     except tf.errors.OpError as err:
         message = (getattr(err, "message", None) or str(err)).strip().splitlines()[-1]
         raise InvalidInputError(f"{where}: cannot decode ({message.split('} ')[-1]})") from None
-    if image.dtype != np.uint8:
-        image = (image.astype(np.float32) / np.iinfo(image.dtype).max * 255).astype(np.uint8)
     height, width, channels = image.shape
     if not height or not width:
         raise InvalidInputError(f"{where}: empty image ({height} x {width})")
     if height * width > MAX_PIXELS:
         raise InvalidInputError(
             f"{where}: {height} x {width} pixels, expected at most {MAX_PIXELS}")
+    if image.dtype != np.uint8:
+        image = (image.astype(np.float32) / np.iinfo(image.dtype).max * 255).astype(np.uint8)
     pixels = image.astype(np.float32)
     if channels in (2, 4):
         alpha = pixels[..., -1:] / 255.0

@@ -1,6 +1,6 @@
 """Declaring config fields once: defaults, docs and command-line hints live on the dataclasses.
 
-Library configs (`pipelines.render.RenderConfig`, `recognizer.train.TrainConfig`, ...) are frozen
+Library configs (`pipelines.render.config.RenderConfig`, `recognizer.config.TrainConfig`, ...) are frozen
 dataclasses documented in a Google-style `Attributes:` section. `option()` adds what a front end
 needs beyond type and default: a flag name other than `--field-name`, the allowed `choices`, a
 `metavar`. `digitseq.flags` builds the command line from these; nothing here parses flags.

@@ -16,7 +16,8 @@ A prediction row: `id`, `prediction` (digit string), `label` and `edits` when th
 label, `confidence`, where the record came from (`file`, `record` number in that file), and the `model`
 directory that scored it. A dead
 letter: `file`, `record` (number in the file, or the first unreadable one), `id` when it could be
-read, and `error`. Every input record ends up in exactly one of the two.
+read, and `error`. Every input record ends up in exactly one of the three outputs: predictions,
+review (a prediction row with its `reason`) or dead letters.
 
 A streaming run (`digitseq predict --watch` / `--subscription`) writes the same rows per fixed
 window and pane: `predictions-<window>-pane<P>.jsonl`, `review-...`, `dead_letter-...` and

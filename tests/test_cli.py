@@ -88,6 +88,20 @@ def test_every_flag_has_help(command):
             assert action.help, (command, action.option_strings)
 
 
+@pytest.mark.parametrize("command", sorted(REQUIRED))
+def test_help_shows_every_default_and_every_list_of_choices(command):
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in sub.choices[command]._actions:
+        if action.choices:
+            assert action.metavar == "{" + ",".join(action.choices) + "}", action.option_strings
+        if isinstance(action, argparse.BooleanOptionalAction) and action.default is not None:
+            assert action.help.endswith(f"(default: {'on' if action.default else 'off'})"), \
+                action.option_strings
+    if command == "train":
+        assert "--arch {crnn,brnn,rnn,convctc}" in sub.choices[command].format_help()
+
+
 def test_fixed_lists_are_choices():
     args = _parsed("train", "--arch", "rnn", "--cell", "simple", "--strategy", "mirrored")
     config = args.flags.build(TrainConfig, args)

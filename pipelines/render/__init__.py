@@ -2,6 +2,6 @@
 
 `params` (how sequences look, presets), `handwriting` (per-digit and batched variation), `paper`
 (scans of rendered strings, normalised as image files), `mnist` (sources),
-`planning` (shards and seeds), `drawing` (a shard's sequences drawn and rendered), `job` (the
-Beam job: `RenderConfig`, `render_dataset`).
+`planning` (shards and seeds), `drawing` (a shard's sequences drawn and rendered), `config`
+(`RenderConfig`), `job` (the Beam job: `RenderDataset`, `render_dataset`).
 """
