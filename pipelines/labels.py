@@ -8,9 +8,10 @@ character (`{` means JSON Lines):
 
 `file` is relative to the labels file's folder (or absolute, or a URL such as `gs://...`);
 `label` is kept as text, so leading zeros survive (a CSV reader that turned it into a number
-would drop them). Whether a label is a digit string, whether a split is known and whether a file
-is listed twice are questions about the rows, answered in the job (rejected rows); a file whose
-structure cannot be read is a one-line error naming the line and column.
+would drop them). Whether a label is a digit string and whether a file is listed twice
+(`problem`), and whether a split is known, are questions about the rows, answered in the jobs
+(ingest rejects the image, predict dead-letters it, with the same reason); a file whose structure
+cannot be read is a one-line error naming the line and column.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import json
 import os
 import posixpath
 import re
-from typing import Any
+from typing import Any, Sequence
 
 from schemas import storage
 from schemas.errors import InvalidInputError
@@ -57,6 +58,25 @@ class LabelRow:
     label: Any
     split: str | None
     line: int
+
+
+DUPLICATE, BAD_LABEL = "duplicate", "bad_label"
+"""Why an image's rows in the labels file cannot label it (`problem`); ingest's reject kinds."""
+
+
+def problem(rows: Sequence[LabelRow]) -> tuple[str, str] | None:
+    """Why the rows a labels file holds for one image cannot label it, as `(kind, reason)`:
+    `DUPLICATE` (listed more than once; the reason names the lines) or `BAD_LABEL` (the label is
+    not a string of digits; the reason names the line and the label). None for one usable row."""
+    rows = sorted(rows, key=lambda r: r.line)
+    if len(rows) > 1:
+        lines = ", ".join(str(r.line) for r in rows)
+        return DUPLICATE, (f"listed {len(rows)} times in the labels file (lines {lines}), "
+                           f"expected once")
+    if not is_digit_string(rows[0].label):
+        return BAD_LABEL, (f"labels file line {rows[0].line}: label {rows[0].label!r}, expected "
+                           f"a string of digits 0-9 (quoted in JSON, so leading zeros stay)")
+    return None
 
 
 def resolve(base_dir: str, name: str) -> str:

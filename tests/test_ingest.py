@@ -330,6 +330,31 @@ def test_predict_on_image_files_equals_predict_on_their_ingested_records(scans, 
     assert cli.run(["report", str(tmp_path / "files"), "--count", "4"]) == 0
 
 
+def test_predict_sends_images_the_labels_file_cannot_label_to_dead_letters(scans, tmp_path):
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipelines import labels as labels_lib
+    from pipelines.predict.image_files import ReadImages
+    from pipelines.predict.records import DEAD
+
+    folder, truth = scans
+    twice, bad, good = (str(folder / name) for name in sorted(truth)[:3])
+    label = truth[sorted(truth)[2]][0]
+    (tmp_path / "labels.csv").write_text(
+        f"file,label\n{twice},12\n{bad},12a\n{twice},12\n{good},{label}\n")
+    rows, _ = labels_lib.read_labels(str(tmp_path / "labels.csv"))
+    with TestPipeline() as p:
+        read = p | beam.Create([twice, bad, good]) | ReadImages(rows=rows, distribute=False)
+        assert_that(read[DEAD] | beam.Map(lambda row: row["error"]), equal_to([
+            f"{twice}: listed 2 times in the labels file (lines 2, 4), expected once",
+            f"{bad}: labels file line 3: label '12a', expected a string of digits 0-9 (quoted "
+            f"in JSON, so leading zeros stay)"]), label="DeadLetters")
+        assert_that(read["examples"] | beam.Map(lambda item: (item[0].record_id, item[0].label)),
+                    equal_to([(good, label)]), label="Scored")
+
+
 @pytest.mark.slow
 def test_a_model_trained_on_renders_reads_ingested_strings_about_as_well(tmp_path):
     """The shipped model (trained on renders only, `general-v1`) reads rendered test strings

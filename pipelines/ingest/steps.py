@@ -95,19 +95,15 @@ class MatchLabelsFn(beam.DoFn):
                 "no_label", path, "image without a row in the labels file")
             return
         row: LabelRow = rows[0]
-        if len(rows) > 1:
-            lines = ", ".join(str(r.line) for r in rows)
-            yield reject(
-                "duplicate", row.name, f"listed {len(rows)} times in the labels file (lines "
-                f"{lines}), expected once")
+        trouble = labels_lib.problem(rows)
+        if trouble and trouble[0] == labels_lib.DUPLICATE:
+            yield reject(trouble[0], row.name, trouble[1])
         elif not found:
             yield reject(
                 "no_image", row.name, f"labels file line {row.line}: no such file among the "
                 f"images matched ({path})")
-        elif not labels_lib.is_digit_string(row.label):
-            yield reject(
-                "bad_label", row.name, f"labels file line {row.line}: label {row.label!r}, "
-                f"expected a string of digits 0-9 (quoted in JSON, so leading zeros stay)")
+        elif trouble:
+            yield reject(trouble[0], row.name, trouble[1])
         elif row.split is not None and row.split not in dataset.SPLITS:
             yield reject(
                 "bad_split", row.name, f"labels file line {row.line}: split {row.split!r}, "

@@ -26,14 +26,17 @@ from schemas import prediction, storage
 from schemas.errors import InvalidInputError
 
 
-def label_lookup(rows: Sequence[labels_lib.LabelRow]) -> dict[str, str | None]:
-    """`{normalised path: label}`; None for a file whose label cannot be used (dead letter)."""
+def label_lookup(rows: Sequence[labels_lib.LabelRow]) -> dict[str, tuple[str, str | None]]:
+    """`{normalised path: (label, None)}`, or `(None, why)` for a file whose rows cannot label
+    it (`labels.problem`: listed twice, or not a digit string), which becomes a dead letter."""
     found: dict[str, list[labels_lib.LabelRow]] = {}
     for row in rows:
         found.setdefault(row.path, []).append(row)
-    return {path: (mine[0].label if len(mine) == 1 and labels_lib.is_digit_string(mine[0].label)
-                   else None)
-            for path, mine in found.items()}
+    lookup = {}
+    for path, mine in found.items():
+        trouble = labels_lib.problem(mine)
+        lookup[path] = (None, trouble[1]) if trouble else (mine[0].label, None)
+    return lookup
 
 
 class _ReadImageFn(beam.DoFn):
@@ -51,13 +54,11 @@ class _ReadImageFn(beam.DoFn):
 
         self._tf = tf
 
-    def process(self, path: str, labels: Mapping[str, str | None]):
-        key = labels_lib.normalize_path(path)
-        if key in labels and labels[key] is None:
+    def process(self, path: str, labels: Mapping[str, tuple[str | None, str | None]]):
+        label, trouble = labels.get(labels_lib.normalize_path(path), (None, None))
+        if trouble:
             yield beam.pvalue.TaggedOutput(DEAD, prediction.dead_letter_row(
-                file=path, record=0, record_id=path,
-                error=f"{path}: listed more than once in the labels file, or its label is not "
-                      f"a string of digits"))
+                file=path, record=0, record_id=path, error=f"{path}: {trouble}"))
             return
         try:
             image = images.normalize_file(storage.read_bytes(path), invert=self._invert, crop=self._crop,
@@ -69,7 +70,6 @@ class _ReadImageFn(beam.DoFn):
                 error=getattr(err, "message", None) or str(err)))
             return
         self._read.inc()
-        label = labels.get(key)
         if label is None:
             self._unlabeled.inc()
         yield RecordKey(path, path, 0, label), image
