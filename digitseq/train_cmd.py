@@ -6,6 +6,7 @@ import argparse
 import json
 
 from recognizer.config import TrainConfig
+from recognizer.recipes import RECIPES, RecipeChoice
 
 
 def register(subparsers) -> None:
@@ -16,12 +17,16 @@ def register(subparsers) -> None:
         description="Train a Keras CTC recognizer under a tf.distribute strategy; a run killed "
         "and restarted with the same command resumes from its last finished epoch.")
     flags = Flags(parser)
+    flags.add(RecipeChoice)
     flags.add(TrainConfig)
     parser.set_defaults(run=run, flags=flags)
 
 
 def run(args: argparse.Namespace, _: list[str]) -> int:
-    config = args.flags.build(TrainConfig, args)  # before TensorFlow loads
+    choice = args.flags.build(RecipeChoice, args)  # before TensorFlow loads
+    config = args.flags.build(TrainConfig, args)
+    if choice.recipe:
+        config = RECIPES[choice.recipe].start(config)
     from recognizer import train
 
     result = train.train(config)

@@ -10,7 +10,10 @@
   less accurate (test CER 0.55-0.61%).
 
 `recipe.apply(config)` gives `config` the recipe's architecture, learning-rate schedule and
-augmentation and keeps everything else (data, model directory, epochs, batch size, strategy).
+augmentation and keeps everything else (data, model directory, epochs, batch size, strategy);
+`recipe.start(config)`, what `digitseq train --recipe NAME` runs (`RecipeChoice`), does the same
+but refuses a config that already sets any of those, so no flag given with `--recipe` is
+silently replaced.
 `recipe.flags` spells the same values as `digitseq train` flags: the README shows them, and a test
 checks that they parse to `apply(...)`. The measurements behind them are in bench/README.md
 (issues 10 and 17).
@@ -21,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 
 from recognizer.config import ModelConfig, TrainConfig
+from schemas.errors import ConfigError
+from schemas.options import check_choice, option
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +55,28 @@ class Recipe:
             warmup_epochs=min(self.warmup_epochs, config.epochs / 2),
             reader=dataclasses.replace(config.reader, augment=True))
 
+    def start(self, config: TrainConfig) -> TrainConfig:
+        """`apply(config)` for a config that sets none of what the recipe sets.
+
+        Raises:
+          ConfigError: naming `recipe` and the fields `config` sets (a model field, `schedule`,
+            `learning_rate`, `warmup_epochs` or `augment`) that differ from their defaults.
+        """
+        default = TrainConfig(data_dir=config.data_dir, model_dir=config.model_dir)
+        given = [f.name for f in dataclasses.fields(ModelConfig)
+                 if getattr(config.model, f.name) != getattr(default.model, f.name)]
+        given += [name for name in ("schedule", "learning_rate", "warmup_epochs")
+                  if getattr(config, name) != getattr(default, name)]
+        if config.reader.augment != default.reader.augment:
+            given.append("augment")
+        if given:
+            raise ConfigError("recipe", self.name, f"sets its own model, learning rate (cosine, "
+                              f"with warm-up) and augmentation, but {', '.join(given)} "
+                              f"{'is' if len(given) == 1 else 'are'} given too; expected none of "
+                              f"them with it (to change one, give the recipe's flags instead)",
+                              others=given)
+        return self.apply(config)
+
 
 FLOOR = Recipe(
     name="floor",
@@ -69,3 +96,20 @@ DEEP = Recipe(
     model=ModelConfig(arch="convctc", conv_blocks=3, conv_filters=16, conv_layers=2, layers=3),
     learning_rate=3e-3)
 RECIPES = {recipe.name: recipe for recipe in (DEEP, FLOOR, FAST)}
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeChoice:
+    """Which recipe `digitseq train` starts from.
+
+    Attributes:
+      recipe: train as a README recipe: deep (recommended for MNIST digit strings), floor (the
+        crnn, for touching strings) or fast. It sets the architecture, the cosine schedule, its
+        learning rate and warm-up, and augmentation; give none of those flags with it.
+    """
+
+    recipe: str | None = option(None, choices=tuple(RECIPES))
+
+    def __post_init__(self):
+        if self.recipe is not None:
+            check_choice("recipe", self.recipe, RECIPES)

@@ -65,6 +65,25 @@ def test_each_recipe_is_what_its_flags_and_the_readme_say(recipe):
     assert recipe.flags in " ".join(readme.replace("\\\n", " ").split())
 
 
+@pytest.mark.parametrize("name", sorted(recipes.RECIPES))
+def test_train_recipe_trains_the_recipe_and_refuses_the_flags_it_sets(name, monkeypatch,
+                                                                       capsys):
+    from digitseq import train_cmd
+
+    trained = []
+    monkeypatch.setattr("recognizer.train.train", lambda config, **_: trained.append(config) or {
+        "history": [], "criterion": "val_cer", "best": None, "train_seconds": 0.0})
+    args = _parsed("train", "--recipe", name, "--epochs", "6", "--batch-size", "32")
+    assert train_cmd.run(args, []) == 0
+    assert trained == [recipes.RECIPES[name].apply(
+        TrainConfig(data_dir="d", model_dir="m", epochs=6, batch_size=32))]
+    assert cli.run(["train", *REQUIRED["train"], "--recipe", name, "--dropout", "0.1",
+                    "--schedule", "cosine"]) == 2
+    assert (f"--recipe {name}: sets its own model, learning rate (cosine, with warm-up) and "
+            f"augmentation, but --dropout, --schedule are given too; expected none of them with "
+            f"it") in capsys.readouterr().err
+
+
 def test_the_demo_trains_the_deep_recipe(monkeypatch):
     from digitseq import demo_cmd
 
