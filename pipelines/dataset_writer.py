@@ -30,7 +30,7 @@ import os
 from typing import Any, Iterable, Mapping, Sequence
 
 from schemas import claims, dataset, record, storage
-from schemas.errors import ConfigError, InvalidInputError
+from schemas.errors import InvalidInputError
 
 MAX_SHARD_BYTES = 128 * 2**20
 """The largest estimated file size of an automatically sized shard (128 MiB)."""
@@ -97,24 +97,14 @@ def prepare(out_dir: str, *, overwrite: bool, command: str, clear_claim: bool = 
     """
     import tensorflow as tf
 
-    claim = claims.acquire(out_dir, command=command, clear_stale=clear_claim)
-    try:
+    def leftovers() -> list[str]:
         names = (dataset.COMPLETED, dataset.METADATA, dataset.STATS, dataset.TEMP,
                  *dataset.SPLITS, *parts)
-        present = [name for name in names if tf.io.gfile.exists(os.path.join(out_dir, name))]
-        if present and not overwrite:
-            raise ConfigError("out_dir", out_dir, "already holds a dataset; pass overwrite to "
-                              "replace it", others=["overwrite"])
-        for name in present:
-            path = os.path.join(out_dir, name)
-            if tf.io.gfile.isdir(path):
-                tf.io.gfile.rmtree(path)
-            else:
-                tf.io.gfile.remove(path)
-    except BaseException:
-        claims.release(claim)
-        raise
-    return claim
+        paths = [os.path.join(out_dir, name) for name in names]
+        return [path for path in paths if tf.io.gfile.exists(path)]
+
+    return claims.acquire_cleared(out_dir, command=command, leftovers=leftovers,
+                                  holds="a dataset", overwrite=overwrite, clear_stale=clear_claim)
 
 
 def write_shard(records: Iterable[bytes], *, out_dir: str, path: str) -> int:

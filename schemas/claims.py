@@ -28,7 +28,7 @@ import json
 import os
 import socket
 import uuid
-from typing import Iterator
+from typing import Callable, Iterator, Sequence
 
 from schemas import storage
 from schemas.errors import ConfigError
@@ -180,6 +180,36 @@ def acquire(directory: str, *, command: str, clear_stale: bool = False) -> Claim
     return claim
 
 
+def acquire_cleared(directory: str, *, command: str, leftovers: Callable[[], Sequence[str]],
+                    holds: str, overwrite: bool, clear_stale: bool = False) -> Claim:
+    """`acquire`, then what an earlier run left in `directory` (`leftovers()`: paths, files or
+    folders) is removed with `overwrite`, or refused without it; on any failure the claim is
+    released. Returns the claim (the caller releases it when the job ends).
+
+    Raises:
+      ConfigError: another job holds the directory, it cannot be written, or it holds `holds`
+        (say, "a dataset") and `overwrite` is false.
+    """
+    import tensorflow as tf
+
+    claim = acquire(directory, command=command, clear_stale=clear_stale)
+    try:
+        found = sorted(leftovers())
+        if found and not overwrite:
+            shown = os.path.basename(found[0]) + (" ..." if len(found) > 1 else "")
+            raise ConfigError("out_dir", directory, f"already holds {holds} ({shown}); pass "
+                              f"overwrite to replace what is there", others=["overwrite"])
+        for path in found:
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.rmtree(path)
+            else:
+                tf.io.gfile.remove(path)
+    except BaseException:
+        release(claim)
+        raise
+    return claim
+
+
 def check_held(claim: Claim) -> None:
     """Raises `ConfigError` unless `claim` still owns its directory."""
     holder = read(claim.directory)
@@ -206,4 +236,3 @@ def claimed(directory: str, *, command: str, clear_stale: bool = False) -> Itera
         yield claim
     finally:
         release(claim)
-

@@ -279,7 +279,8 @@ def test_existing_dataset_needs_overwrite(tmp_path, capsys):
     assert render(out, *flags) == 0
     before = (out / dataset.METADATA).read_text()
     assert render(out, *flags, "--seed", "9") == 2
-    assert "already holds a dataset; pass --overwrite" in capsys.readouterr().err
+    assert ("already holds a dataset (COMPLETED ...); pass --overwrite to replace what is "
+            "there") in capsys.readouterr().err
     assert (out / dataset.METADATA).read_text() == before
     assert render(out, *flags, "--seed", "9", "--overwrite") == 0
     assert json.loads((out / dataset.METADATA).read_text())["seed"] == 9

@@ -12,7 +12,6 @@ from apache_beam.transforms import window as window_lib
 from apache_beam.utils.timestamp import Timestamp
 
 from schemas import claims, prediction, storage
-from schemas.errors import ConfigError
 
 
 class WriteJsonLines(beam.PTransform):
@@ -91,17 +90,6 @@ def prepare_output_dir(out_dir: str, *, overwrite: bool, command: str,
       ConfigError: another job holds the directory, it holds outputs and `overwrite` is false,
         or it cannot be written.
     """
-    claim = claims.acquire(out_dir, command=command, clear_stale=clear_claim)
-    try:
-        existing = output_files(out_dir)
-        if existing and not overwrite:
-            raise ConfigError(
-                "out_dir", out_dir, f"already holds prediction outputs ("
-                f"{os.path.basename(existing[0])}{' ...' if len(existing) > 1 else ''}); pass "
-                f"overwrite to replace them", others=["overwrite"])
-        for path in existing:
-            tf.io.gfile.remove(path)
-    except BaseException:
-        claims.release(claim)
-        raise
-    return claim
+    return claims.acquire_cleared(out_dir, command=command, leftovers=lambda: output_files(out_dir),
+                                  holds="prediction outputs", overwrite=overwrite,
+                                  clear_stale=clear_claim)
