@@ -166,13 +166,8 @@ def verify_files(out_dir: str, metadata: Mapping[str, Any]) -> None:
     for entries in metadata["files"].values():
         listed.update({os.path.join(out_dir, e["path"]): e["bytes"] for e in entries})
     for path, size in sorted(listed.items()):
-        try:
-            found = tf.io.gfile.stat(path).length
-        except tf.errors.NotFoundError:
-            raise InvalidInputError(f"{path}: listed in {dataset.METADATA} but missing") from None
-        if found != size:
-            raise InvalidInputError(f"{path}: {found} bytes, expected the {size} bytes this job "
-                                    f"wrote (did another job write into {out_dir}?)")
+        dataset.check_listed_file(path, size,
+                                  otherwise=f"did another job write into {out_dir}?")
     for split in dataset.SPLITS:
         for path in sorted(tf.io.gfile.glob(os.path.join(out_dir, split, "*"))):
             if path not in listed:

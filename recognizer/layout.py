@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import tensorflow as tf
-
 from schemas import dataset, storage
 from schemas.errors import InvalidInputError
 
@@ -61,15 +59,8 @@ def split_info(data_dir: str, split: str) -> SplitInfo:
     grouped: dict[int, list[dict]] = {}
     for entry in files[split]:
         path = os.path.join(data_dir, entry["path"])
-        try:
-            size = tf.io.gfile.stat(path).length
-        except tf.errors.NotFoundError:
-            raise InvalidInputError(
-                f"{path}: listed in metadata.json but missing") from None
-        if size != entry["bytes"]:
-            raise InvalidInputError(
-                f"{path}: {size} bytes, expected {entry['bytes']} (metadata.json); the file is "
-                f"truncated or was replaced")
+        dataset.check_listed_file(path, entry["bytes"],
+                                  otherwise="the file is truncated or was replaced")
         grouped.setdefault(entry["max_width"], []).append({**entry, "path": path})
     buckets = tuple(
         Bucket(boundary=width, max_label=max(e["length"] for e in entries),

@@ -36,6 +36,24 @@ TEMP = ".tmp"
 directory (or over `*/*.tfrecord.gz`) matches a file there."""
 
 
+def check_listed_file(path: str, size: int, *, otherwise: str) -> None:
+    """Checks that a file `metadata.json` lists is at `path` with the `size` bytes it lists.
+
+    Raises:
+      InvalidInputError: naming the file: missing, or another size (the message ends with
+        `otherwise`: what a different size suggests).
+    """
+    import tensorflow as tf
+
+    try:
+        found = tf.io.gfile.stat(path).length
+    except tf.errors.NotFoundError:
+        raise InvalidInputError(f"{path}: listed in {METADATA} but missing") from None
+    if found != size:
+        raise InvalidInputError(f"{path}: {found} bytes, expected the {size} bytes {METADATA} "
+                                f"lists; {otherwise}")
+
+
 def shard_path(split: str, max_width: int, shard: int, num_shards: int) -> str:
     """Path of a shard relative to the dataset directory."""
     return f"{split}/{split}-w{max_width:04d}-{shard:05d}-of-{num_shards:05d}{SHARD_SUFFIX}"

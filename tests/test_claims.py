@@ -131,7 +131,8 @@ def test_completed_needs_every_listed_file_as_written(tmp_path):
         original = shard.read_bytes()
         shard.write_bytes(original[:-1])
         with pytest.raises(InvalidInputError, match=f"{shard}: {len(original) - 1} bytes, "
-                                                    f"expected the {len(original)} bytes"):
+                                                    f"expected the {len(original)} bytes "
+                                                    f"metadata.json lists; did another job"):
             dataset_writer.complete(claim)
         shard.write_bytes(original)
         stray = out / "train" / "train-w0056-00000-of-00002.tfrecord.gz"
