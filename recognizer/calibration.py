@@ -168,27 +168,16 @@ def ece(confidence: Sequence[float], correct: Sequence[bool], bins: int = ECE_BI
 def decoded_validation(model, data_dir: str, split: str = "validation", *, beam_width: int = 8,
                        batch_size: int = 256) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """`{decoder: (raw confidence, correct)}` of a Keras recognizer on a split, greedy and beam."""
-    import tensorflow as tf
+    from recognizer import decoding
+    from recognizer.evaluation import SplitDecoder
 
-    from recognizer import data, decoding
-    from schemas import batch
-
-    dataset = data.make_dataset(data_dir, split, batch_size)
-
-    @tf.function(input_signature=[dataset.element_spec[0]])
-    def predict(features):
-        out = model(features, training=False)
-        return (decoding.decode(out[batch.LOGITS], out[batch.LENGTHS]),
-                decoding.decode(out[batch.LOGITS], out[batch.LENGTHS], method=decoding.BEAM,
-                                beam_width=beam_width))
-
-    found: dict[str, tuple[list, list]] = {"greedy": ([], []), "beam": ([], [])}
-    for features, labels in dataset:
-        truth = decoding.to_strings(labels[batch.LABEL], labels[batch.LABEL_LENGTH])
-        for name, (digits, lengths, confidence) in zip(("greedy", "beam"), predict(features)):
-            found[name][0].extend(confidence.numpy().tolist())
-            found[name][1].extend(h == t for h, t in zip(decoding.to_strings(digits, lengths),
-                                                         truth))
+    decoder = SplitDecoder(model, data_dir, split, methods=(decoding.GREEDY, decoding.BEAM),
+                           beam_width=beam_width, batch_size=batch_size)
+    found: dict[str, tuple[list, list]] = {method: ([], []) for method in decoder.methods}
+    for _, truth, decoded in decoder:
+        for method, (strings, confidence) in decoded.items():
+            found[method][0].extend(confidence.tolist())
+            found[method][1].extend(h == t for h, t in zip(strings, truth))
     return {name: (np.array(raw), np.array(ok)) for name, (raw, ok) in found.items()}
 
 
