@@ -5,8 +5,8 @@
   0.35-0.43% over four seeds, in 0.37-0.41x the crnn recipe's 14-epoch time), so the README
   recommends it; `digitseq demo` trains with it.
 - `FLOOR`: the `crnn` recipe, the lowest validation CER (0.33-0.34%; test CER 0.48-0.49% in 14
-  epochs, two seeds) and
-  the recipe for touching and overlapping strings (on an 8-column overlap 0.54%, `DEEP` 0.57%).
+  epochs, two seeds) and the recipe for touching and overlapping strings (on an 8-column overlap
+  0.54%, `DEEP` 0.57%).
 - `FAST`: `DEEP` with one convolution per block, about 1.6 times its training examples/s on CPU,
   less accurate (test CER 0.55-0.61%).
 
