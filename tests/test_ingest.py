@@ -340,8 +340,9 @@ def test_predict_sends_images_the_labels_file_cannot_label_to_dead_letters(scans
     from pipelines.predict.records import DEAD
 
     folder, truth = scans
-    twice, bad, good = (str(folder / name) for name in sorted(truth)[:3])
-    label = truth[sorted(truth)[2]][0]
+    names = sorted(truth)[:3]
+    twice, bad, good = (str(folder / name) for name in names)
+    label = truth[names[2]][0]
     (tmp_path / "labels.csv").write_text(
         f"file,label\n{twice},12\n{bad},12a\n{twice},12\n{good},{label}\n")
     rows, _ = labels_lib.read_labels(str(tmp_path / "labels.csv"))

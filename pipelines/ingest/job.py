@@ -165,5 +165,6 @@ def ingest_dataset(config: IngestConfig,
             "max_rejected", config.max_rejected,
             f"{counts['rejected']} of {counts['inputs']} files rejected "
             f"({counts['rejected'] / counts['inputs']:.1%}: {kinds}), more than allowed; see "
-            f"{os.path.join(config.out_dir, dataset.REJECTED)} (the dataset has no {dataset.COMPLETED})")
+            f"{os.path.join(config.out_dir, dataset.REJECTED)} (the dataset has no "
+            f"{dataset.COMPLETED})")
     return dataset.load_metadata(config.out_dir)
