@@ -1,35 +1,64 @@
 """Digit strings that are not MNIST: image files from other sources, and how models read them.
 
     .venv/bin/pip install -e '.[bench]'      # scikit-learn, for its bundled UCI digits
-    .venv/bin/python bench/elsewhere.py build [--out DIR] [--evaluation 1000] [--finetune 1000]
+    .venv/bin/python bench/elsewhere.py build [--out DIR] [--fonts DIR] [--evaluation 1000]
+        [--finetune 1000] [--seed 0] [--source hand ...]
     .venv/bin/python bench/elsewhere.py score --model NAME=DIR [--model ...] [--out DIR]
-    .venv/bin/python bench/elsewhere.py finetune --model [NAME=]DIR [--sizes 100,300,1000] [--epochs 10]
+        [--source hand ...]
+    .venv/bin/python bench/elsewhere.py finetune --model [NAME=]DIR [--sizes 100,300,1000]
+        [--epochs 10] [--source hand ...]
     .venv/bin/python bench/elsewhere.py plot [--figure PNG]
 
-Two sources, neither of them MNIST, so a figure here measures generalisation (no digitseq model is
-ever trained on them, except the fine-tuning runs below, which train on the `finetune` pool and are
-scored on the disjoint `evaluation` pool):
+A model is a directory (`digitseq train`'s export) or the name of a model that ships with digitseq
+(`--model general-v3=general-v3`: `digitseq predict --model` resolves it). Three sources, none of
+them MNIST, so a figure here measures generalisation: no digitseq model is ever trained on them
+(nor are recipes chosen on them), except the fine-tuning runs below, which train on the
+`finetune` pool and are scored on the disjoint `evaluation` pool:
 
-    uci     handwritten digits of the UCI optical-recognition set as scikit-learn bundles it (1,797
-            digits, 8x8 pixels at 17 grey levels, written by other people on other forms and
-            scanned another way), upscaled, strung together with spacing from touching to apart
-    fonts   digits typeset in the fonts matplotlib ships (DejaVu Sans, Serif and Mono in their
-            weights and slants, STIX, Computer Modern), a printed-form look
+    hand     the headline: handwriting fonts (Google Fonts families as npm's @fontsource ships
+             them, `--fonts DIR`, one folder per family, filled by `tools/fetch_fonts.py`), ONLY
+             the families `pipelines.render.fonts.family_split` puts in the `test` split (today
+             handlee, herr-von-muellerhoff, kalam, liu-jian-mao-cao, nanum-brush-script,
+             permanent-marker, short-stack); training renders use the `train` families and
+             recipes are chosen on the `validation` ones, so these writers are never seen. The
+             strings are drawn by this benchmark's own code (`bench/handwriting_strings.py`),
+             deliberately not the training renderer's (which fits each glyph into MNIST's 28x28
+             box and warps it): one family per string (one writer, any weight), a font size per
+             string (36..96 px), each glyph at its real advance width with a size jitter
+             (+-10%), a rotation (-8..8 degrees) and a baseline jitter, spacing per string from
+             touching and overlapping (-0.12 em, about 40% of strings tight) to apart (+0.45
+             em) plus a jitter per pair, 15% of strings made to hold a doubled digit ("11")
+             besides those uniform digits give; then random margins, a height of 20..80 px,
+             dark ink with uneven pressure on textured, unevenly lit paper, blur 0..1.2 px,
+             sensor noise, PNG or JPEG (quality 55..95). The `evaluation` and `finetune` pools
+             are drawn from different seeds (different images; short labels can recur, there
+             are only 100 two-digit strings)
+    uci      real writers: handwritten digits of the UCI optical-recognition set as scikit-learn
+             bundles it (1,797 digits, 8x8 pixels at 17 grey levels, written by other people on
+             other forms and scanned another way), upscaled, strung together with spacing from
+             touching to apart
+    printed  printed digits: typeset in the fonts matplotlib ships (DejaVu Sans, Serif and Mono
+             in their weights and slants, STIX, Computer Modern), a printed-form look (this was
+             the `fonts` source before `hand` existed; same images)
 
-Each string (2..5 digits) is put on paper: dark ink on a light background with random grey
-levels, sensor noise, a random height of 20..80 pixels, written as PNG or JPEG (quality 60..95).
-The digit images of a source are split in two disjoint halves before any string is drawn: the
-`evaluation` strings use one half, the `finetune` strings the other, so no digit image is both
-trained on and scored.
+For `uci` and `printed` each string (2..5 digits) is put on paper: dark ink on a light background
+with random grey levels, sensor noise, a random height of 20..80 pixels, written as PNG or JPEG
+(quality 60..95). Their digit images (UCI) or fonts (printed) are split in two disjoint halves
+before any string is drawn: the `evaluation` strings use one half, the `finetune` strings the
+other, so no digit image is both trained on and scored.
 
 Layout: `<out>/<source>/<pool>/NNNNN.png|jpg` and `<out>/<source>/<pool>/labels.csv` (the ingest
 job's format). `score` runs `digitseq predict --input ... --labels ...` for each model and prints
-CER and SER per source; `finetune` ingests the first N `finetune` strings, trains
+per source the CER and SER, the edits broken down into substitutions, deletions and insertions
+(from a Levenshtein backtrace of each labeled prediction row, predictions and review alike), the
+deletions' share of the edits, and the SER on the strings holding a doubled adjacent digit;
+`finetune` ingests the first N `finetune` strings, trains
 `digitseq train --data SCANS --model-dir M --init-from MODEL --epochs E` (nothing else) and scores
 the `evaluation` strings of that source. Both add their figures to `<out>/results.json`
-(`{model: {source: {"cer", "ser"}}}`, a fine-tuned model named `NAME+N`), and `plot` draws them:
-CER per source for each model trained on renders only, and the fine-tuned models' CER against
-the number of scans.
+(`{model: {source: {"cer", "ser", "substitutions", "deletions", "insertions", "deletion_share",
+"doubled_strings", "doubled_ser", "strings", "characters"}}}`, a fine-tuned model named `NAME+N`),
+and `plot` draws them: CER per source for each model trained on renders only, and the fine-tuned
+models' CER against the number of scans.
 """
 
 from __future__ import annotations
@@ -44,9 +73,18 @@ import time
 
 import numpy as np
 
+try:
+    from bench import handwriting_strings as handwriting
+except ImportError:  # run as a script without the repository on the path
+    import handwriting_strings as handwriting
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-SOURCES = ("uci", "fonts")
+SOURCES = ("hand", "uci", "printed")
+"""`hand` first: the headline."""
 POOLS = ("evaluation", "finetune")
+SEED_KEYS = {"uci": 0, "printed": 1, "hand": 2}
+"""Each source's generator is seeded with `[seed, key]` (`hand`: `[seed, key, pool]`); uci and
+printed keep the keys they had as the first two sources, so their images did not change."""
 FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
          "DejaVuSans-BoldOblique.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
          "DejaVuSerif-Italic.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
@@ -121,17 +159,64 @@ def on_paper(ink: np.ndarray, rng: np.random.Generator) -> tuple[bytes, str]:
     return buffer.getvalue(), ".jpg"
 
 
-def build(out: str, counts: dict[str, int], seed: int = 0) -> None:
+def default_fonts() -> str:
+    """The handwriting font directory: `$DIGITSEQ_FONTS`, else `fonts/` in the repository."""
+    return os.environ.get("DIGITSEQ_FONTS") or os.path.normpath(os.path.join(ROOT, "fonts"))
+
+
+def clear(folder: str) -> None:
+    """Removes a previous build's images and labels from `folder` (a pool rebuilt smaller must
+    not keep stale files the `*.*g` pattern would still pick up)."""
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if name == "labels.csv" or name.endswith((".png", ".jpg")):
+                os.remove(os.path.join(folder, name))
+
+
+def build_hand(out: str, counts: dict[str, int], seed: int, writer) -> None:
+    """The `hand` source: each pool from its own generator, so the pools are disjoint draws."""
+    for pool_index, pool in enumerate(POOLS):
+        rng = np.random.default_rng([seed, SEED_KEYS["hand"], pool_index])
+        folder = os.path.join(out, "hand", pool)
+        os.makedirs(folder, exist_ok=True)
+        clear(folder)
+        lines = ["file,label"]
+        for i in range(counts[pool]):
+            ink, label, _ = writer.write(rng)
+            data, suffix = handwriting.scan(ink, rng)
+            name = f"{i:05d}{suffix}"
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(data)
+            lines.append(f"{name},{label}")
+        with open(os.path.join(folder, "labels.csv"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def build(out: str, counts: dict[str, int], seed: int = 0, fonts_dir: str | None = None,
+          sources: tuple[str, ...] = SOURCES) -> None:
     import matplotlib
 
-    fonts_dir = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
-    for source_index, source in enumerate(SOURCES):
-        rng = np.random.default_rng([seed, source_index])
+    if "hand" in sources:
+        fonts_dir = fonts_dir or default_fonts()
+        families = handwriting.test_families(fonts_dir)
+        if not families:
+            sys.exit(f"elsewhere.py build: no test-split handwriting font family in {fonts_dir} "
+                     f"(--fonts DIR or $DIGITSEQ_FONTS; tools/fetch_fonts.py fills one)")
+    printed_dir = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
+    for source in sources:
+        if source == "hand":
+            build_hand(out, counts, seed, handwriting.Writer(families))
+            print(f"hand: {counts['evaluation']} evaluation and {counts['finetune']} fine-tuning "
+                  f"strings under {os.path.join(out, source)}, test families "
+                  f"{', '.join(families)} from {fonts_dir}")
+            continue
+        rng = np.random.default_rng([seed, SEED_KEYS[source]])
         pools = uci_digits(rng) if source == "uci" else None
         fonts = {"evaluation": FONTS[::2], "finetune": FONTS[1::2]}
         for pool in POOLS:
             folder = os.path.join(out, source, pool)
             os.makedirs(folder, exist_ok=True)
+            clear(folder)
             lines = ["file,label"]
             for i in range(counts[pool]):
                 length = int(rng.integers(2, 6))
@@ -142,7 +227,7 @@ def build(out: str, counts: dict[str, int], seed: int = 0) -> None:
                     label = "".join(str(int(labels[k])) for k in picks)
                 else:
                     digits = rng.integers(0, 10, size=length)
-                    font = os.path.join(fonts_dir, str(rng.choice(fonts[pool])))
+                    font = os.path.join(printed_dir, str(rng.choice(fonts[pool])))
                     pieces = [font_digit(int(d), font, rng) for d in digits]
                     label = "".join(str(int(d)) for d in digits)
                 data, suffix = on_paper(compose(pieces, rng), rng)
@@ -164,29 +249,114 @@ def digitseq(*args: str) -> float:
     return time.perf_counter() - started
 
 
+def edit_counts(label: str, prediction: str) -> tuple[int, int, int]:
+    """(substitutions, deletions, insertions) of one minimal alignment of `prediction` to
+    `label`: a Levenshtein table and its backtrace, preferring a match or substitution, then a
+    deletion (a label character the prediction lacks), then an insertion."""
+    n, m = len(label), len(prediction)
+    table = np.zeros((n + 1, m + 1), np.int32)
+    table[:, 0], table[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            table[i, j] = min(table[i - 1, j - 1] + (label[i - 1] != prediction[j - 1]),
+                              table[i - 1, j] + 1, table[i, j - 1] + 1)
+    substitutions = deletions = insertions = 0
+    i, j = n, m
+    while i or j:
+        if i and j and table[i, j] == table[i - 1, j - 1] + (label[i - 1] != prediction[j - 1]):
+            substitutions += label[i - 1] != prediction[j - 1]
+            i, j = i - 1, j - 1
+        elif i and table[i, j] == table[i - 1, j] + 1:
+            deletions += 1
+            i -= 1
+        else:
+            insertions += 1
+            j -= 1
+    return substitutions, deletions, insertions
+
+
+def has_doubled(label: str) -> bool:
+    """Whether `label` holds a digit twice in a row ("11", "00")."""
+    return any(a == b for a, b in zip(label, label[1:]))
+
+
+def breakdown(predictions: str) -> dict:
+    """The edits of the labeled rows a `digitseq predict` run wrote (predictions and review,
+    the rows its metrics count), broken down, and the SER on strings with a doubled digit."""
+    import glob
+
+    import editdistance
+
+    from schemas import prediction as contract
+
+    rows = []
+    for name in (contract.PREDICTIONS, contract.REVIEW):
+        for path in sorted(glob.glob(os.path.join(predictions, f"{name}-*{contract.JSONL}"))):
+            with open(path) as f:
+                rows += [row for row in map(json.loads, f) if row.get(contract.LABEL)
+                         is not None]
+    totals = np.zeros(3, np.int64)
+    characters = edits = doubled = doubled_wrong = 0
+    for row in rows:
+        label, predicted = str(row[contract.LABEL]), str(row[contract.PREDICTION] or "")
+        counts = edit_counts(label, predicted)
+        distance = editdistance.eval(label, predicted)
+        assert sum(counts) == distance, (label, predicted, counts, distance)
+        totals += counts
+        edits += distance
+        characters += len(label)
+        if has_doubled(label):
+            doubled += 1
+            doubled_wrong += predicted != label
+    substitutions, deletions, insertions = (int(t) for t in totals)
+    return {"strings": len(rows), "characters": characters, "edits": edits,
+            "substitutions": substitutions, "deletions": deletions, "insertions": insertions,
+            "deletion_share": deletions / edits if edits else 0.0,
+            "doubled_strings": doubled,
+            "doubled_ser": doubled_wrong / doubled if doubled else None}
+
+
 def score(model_dir: str, out: str, source: str, work: str) -> dict:
+    """`digitseq predict`'s metrics on a source's evaluation strings, plus `breakdown`'s."""
     folder = os.path.join(out, source, "evaluation")
     predictions = os.path.join(work, "predictions")
     digitseq("predict", "--model", model_dir, "--input", os.path.join(folder, "*.*g"),
              "--labels", os.path.join(folder, "labels.csv"), "--out", predictions, "--overwrite")
     with open(os.path.join(predictions, "metrics.json")) as f:
-        return json.load(f)
+        metrics = json.load(f)
+    return {**metrics, **breakdown(predictions)}
+
+
+RECORDED = ("cer", "ser", "strings", "characters", "substitutions", "deletions", "insertions",
+            "deletion_share", "doubled_strings", "doubled_ser")
 
 
 def record(out: str, model: str, source: str, metrics: dict) -> None:
-    """Adds one model's CER and SER on one source to `<out>/results.json`."""
+    """Adds one model's figures on one source (`RECORDED`) to `<out>/results.json`."""
     from schemas.storage import write_json
 
     path = os.path.join(out, "results.json")
     results = json.load(open(path)) if os.path.exists(path) else {}
-    results.setdefault(model, {})[source] = {"cer": metrics["cer"], "ser": metrics["ser"]}
+    results.setdefault(model, {})[source] = {key: metrics[key] for key in RECORDED}
     write_json(path, results)
 
 
+HEADER = (f"{'model':24} {'source':8} {'strings':>8} {'CER':>7} {'SER':>7} {'subst':>6} "
+          f"{'del':>6} {'ins':>6} {'del %':>6} {'doubled':>8} {'SER dbl':>8}")
+
+
+def table_row(name: str, source: str, metrics: dict) -> str:
+    doubled = "-" if metrics["doubled_ser"] is None else f"{metrics['doubled_ser']:.2%}"
+    return (f"{name:24} {source:8} {metrics['sequences']:>8} {metrics['cer']:>7.2%} "
+            f"{metrics['ser']:>7.2%} {metrics['substitutions']:>6} {metrics['deletions']:>6} "
+            f"{metrics['insertions']:>6} {metrics['deletion_share']:>6.1%} "
+            f"{metrics['doubled_strings']:>8} {doubled:>8}")
+
+
 def finetune(name: str, model_dir: str, out: str, sizes: list[int], epochs: int,
-             work: str) -> None:
-    print(f"{'source':8} {'scans':>6} {'CER':>8} {'SER':>8} {'train s':>8}")
-    for source in SOURCES:
+             work: str, sources: tuple[str, ...] = SOURCES) -> None:
+    print(f"{'source':8} {'scans':>6} {'CER':>8} {'SER':>8} {'del %':>6} {'train s':>8}")
+    for source in sources:
         pool = os.path.join(out, source, "finetune")
         rows = open(os.path.join(pool, "labels.csv")).read().splitlines()
         for size in sizes:
@@ -204,7 +374,7 @@ def finetune(name: str, model_dir: str, out: str, sizes: list[int], epochs: int,
             metrics = score(os.path.join(run, "model"), out, source, run)
             record(out, f"{name}+{size}", source, metrics)
             print(f"{source:8} {size:>6} {metrics['cer']:>8.2%} {metrics['ser']:>8.2%} "
-                  f"{seconds:>8.0f}")
+                  f"{metrics['deletion_share']:>6.1%} {seconds:>8.0f}")
 
 
 def plot(out: str, figure_path: str) -> None:
@@ -232,15 +402,17 @@ def plot(out: str, figure_path: str) -> None:
     for base in bases:
         sizes = sorted(int(name.split("+")[1]) for name in results if name.startswith(base + "+"))
         for source in SOURCES if sizes else ():
-            cers = [100 * results[base][source]["cer"]] + [
-                100 * results[f"{base}+{size}"][source]["cer"] for size in sizes]
+            cers = [100 * results[base].get(source, {}).get("cer", np.nan)] + [
+                100 * results[f"{base}+{size}"].get(source, {}).get("cer", np.nan)
+                for size in sizes]
             lines.plot([0] + sizes, cers, marker="o", label=f"{base}, {source}")
     lines.set_xscale("symlog", linthresh=100)
     lines.set_yscale("log")
     lines.set_xlabel("labeled scans of the source (fine-tuning, 10 epochs)")
     lines.set_ylabel("CER on disjoint scans (%), log scale")
     lines.set_title("fine-tuned on scans of the source")
-    lines.legend(fontsize="small")
+    if lines.get_legend_handles_labels()[0]:
+        lines.legend(fontsize="small")
     figure.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(figure_path)), exist_ok=True)
     figure.savefig(figure_path, dpi=120)
@@ -259,6 +431,12 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(ROOT, "runs", "elsewhere"))
     parser.add_argument("--evaluation", type=int, default=1000)
     parser.add_argument("--finetune", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fonts", default=None,
+                        help="handwriting font directory, one folder per family (default: "
+                             "$DIGITSEQ_FONTS, else fonts/ in the repository)")
+    parser.add_argument("--source", action="append", choices=SOURCES, default=[],
+                        help="only these sources (build, score, finetune; default: all)")
     parser.add_argument("--model", action="append", default=[],
                         help="[NAME=]DIR, a model (several for score)")
     parser.add_argument("--sizes", default="100,300,1000")
@@ -267,21 +445,22 @@ def main() -> None:
                                                          "elsewhere.png"))
     args = parser.parse_args()
     work = os.path.join(args.out, "work")
+    sources = tuple(s for s in SOURCES if s in args.source) if args.source else SOURCES
     if args.action == "build":
-        build(args.out, {"evaluation": args.evaluation, "finetune": args.finetune})
+        build(args.out, {"evaluation": args.evaluation, "finetune": args.finetune}, args.seed,
+              args.fonts, sources)
     elif args.action == "score":
-        print(f"{'model':24} {'source':8} {'strings':>8} {'CER':>8} {'SER':>8}")
+        print(HEADER)
         for item in args.model:
             name, model_dir = named(item)
-            for source in SOURCES:
+            for source in sources:
                 metrics = score(model_dir, args.out, source, os.path.join(work, name, source))
                 record(args.out, name, source, metrics)
-                print(f"{name:24} {source:8} {metrics['sequences']:>8} {metrics['cer']:>8.2%} "
-                      f"{metrics['ser']:>8.2%}")
+                print(table_row(name, source, metrics), flush=True)
     elif args.action == "finetune":
         name, model_dir = named(args.model[0])
         finetune(name, model_dir, args.out, [int(s) for s in args.sizes.split(",")],
-                 args.epochs, work)
+                 args.epochs, work, sources)
     else:
         plot(args.out, args.figure)
 
