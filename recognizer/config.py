@@ -50,8 +50,11 @@ class ModelConfig:
       bidirectional: bidirectional recurrent layers for `rnn` (always on for `brnn` and `crnn`).
       dropout: dropout after each recurrent layer (and the conv features), training only.
       noise: standard deviation of the Gaussian noise on standardized inputs, training only.
-      conv_blocks: `crnn`, `convctc`: conv + 2x2 max-pool blocks, each halving width and height
-        (output frames = ceil(width / 2^blocks)).
+      conv_blocks: `crnn`, `convctc`: conv + max-pool blocks, each halving the height and, the
+        first `width_pools` of them, the width (output frames = ceil(width / 2^width_pools)).
+      width_pools: `crnn`, `convctc`: how many of the blocks (the first ones) halve the width as
+        well as the height; the others pool the height only, so narrow, closely spaced digits
+        keep enough frames for CTC to put a blank between two equal ones. None: every block.
       conv_filters: `crnn`, `convctc`: filters of the first block, doubling per block.
       conv_layers: `crnn`, `convctc`: 3x3 convolutions per block, before its pooling (`convctc`:
         every one after the block's first adds its output to its input).
@@ -74,6 +77,7 @@ class ModelConfig:
     dropout: float = 0.25
     noise: float = 0.1
     conv_blocks: int = 2
+    width_pools: int | None = None
     conv_filters: int = 32
     conv_layers: int = 1
     batch_norm: bool = False
@@ -95,6 +99,10 @@ class ModelConfig:
                 raise ConfigError(name, getattr(self, name), "expected at least 1")
         if self.conv_blocks < 0:
             raise ConfigError("conv_blocks", self.conv_blocks, "expected 0 or more")
+        if self.width_pools is not None and not 0 <= self.width_pools <= self.conv_blocks:
+            raise ConfigError("width_pools", self.width_pools,
+                              f"expected 0..{self.conv_blocks} (conv_blocks)",
+                              others=["conv_blocks"])
         if not 0 <= self.conv_single_blocks <= self.conv_blocks:
             raise ConfigError("conv_single_blocks", self.conv_single_blocks,
                               f"expected 0..{self.conv_blocks} (conv_blocks)",
@@ -112,12 +120,22 @@ class ModelConfig:
                 raise ConfigError(
                     "dilation", self.dilation,
                     f"the widest temporal layer steps {widest} input columns between taps "
-                    f"(dilation^(layers - 1) x 2^conv_blocks); expected at most "
-                    f"{MAX_DILATION_COLUMNS} (ten digits)", others=["layers", "conv_blocks"])
+                    f"(dilation^(layers - 1) x 2^width_pools); expected at most "
+                    f"{MAX_DILATION_COLUMNS} (ten digits)", others=["layers", "width_pools"])
+
+    @property
+    def pooled_blocks(self) -> int:
+        """The blocks whose pooling halves the width (`width_pools`, every block by default)."""
+        return self.conv_blocks if self.width_pools is None else self.width_pools
+
+    def width_downsample(self, blocks: int) -> int:
+        """Input columns per frame after the first `blocks` conv blocks."""
+        return 2 ** min(blocks, self.pooled_blocks)
 
     @property
     def downsample(self) -> int:
-        return 2 ** self.conv_blocks if self.arch in CONVOLUTIONAL else 1
+        """Input columns per output frame."""
+        return self.width_downsample(self.conv_blocks) if self.arch in CONVOLUTIONAL else 1
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -3,8 +3,9 @@
     frames [B, T, height] (standardized, zero beyond width)
       -> conv_blocks x (conv_layers x (3x3 conv, batch norm, ReLU), the block's first changing the
          channels and each further one residual (depthwise-separable with `conv_separable`);
-         then 2x2 max-pool; the first `conv_single_blocks` blocks have one convolution)
-         [B, ceil(T / 2^blocks), ...]
+         then 2x2 max-pool (the blocks after the first `width_pools`: 1x2, height only); the
+         first `conv_single_blocks` blocks have one convolution)
+         [B, ceil(T / 2^width_pools), ...]
       -> the remaining rows x channels of each column folded into `units` features (Dense)
       -> layers x residual (x + dropout(ReLU(BN(conv1d(x))))), layer i dilated dilation^i
       -> Dense to the 11 classes
@@ -55,6 +56,13 @@ def _temporal(x, width, config: ModelConfig, i: int):
     return ZeroBeyondWidth(config.downsample, name=f"{name}_zero_padding")([y, width])
 
 
+def pool(x, config: ModelConfig, block: int):
+    """Block `block`'s max-pooling of `[B, T, rows, channels]`: 2x2, or height only (1x2) past
+    the first `config.width_pools` blocks; 'same' padding, on the right and bottom only."""
+    size = (2, 2) if block < config.pooled_blocks else (1, 2)
+    return layers.MaxPooling2D(size, padding="same", name=f"pool_{block}")(x)
+
+
 def head(x, width, config: ModelConfig, height: int):
     """`x` `[B, T, height]` (zero beyond `width`) -> (logits `[B, T', 11]`, lengths `[B]`)."""
     x = layers.Reshape((-1, height, 1), name="to_image")(x)
@@ -62,10 +70,10 @@ def head(x, width, config: ModelConfig, height: int):
     for i in range(config.conv_blocks):
         channels = config.conv_filters * 2 ** i
         for j in range(1 if i < config.conv_single_blocks else config.conv_layers):
-            x = _conv_bn_relu(x, width, channels, 2 ** i, f"conv_{i}_{j}", residual=j > 0,
-                              separable=j > 0 and config.conv_separable)
-        x = layers.MaxPooling2D(2, padding="same", name=f"pool_{i}")(x)
-        x = ZeroBeyondWidth(2 ** (i + 1), name=f"zero_padding_{i}")([x, width])
+            x = _conv_bn_relu(x, width, channels, config.width_downsample(i), f"conv_{i}_{j}",
+                              residual=j > 0, separable=j > 0 and config.conv_separable)
+        x = pool(x, config, i)
+        x = ZeroBeyondWidth(config.width_downsample(i + 1), name=f"zero_padding_{i}")([x, width])
         rows = math.ceil(rows / 2)
     x = layers.Reshape((-1, rows * channels), name="to_frames")(x)
     x = layers.Dense(config.units, use_bias=False, name="column_features")(x)

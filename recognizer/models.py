@@ -13,7 +13,8 @@ and its downsampling.
 - `rnn`: the course practical's column-wise recurrent network (SimpleRNN, GRU or LSTM; depth,
   width, optionally bidirectional): the baseline.
 - `brnn`: stacked bidirectional LSTM/GRU with dropout (the practical's improved network).
-- `crnn` (default): convolution blocks that each halve the width (two by default: / 4), then
+- `crnn` (default): convolution blocks that each halve the height and the width (two by default:
+  / 4; `width_pools` may keep the last blocks from halving the width), then
   bidirectional LSTMs (the captcha-OCR / CRNN design).
 - `convctc`: no recurrence (`recognizer.convctc`): residual 2D convolution blocks with batch
   normalization that each halve width and height, the height folded into column features, then
@@ -86,9 +87,10 @@ def _conv_front_end(x, width, config: ModelConfig, height: int):
                 x = layers.Activation("relu", name=f"{name}_relu")(x)
             else:
                 x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
-            x = ZeroBeyondWidth(2 ** i, name=f"{name}_zero_padding")([x, width])
-        x = layers.MaxPooling2D(2, padding="same", name=f"pool_{i}")(x)
-        x = ZeroBeyondWidth(2 ** (i + 1), name=f"zero_padding_{i}")([x, width])
+            x = ZeroBeyondWidth(config.width_downsample(i),
+                                name=f"{name}_zero_padding")([x, width])
+        x = convctc.pool(x, config, i)
+        x = ZeroBeyondWidth(config.width_downsample(i + 1), name=f"zero_padding_{i}")([x, width])
         rows = math.ceil(rows / 2)
     channels = config.conv_filters * 2 ** (config.conv_blocks - 1) if config.conv_blocks else 1
     x = layers.Reshape((-1, rows * channels), name="to_frames")(x)

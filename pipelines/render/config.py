@@ -27,6 +27,9 @@ class RenderConfig:
         estimated size exceeds 128 MiB and at least 4; see pipelines.dataset_writer).
       mnist: MNIST location: IDX directory, mnist.npz or 'sample' (default: $MNIST_DIR, else
         ~/.keras/datasets/mnist.npz, else the bundled sample).
+      fonts: a font directory (one folder per family, TTF, OTF, WOFF or WOFF2 files;
+        `pipelines.render.fonts`) whose families write `params.font_fraction` of the strings;
+        families go to the train, validation and test splits by name.
       overwrite: replace a dataset already in the output directory.
       clear_claim: clear the claim a killed job left on the output directory (never one whose
         process still runs on this host).
@@ -40,6 +43,7 @@ class RenderConfig:
     seed: int = 0
     shards: int | None = None
     mnist: str | None = None
+    fonts: str | None = None
     overwrite: bool = False
     clear_claim: bool = False
 
@@ -50,6 +54,14 @@ class RenderConfig:
                 raise ConfigError(split, count, "expected a count of 0 or more")
         if self.shards is not None and self.shards < 1:
             raise ConfigError("shards", self.shards, "expected at least 1")
+        if self.fonts is not None and not self.params.font_fraction:
+            raise ConfigError("fonts", self.fonts, "no string would use them: expected "
+                              "font_fraction above 0 (or a preset that sets it)",
+                              others=["font_fraction"])
+        if self.fonts is None and self.params.font_fraction:
+            raise ConfigError("font_fraction", self.params.font_fraction,
+                              "expected fonts, the font directory to draw those strings from",
+                              others=["fonts"])
 
     @property
     def counts(self) -> dict[str, int]:

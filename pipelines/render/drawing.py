@@ -11,6 +11,11 @@ together (`render_batch`), their elastic noise drawn from a generator seeded by 
 and the batch's number, so a record depends on the plan and the seed alone. With `scan`, a
 record's image is its paper image (`RenderedSequence.scan`, `pipelines.render.paper.scan`)
 normalised as image files are, and it has no `digit_left` (box columns do not survive the paper).
+
+With `font_fraction`, a string may instead be written in a font (`SequenceSpec.font`): each of
+its digits is that font file's glyph of the digit MNIST drew for it (`pipelines.render.fonts`),
+varied as MNIST digits are, and the glyphs are laid out by their ink (`ink_layout`). Such a
+record has no `source_index` and no `digit_left`.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from typing import Iterator
 import numpy as np
 
 from pipelines.render import handwriting, paper
+from pipelines.render.fonts import FontGlyphs
 from pipelines.render.mnist import IMAGE_SIZE, MnistSplit
-from pipelines.render.params import RenderParams
+from pipelines.render.params import FONT_GAP, FONT_MARGIN, RenderParams
 from pipelines.render.planning import SPLIT_CODES, ShardPlan
 
 BATCH = 128
@@ -59,6 +65,7 @@ class SequenceSpec:
     slants: np.ndarray
     thickness: np.ndarray
     writer: WriterSpec | None = None
+    font: int | None = None  # the font file (`FontGlyphs.files`) writing it, None: MNIST
 
     @property
     def digit_left(self) -> np.ndarray:
@@ -81,12 +88,13 @@ class RenderedSequence:
     squeezed: bool = False  # the normalised scan was wider than the bucket and resized to it
 
 
-def make_specs(plan: ShardPlan, params: RenderParams, *, seed: int,
-               pool: np.ndarray) -> Iterator[SequenceSpec]:
+def make_specs(plan: ShardPlan, params: RenderParams, *, seed: int, pool: np.ndarray,
+               font_files: np.ndarray | None = None) -> Iterator[SequenceSpec]:
     """The shard's sequences, drawn from the shard's own seed.
 
     The draws are made in a fixed order (digits, gaps, shifts, overlaps, then the variation, then
-    the writer and scan values), so turning on an option leaves the values drawn before it
+    the writer and scan values, then which strings a font writes and with which of
+    `font_files`, the split's files), so turning on an option leaves the values drawn before it
     unchanged.
     """
     rng = np.random.default_rng(np.random.SeedSequence(
@@ -101,11 +109,16 @@ def make_specs(plan: ShardPlan, params: RenderParams, *, seed: int,
     slants = rng.uniform(*params.slant, size=per_digit)
     thickness = rng.integers(params.thickness[0], params.thickness[1] + 1, size=per_digit)
     writers = [None] * plan.count if params.legacy else _draw_writers(rng, params, plan)
+    fonts = [None] * plan.count
+    if params.font_fraction:
+        in_font = rng.random(plan.count) < params.font_fraction
+        chosen = font_files[rng.integers(0, len(font_files), size=plan.count)]
+        fonts = [int(f) if use else None for use, f in zip(in_font, chosen)]
     for i in range(plan.count):
         yield SequenceSpec(plan=plan, record_id=f"{plan.split}/{plan.start + i:08d}",
                            rows=rows[i], gaps=gaps[i], shifts=shifts[i], overlaps=overlaps[i],
                            scales=scales[i], rotations=rotations[i], slants=slants[i],
-                           thickness=thickness[i], writer=writers[i])
+                           thickness=thickness[i], writer=writers[i], font=fonts[i])
 
 
 def _draw_writers(rng: np.random.Generator, params: RenderParams,
@@ -131,25 +144,30 @@ def _draw_writers(rng: np.random.Generator, params: RenderParams,
 
 
 def render_shard(plan: ShardPlan, params: RenderParams, *, seed: int, pool: np.ndarray,
-                 mnist_split: MnistSplit) -> Iterator[RenderedSequence]:
-    """The shard's sequences, rendered in order (see the module docstring)."""
-    specs = make_specs(plan, params, seed=seed, pool=pool)
+                 mnist_split: MnistSplit,
+                 fonts: FontGlyphs | None = None) -> Iterator[RenderedSequence]:
+    """The shard's sequences, rendered in order (see the module docstring); `fonts` is needed
+    when `params.font_fraction` is above 0."""
+    font_files = fonts.split_files(plan.split) if params.font_fraction else None
+    specs = make_specs(plan, params, seed=seed, pool=pool, font_files=font_files)
     batch: list[SequenceSpec] = []
     number = 0
     for spec in specs:
         batch.append(spec)
         if len(batch) == BATCH:
-            yield from _render(batch, mnist_split, params, plan, seed, number)
+            yield from _render(batch, mnist_split, params, plan, seed, number, fonts)
             batch, number = [], number + 1
     if batch:
-        yield from _render(batch, mnist_split, params, plan, seed, number)
+        yield from _render(batch, mnist_split, params, plan, seed, number, fonts)
 
 
 def _render(specs: list[SequenceSpec], mnist_split: MnistSplit, params: RenderParams,
-            plan: ShardPlan, seed: int, number: int) -> list[RenderedSequence]:
+            plan: ShardPlan, seed: int, number: int,
+            fonts: FontGlyphs | None) -> list[RenderedSequence]:
     if params.legacy:
         return render_each(specs, mnist_split)
-    return render_batch(specs, mnist_split, params, noise=_noise(plan, seed, number))
+    return render_batch(specs, mnist_split, params, noise=_noise(plan, seed, number),
+                        fonts=fonts)
 
 
 def _noise(plan: ShardPlan, seed: int, number: int) -> np.random.Generator:
@@ -158,11 +176,13 @@ def _noise(plan: ShardPlan, seed: int, number: int) -> np.random.Generator:
 
 
 def render_batch(specs: list[SequenceSpec], mnist_split: MnistSplit, params: RenderParams, *,
-                 noise: np.random.Generator) -> list[RenderedSequence]:
+                 noise: np.random.Generator,
+                 fonts: FontGlyphs | None = None) -> list[RenderedSequence]:
     """Sequences of one length with writer values (`make_specs` of non-legacy params), their
-    digits varied together: warped (scale, slant, rotation, aspect, elastic displacement drawn
-    from `noise`), thickened in whole steps, stroked, shifted (jitter and baseline), composed by
-    pixel maximum at their boxes' columns and, with `params.scan`, scanned and normalised."""
+    digits (MNIST's, or a font's glyphs of the same digits) varied together: warped (scale,
+    slant, rotation, aspect, elastic displacement drawn from `noise`), thickened in whole steps,
+    stroked, shifted (jitter and baseline), composed by pixel maximum at their boxes' columns (a
+    font's glyphs by `ink_layout`) and, with `params.scan`, scanned and normalised."""
     length = len(specs[0].rows)
     writers = [spec.writer for spec in specs]
 
@@ -177,6 +197,10 @@ def render_batch(specs: list[SequenceSpec], mnist_split: MnistSplit, params: Ren
         rotation=np.concatenate([s.rotations for s in specs]),
         aspect=per_digit([w.aspect for w in writers]))
     digits = mnist_split.images[np.concatenate([s.rows for s in specs])]
+    for number, spec in enumerate(specs):
+        if spec.font is not None:
+            digits[number * length:(number + 1) * length] = fonts.images[
+                spec.font, mnist_split.labels[spec.rows]]
     displacement = None
     if params.elastic[1] > 0:
         field = noise.random(size=(len(digits), 2, IMAGE_SIZE, canvas), dtype=np.float32)
@@ -192,10 +216,14 @@ def render_batch(specs: list[SequenceSpec], mnist_split: MnistSplit, params: Ren
     strings = []
     for number, spec in enumerate(specs):
         box, lefts = spec.writer.box, spec.digit_left.tolist()
+        glyphs = varied[number * length:(number + 1) * length, :, :box]
+        if spec.font is not None:
+            strings.append(ink_layout(glyphs, spec.gaps - spec.overlaps + spec.writer.spacing))
+            continue
         image = np.zeros((IMAGE_SIZE, lefts[-1] + box), np.uint8)
-        for left, digit in zip(lefts, varied[number * length:(number + 1) * length]):
+        for left, digit in zip(lefts, glyphs):
             window = image[:, left:left + box]
-            np.maximum(window, digit[:, :box], out=window)
+            np.maximum(window, digit, out=window)
         strings.append(image)
     scans: list[np.ndarray | None] = [None] * len(specs)
     if params.scan:
@@ -205,37 +233,34 @@ def render_batch(specs: list[SequenceSpec], mnist_split: MnistSplit, params: Ren
         squeezed = False
         if scanned is not None:
             image, squeezed = paper.to_record(scanned, spec.plan.max_width)
+        in_font = spec.font is not None
         rendered.append(RenderedSequence(
             plan=spec.plan, record_id=spec.record_id, image=image,
             label=tuple(mnist_split.labels[spec.rows].tolist()),
-            source_index=tuple(mnist_split.indices[spec.rows].tolist()),
-            digit_left=None if scanned is not None else tuple(spec.digit_left.tolist()),
+            source_index=None if in_font else tuple(mnist_split.indices[spec.rows].tolist()),
+            digit_left=None if scanned is not None or in_font else tuple(
+                spec.digit_left.tolist()),
             scan=scanned, squeezed=squeezed))
     return rendered
 
 
-def render_each(specs: list[SequenceSpec], mnist_split: MnistSplit) -> list[RenderedSequence]:
-    """Sequences without writer values (`make_specs` of legacy params): each digit varied inside
-    its 28-column box by its own values (`handwriting.vary_each`), boxes combined by pixel
-    maximum."""
-    varied = handwriting.vary_each(
-        mnist_split.images[np.concatenate([s.rows for s in specs])],
-        scale=np.concatenate([s.scales for s in specs]),
-        slant=np.concatenate([s.slants for s in specs]),
-        rotation=np.concatenate([s.rotations for s in specs]),
-        thickness=np.concatenate([s.thickness for s in specs]),
-        shift=np.concatenate([s.shifts for s in specs]))
-    rendered, first = [], 0
-    for spec in specs:
-        lefts = spec.digit_left.tolist()
-        image = np.zeros((IMAGE_SIZE, lefts[-1] + IMAGE_SIZE), np.uint8)
-        for left, digit in zip(lefts, varied[first:first + len(lefts)]):
-            box = image[:, left:left + IMAGE_SIZE]
-            np.maximum(box, digit, out=box)
-        first += len(lefts)
-        rendered.append(RenderedSequence(
-            plan=spec.plan, record_id=spec.record_id, image=image,
-            label=tuple(mnist_split.labels[spec.rows].tolist()),
-            source_index=tuple(mnist_split.indices[spec.rows].tolist()),
-            digit_left=tuple(lefts)))
-    return rendered
+def ink_layout(glyphs: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Glyphs `uint8 [n, 28, box]` laid out by their ink: between one glyph's last inked column
+    and the next one's first, `FONT_GAP + spacing[i]` blank columns (negative: the inks
+    overlap), each glyph's ink starting at least one column after the previous one's; combined
+    by pixel maximum, with `FONT_MARGIN` blank columns left and right of all the ink."""
+    spans = []
+    for glyph in glyphs:
+        inked = np.flatnonzero(glyph.max(0))
+        spans.append((int(inked[0]), int(inked[-1])) if len(inked) else (0, glyph.shape[1] - 1))
+    starts = [FONT_MARGIN]  # each glyph's first inked column in the string
+    for (first, last), gap in zip(spans, spacing.tolist()):
+        starts.append(max(starts[-1] + 1, starts[-1] + last - first + 1 + FONT_GAP + gap))
+    lefts = [start - first for start, (first, _) in zip(starts, spans)]
+    offset = glyphs.shape[2]  # room for a glyph whose box starts left of column 0
+    ink_end = max(start + last - first for start, (first, last) in zip(starts, spans))
+    image = np.zeros((IMAGE_SIZE, offset + max(lefts) + glyphs.shape[2] + FONT_MARGIN), np.uint8)
+    for left, glyph in zip(lefts, glyphs):
+        window = image[:, offset + left:offset + left + glyph.shape[1]]
+        np.maximum(window, glyph, out=window)
+    return image[:, offset:offset + ink_end + 1 + FONT_MARGIN]

@@ -31,7 +31,8 @@ from apache_beam.utils import shared
 
 from pipelines import dataset_writer
 from pipelines.render.config import RenderConfig
-from pipelines.render import drawing, mnist as mnist_lib, params as params_lib, planning
+from pipelines.render import drawing, fonts as fonts_lib, mnist as mnist_lib
+from pipelines.render import params as params_lib, planning
 from pipelines.statistics import MergeRowMomentsFn, RowMomentsFn
 from schemas import claims, dataset, record
 
@@ -62,13 +63,16 @@ class RenderShardFn(beam.DoFn):
       params: how sequences look.
       seed: the global seed.
       pools: per split, positions of the digits it may use in the loaded MNIST split.
+      fonts: the font glyphs, read on the launcher (`pipelines.render.fonts.load`), when
+        `params.font_fraction` is above 0.
     """
 
     def __init__(self, *, out_dir: str, mnist_location: str, params: params_lib.RenderParams,
-                 seed: int, pools: Mapping[str, np.ndarray]):
+                 seed: int, pools: Mapping[str, np.ndarray],
+                 fonts: fonts_lib.FontGlyphs | None = None):
         super().__init__()
         self._out_dir, self._location, self._params = out_dir, mnist_location, params
-        self._seed, self._pools = seed, dict(pools)
+        self._seed, self._pools, self._fonts = seed, dict(pools), fonts
         self._records = Metrics.counter(NAMESPACE, "records_written")
         self._shards = Metrics.counter(NAMESPACE, "shards_written")
         self._bytes = Metrics.counter(NAMESPACE, "bytes_written")
@@ -87,7 +91,7 @@ class RenderShardFn(beam.DoFn):
         def serialized():
             for rendered in drawing.render_shard(plan, self._params, seed=self._seed,
                                                  pool=self._pools[plan.split],
-                                                 mnist_split=source):
+                                                 mnist_split=source, fonts=self._fonts):
                 widths[rendered.image.shape[1]] += 1
                 if rendered.squeezed:
                     self._squeezed.inc()
@@ -141,21 +145,24 @@ class RenderDataset(beam.PTransform):
       plans: the shards, from `planning.plan_shards` (at least one).
       pools: per split, positions of the digits it may use in the loaded MNIST split.
       info: extra `metadata.json` entries (params, seed, source).
+      fonts: the font glyphs when `params.font_fraction` is above 0.
     """
 
     def __init__(self, *, out_dir: str, mnist_location: str, params: params_lib.RenderParams,
                  seed: int, plans: Sequence[planning.ShardPlan],
-                 pools: Mapping[str, np.ndarray], info: Mapping[str, Any]):
+                 pools: Mapping[str, np.ndarray], info: Mapping[str, Any],
+                 fonts: fonts_lib.FontGlyphs | None = None):
         super().__init__()
         self._out_dir, self._location, self._params = out_dir, mnist_location, params
         self._seed, self._plans, self._pools, self._info = seed, list(plans), pools, dict(info)
+        self._fonts = fonts
 
     def expand(self, pbegin):
         shards = (pbegin
                   | "PlanShards" >> beam.Create(self._plans, reshuffle=False)
                   | "RenderShards" >> RenderShards(
                       out_dir=self._out_dir, mnist_location=self._location, params=self._params,
-                      seed=self._seed, pools=self._pools))
+                      seed=self._seed, pools=self._pools, fonts=self._fonts))
         stats = shards[MOMENTS] | "TrainStats" >> beam.CombineGlobally(
             MergeRowMomentsFn(height=mnist_lib.IMAGE_SIZE))
         return (shards[SHARDS]
@@ -170,6 +177,9 @@ def render_dataset(config: RenderConfig,
     """Validates everything it can up front, runs the render pipeline, returns `metadata.json`."""
     mnist = mnist_lib.load(mnist_lib.default_location(config.mnist))
     planning.check_pools(mnist, config.counts)
+    fonts = fonts_lib.load(config.fonts) if config.fonts is not None else None
+    if fonts is not None:
+        fonts.check_splits(config.counts)
     plans = planning.plan_shards(config.params, config.counts, seed=config.seed,
                                  shards=config.shards)
     pools = {split: planning.digit_pool(getattr(mnist, planning.source_split(split)), split)
@@ -182,12 +192,13 @@ def render_dataset(config: RenderConfig,
                        "shards": config.shards},
             "seed": config.seed,
             "source": {"location": mnist.location, "kind": mnist.kind, "sha256": mnist.sha256},
+            **({"fonts": fonts.metadata()} if fonts is not None else {}),
         }
         logger.info("Rendering %s into %s: %d shards", config.counts, config.out_dir, len(plans))
         with beam.Pipeline(options=pipeline_options or PipelineOptions()) as pipeline:
             _ = pipeline | "RenderDataset" >> RenderDataset(
                 out_dir=config.out_dir, mnist_location=mnist.location, params=config.params,
-                seed=config.seed, plans=plans, pools=pools, info=info)
+                seed=config.seed, plans=plans, pools=pools, info=info, fonts=fonts)
         dataset_writer.complete(claim)
     finally:
         claims.release(claim)

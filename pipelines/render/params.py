@@ -32,7 +32,7 @@ from schemas.errors import ConfigError
 from schemas.options import check_choice, check_finite, option
 
 MODES = ("fixed", "variable")
-PRESET_NAMES = ("plain", "touching", "pan001", "writers", "scanned")
+PRESET_NAMES = ("plain", "touching", "pan001", "writers", "scanned", "handwriting")
 MAX_OVERLAP = IMAGE_SIZE - 1
 MAX_ROTATION = 45.0
 MAX_SLANT = 1.0
@@ -64,9 +64,15 @@ WRITER_FIELDS = ("writer_scale", "writer_slant", "aspect", "stroke", "elastic", 
                  "baseline", "spacing", "spacing_jitter")
 SCAN_FIELDS = ("scan", "scan_height", "scan_ink", "scan_paper", "scan_noise", "scan_texture",
                "scan_blur", "scan_jpeg", "scan_margin", "scan_tilt")
-NEW_FIELDS = WRITER_FIELDS + SCAN_FIELDS
-"""Fields added by issue 16; `metadata()` leaves them out while they hold their defaults, so the
-metadata of the older layouts is unchanged."""
+FONT_FIELDS = ("font_fraction",)
+NEW_FIELDS = WRITER_FIELDS + SCAN_FIELDS + FONT_FIELDS
+"""The fields only the batched writer path draws; `metadata()` leaves them out while they hold
+their defaults, so the metadata of layouts without them does not mention them."""
+FONT_MARGIN = 4
+"""Blank columns left and right of a string written in a font (about what an MNIST box leaves)."""
+FONT_GAP = 4
+"""Blank columns between two glyphs' ink in a font string at spacing 0 (an MNIST box pair leaves
+about 8 between inks; glyph boxes are laid out by their ink, see `pipelines.render.drawing`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +142,12 @@ class RenderParams:
         string, `0 <= MIN <= MAX <= 2`.
       scan_tilt: degrees the string turns counter-clockwise on the paper, drawn per string, `-10
         <= MIN <= MAX <= 10`.
+      font_fraction: share of strings written in a font family from the render's font directory
+        (`RenderConfig.fonts`, `pipelines.render.fonts`) instead of MNIST digits, drawn per
+        string, 0..1. A font string takes one file of one family of its split for all its
+        digits (one writer), gets the same writer and per-digit variation as MNIST strings, and
+        is laid out by its glyphs' ink: `FONT_GAP` columns plus the string's spacing (and
+        `gap - overlap`) between one glyph's ink and the next.
       preset: the entry of `PRESETS` the other fields started from (recorded in metadata; the
         fields themselves are what was rendered, explicit values included).
     """
@@ -170,6 +182,7 @@ class RenderParams:
     scan_jpeg: tuple[int, int] = (50, 95)
     scan_margin: tuple[float, float] = (0.1, 0.6)
     scan_tilt: tuple[float, float] = (-2.0, 2.0)
+    font_fraction: float = 0.0
     preset: str = option("plain", choices=PRESET_NAMES)
 
     def __post_init__(self):
@@ -200,6 +213,8 @@ class RenderParams:
                      f"{MAX_THICKNESS}", low=-MAX_THICKNESS, high=MAX_THICKNESS)
         self._check_writer()
         self._check_scan()
+        if not 0 <= self.font_fraction <= 1:
+            raise ConfigError("font_fraction", self.font_fraction, "expected 0..1")
         if self.gap != (0, 0) and self.overlap != (0, 0):
             raise ConfigError("gap", self.gap, f"digits are either apart or overlapping, but "
                               f"overlap is {_pair(self.overlap)} too; expected one of them 0,0",
@@ -241,8 +256,8 @@ class RenderParams:
 
     @property
     def legacy(self) -> bool:
-        """Every writer and scan field at its default: rendered digit by digit as before issue 16
-        (the same bytes)."""
+        """Every writer, scan and font field at its default: rendered digit by digit
+        (`pipelines.render.drawing.render_each`)."""
         return all(getattr(self, name) == _DEFAULTS[name] for name in NEW_FIELDS)
 
     @property
@@ -270,7 +285,11 @@ class RenderParams:
         box = self.box_width
         most = self.gap[1] - self.overlap[0] + spacing_columns(self.spacing[1]
                                                                + self.spacing_jitter)
-        return box + max(1, box + most) * (length - 1)
+        boxes = box + max(1, box + most) * (length - 1)
+        if not self.font_fraction:
+            return boxes
+        glyphs = 2 * FONT_MARGIN + box * length + max(0, most + FONT_GAP) * (length - 1)
+        return max(boxes, glyphs)
 
     def max_width(self, length: int) -> int:
         """Widest image a sequence of `length` digits can have: its width bucket's boundary
@@ -325,6 +344,11 @@ PRESETS: dict[str, dict[str, Any]] = {  # keys: PRESET_NAMES
                 "writer_slant": (-0.3, 0.4), "aspect": (0.7, 1.25), "stroke": (-0.4, 1.5),
                 "elastic": (0.0, 34.0), "baseline": (-3.0, 3.0), "spacing": (-0.2, 0.15),
                 "spacing_jitter": 0.1, "scan": True},
+    "handwriting": {"overlap": (0, 6), "scale": (0.9, 1.1), "rotation": (-8.0, 8.0),
+                    "slant": (-0.1, 0.1), "jitter": 1, "writer_scale": (0.8, 1.1),
+                    "writer_slant": (-0.3, 0.4), "aspect": (0.6, 1.3), "stroke": (-0.4, 1.5),
+                    "elastic": (0.0, 34.0), "baseline": (-3.0, 3.0), "spacing": (-0.25, 0.3),
+                    "spacing_jitter": 0.1, "scan": True, "font_fraction": 0.5},
 }
 """Named layouts, as `RenderParams` fields. `plain`: the MNIST digits side by side (the course
 practical's layout, every field at its default). `touching`: digits written close together, so
@@ -335,7 +359,9 @@ size, slant, digit width, pen and spacing (overlapping to apart, varying along t
 drifting baseline, digits elastically distorted and jittered a little around the writer's style.
 `scanned`: `writers` on paper, scanned (the `scan_*` defaults: grey ink and paper, texture, noise,
 blur, 20..64 rows, JPEG 50..95, margins, tilt) and normalised as ingest and predict normalise
-image files."""
+image files. `handwriting`: `scanned` with narrower to wider digits, more rotation and spacing, and
+half of the strings written in font families instead of MNIST digits (needs the render's
+`fonts`)."""
 
 
 def preset_params(preset: str = "plain", **fields: Any) -> RenderParams:
