@@ -6,7 +6,10 @@ A model option (`digitseq predict --model`, `digitseq train --init-from`) takes 
 a path: a value that is a bare name (lower-case letters, digits, dashes, dots; no path separator)
 and not an existing path names a builtin model, anything else is a path. `resolve` turns a
 builtin name into its directory after checking every file against its checksum, so a damaged
-installation is refused rather than silently scoring with other weights. `install` copies an
+installation is refused rather than silently scoring with other weights. A name may also be an
+alias (`recognizer/builtin/aliases.json`): `general` is the recommended shipped model, so a script
+that names it gets the better model when one ships, while the versioned names keep naming the
+same weights. `install` copies an
 exported model directory into the package (the files the contract names, `schemas.exported`) and
 records its checksums and card; `tools/ship_model.py` is the documented way to run it.
 """
@@ -25,6 +28,7 @@ from schemas.errors import ConfigError
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "builtin")
 MANIFEST = os.path.join(HERE, "models.json")
+ALIASES = os.path.join(HERE, "aliases.json")
 CARD = "MODEL_CARD.md"
 SHIPPED = (exported.MODEL, exported.CONFIG, exported.STATS, exported.CALIBRATION,
            exported.SERVING)
@@ -38,6 +42,14 @@ def manifest() -> dict[str, Any]:
     if not os.path.exists(MANIFEST):
         return {}
     with open(MANIFEST) as f:
+        return json.load(f)
+
+
+def aliases() -> dict[str, str]:
+    """`{alias: builtin model name}`, e.g. `{"general": "general-v4"}`."""
+    if not os.path.exists(ALIASES):
+        return {}
+    with open(ALIASES) as f:
         return json.load(f)
 
 
@@ -72,9 +84,11 @@ def resolve(value: str, *, field: str) -> str:
     if not is_name(value):
         return value
     models = manifest()
+    value = aliases().get(value, value)
     if value not in models:
+        names = sorted([*models, *aliases()])
         raise ConfigError(field, value, f"no builtin model of that name (builtin: "
-                          f"{', '.join(sorted(models)) or 'none'}) and no such path; expected a "
+                          f"{', '.join(names) or 'none'}) and no such path; expected a "
                           f"builtin model name or an exported model directory")
     directory = os.path.join(HERE, value)
     if value not in _verified:
@@ -90,9 +104,10 @@ def resolve(value: str, *, field: str) -> str:
     return directory
 
 
-def install(model_dir: str, name: str, *, card: Mapping[str, Any], card_text: str) -> str:
+def install(model_dir: str, name: str, *, card: Mapping[str, Any], card_text: str,
+            alias: str | None = None) -> str:
     """Copies the exported model `model_dir` into the package as builtin `name`, writes its model
-    card and records its checksums; returns the builtin directory."""
+    card and records its checksums (and makes `alias` name it); returns the builtin directory."""
     if not _NAME.fullmatch(name):
         raise ConfigError("name", name, "expected lower-case letters, digits, dashes and dots")
     target = os.path.join(HERE, name)
@@ -116,4 +131,12 @@ def install(model_dir: str, name: str, *, card: Mapping[str, Any], card_text: st
         json.dump(dict(sorted(models.items())), f, indent=2)
         f.write("\n")
     _verified.discard(name)
+    if alias is not None:
+        if not _NAME.fullmatch(alias) or alias in models:
+            raise ConfigError("alias", alias, "expected lower-case letters, digits, dashes and "
+                              "dots, not a model's own name")
+        named = dict(sorted({**aliases(), alias: name}.items()))
+        with open(ALIASES, "w") as f:
+            json.dump(named, f, indent=2)
+            f.write("\n")
     return target

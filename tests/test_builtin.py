@@ -19,6 +19,7 @@ def package(tmp_path, monkeypatch, trained_model):
     here = tmp_path / "builtin"
     monkeypatch.setattr(builtin, "HERE", str(here))
     monkeypatch.setattr(builtin, "MANIFEST", str(here / "models.json"))
+    monkeypatch.setattr(builtin, "ALIASES", str(here / "aliases.json"))
     monkeypatch.setattr(builtin, "_verified", set())
     builtin.install(trained_model, "tiny-v1", card={"command": "test"}, card_text="# tiny\n")
     return here
@@ -32,6 +33,28 @@ def test_install_ships_the_contract_files_with_their_checksums(package, trained_
     assert (package / "tiny-v1" / "MODEL_CARD.md").exists()
     assert builtin.resolve("tiny-v1", field="model_dir") == str(package / "tiny-v1")
     assert builtin.resolve(trained_model, field="model_dir") == trained_model
+
+
+def test_an_alias_names_the_model_installed_with_it_and_checks_its_files(package,
+                                                                         trained_model):
+    with pytest.raises(ConfigError, match=r"no builtin model of that name \(builtin: tiny-v1\)"):
+        builtin.resolve("general", field="model_dir")
+    builtin.install(trained_model, "tiny-v2", card={"command": "test"}, card_text="# tiny\n",
+                    alias="general")
+    assert builtin.resolve("general", field="model_dir") == str(package / "tiny-v2")
+    assert builtin.resolve("tiny-v1", field="model_dir") == str(package / "tiny-v1")
+    with open(package / "tiny-v2" / "config.json", "a") as f:
+        f.write(" ")
+    builtin._verified.clear()
+    with pytest.raises(ConfigError, match=r"model_dir tiny-v2: the builtin model's config.json"):
+        builtin.resolve("general", field="model_dir")
+
+
+def test_general_names_the_recommended_shipped_model():
+    recommended = builtin.aliases()["general"]
+    assert recommended in builtin.manifest()
+    assert builtin.resolve("general", field="model_dir") == os.path.join(builtin.HERE,
+                                                                         recommended)
 
 
 def test_a_changed_file_is_refused_naming_it(package):

@@ -434,6 +434,9 @@ def test_presets_expand_to_their_documented_fields():
         "pan001": {"overlap": (15, 15)},
         "writers": WRITERS,
         "scanned": {**WRITERS, "scan": True},
+        "handwriting": {**WRITERS, "scale": (0.9, 1.1), "rotation": (-8.0, 8.0),
+                        "slant": (-0.1, 0.1), "aspect": (0.6, 1.3), "spacing": (-0.25, 0.3),
+                        "scan": True, "font_fraction": 0.5},
     }
     defaults = render_params.RenderParams()
     for name, fields in render_params.PRESETS.items():

@@ -2,7 +2,7 @@
 checksums in recognizer/builtin/models.json (`recognizer.builtin.install`).
 
     python tools/ship_model.py --model MODEL_DIR --name NAME --command "digitseq train ..." \
-        [--render "digitseq render ..."] [--metrics metrics.json]
+        [--render "digitseq render ..."] [--metrics metrics.json] [--alias general]
 
 The card records the training command (and the render command of its data), the data and
 architecture from the model's config.json, its validation figures, and the figures in
@@ -64,11 +64,13 @@ def main() -> None:
     parser.add_argument("--command", required=True)
     parser.add_argument("--render")
     parser.add_argument("--metrics")
+    parser.add_argument("--alias", help="an alias that names this model from now on, e.g. "
+                        "general (the recommended model)")
     args = parser.parse_args()
     metrics = json.loads(pathlib.Path(args.metrics).read_text()) if args.metrics else {}
     facts, text = card(args.model, args.name, command=args.command, render=args.render,
                        metrics=metrics)
-    print(builtin.install(args.model, args.name, card=facts, card_text=text))
+    print(builtin.install(args.model, args.name, card=facts, card_text=text, alias=args.alias))
 
 
 if __name__ == "__main__":

@@ -264,3 +264,30 @@ def ink_layout(glyphs: np.ndarray, spacing: np.ndarray) -> np.ndarray:
         window = image[:, offset + left:offset + left + glyph.shape[1]]
         np.maximum(window, glyph, out=window)
     return image[:, offset:offset + ink_end + 1 + FONT_MARGIN]
+
+
+def render_each(specs: list[SequenceSpec], mnist_split: MnistSplit) -> list[RenderedSequence]:
+    """Sequences without writer values (`make_specs` of legacy params): each digit varied inside
+    its 28-column box by its own values (`handwriting.vary_each`), boxes combined by pixel
+    maximum."""
+    varied = handwriting.vary_each(
+        mnist_split.images[np.concatenate([s.rows for s in specs])],
+        scale=np.concatenate([s.scales for s in specs]),
+        slant=np.concatenate([s.slants for s in specs]),
+        rotation=np.concatenate([s.rotations for s in specs]),
+        thickness=np.concatenate([s.thickness for s in specs]),
+        shift=np.concatenate([s.shifts for s in specs]))
+    rendered, first = [], 0
+    for spec in specs:
+        lefts = spec.digit_left.tolist()
+        image = np.zeros((IMAGE_SIZE, lefts[-1] + IMAGE_SIZE), np.uint8)
+        for left, digit in zip(lefts, varied[first:first + len(lefts)]):
+            box = image[:, left:left + IMAGE_SIZE]
+            np.maximum(box, digit, out=box)
+        first += len(lefts)
+        rendered.append(RenderedSequence(
+            plan=spec.plan, record_id=spec.record_id, image=image,
+            label=tuple(mnist_split.labels[spec.rows].tolist()),
+            source_index=tuple(mnist_split.indices[spec.rows].tolist()),
+            digit_left=tuple(lefts)))
+    return rendered
