@@ -10,7 +10,9 @@ STAMP := $(VENV)/.installed-digitseq
 DEMO_OUT ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast install clean
+FONTS ?= fonts
+
+.PHONY: demo test test-fast install clean fonts
 
 install: $(STAMP)
 
@@ -29,6 +31,11 @@ test: $(STAMP)
 # The subset for development: everything but the tests marked slow (end-to-end jobs, training).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
+
+# The handwriting font families `digitseq render --fonts` may train on, from npm's @fontsource
+# packages (needs npm and the registry; nothing else does).
+fonts:
+	$(PYTHON) tools/fetch_fonts.py --out $(FONTS)
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info

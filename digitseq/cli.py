@@ -29,6 +29,14 @@ COMMANDS = (render_cmd, ingest_cmd, inspect_cmd, train_cmd, calibrate_cmd, predi
 LIBRARIES = ("digitseq", "pipelines", "recognizer", "schemas")
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line (no usage block), exit 2; its subparsers are
+    of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 class _Commands:
     """Stands for argparse's subparsers in the commands' `register`, remembering each parser."""
 
@@ -46,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _build() -> tuple[argparse.ArgumentParser, _Commands]:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="digitseq", description="Handwritten digit-string recognition with Beam, tf.data "
         "and Keras.")
     parser.add_argument("--version", action="version", version=f"digitseq {__version__}")

@@ -120,8 +120,9 @@ class ModelConfig:
                 raise ConfigError(
                     "dilation", self.dilation,
                     f"the widest temporal layer steps {widest} input columns between taps "
-                    f"(dilation^(layers - 1) x 2^width_pools); expected at most "
-                    f"{MAX_DILATION_COLUMNS} (ten digits)", others=["layers", "width_pools"])
+                    f"(dilation^(layers - 1) x 2^width_pools, width_pools being conv_blocks "
+                    f"unless given); expected at most {MAX_DILATION_COLUMNS} (ten digits)",
+                    others=["layers", "width_pools", "conv_blocks"])
 
     @property
     def pooled_blocks(self) -> int:

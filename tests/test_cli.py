@@ -206,7 +206,8 @@ def test_float_flags_refuse_nan_and_infinity(command, flag, pair, value, capsys,
      "--conv-single-blocks 3: expected 0..2 (--conv-blocks)"),
     (["--dilation", "3", "--layers", "5", "--conv-blocks", "2"],
      "--dilation 3: the widest temporal layer steps 324 input columns between taps "
-     "(dilation^(--layers - 1) x 2^--conv-blocks); expected at most 280 (ten digits)"),
+     "(dilation^(--layers - 1) x 2^--width-pools, --width-pools being --conv-blocks unless "
+     "given); expected at most 280 (ten digits)"),
 ])
 def test_bad_convctc_options_are_one_line_naming_the_flag(capsys, flags, message):
     assert cli.run(["train", *REQUIRED["train"], "--arch", "convctc", *flags]) == 2
@@ -228,3 +229,19 @@ def test_xla_is_refused_for_recurrent_models(capsys):
     args = cli.build_parser().parse_known_args(
         ["train", *REQUIRED["train"], "--arch", "convctc", "--jit-compile"])[0]
     assert args.flags.build(TrainConfig, args).jit_compile
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", *REQUIRED["train"], "--recipe", "no-such"],
+     "digitseq train: error: argument --recipe: invalid choice: 'no-such'"),
+    (["train", *REQUIRED["train"], "--data-weights", "a,b"],
+     "digitseq train: error: argument --data-weights: expected comma-separated numbers"),
+    (["render", *REQUIRED["render"], "--scan-height", "nan,nan"],
+     "digitseq render: error: argument --scan-height: expected MIN,MAX"),
+    (["train"], "digitseq train: error: the following arguments are required: --data"),
+    (["no-such-command"], "digitseq: error: argument COMMAND: invalid choice"),
+])
+def test_every_flag_error_is_one_line_without_the_usage_block(argv, message, capsys):
+    assert cli.run(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and len(err.strip().splitlines()) == 1, err
