@@ -74,6 +74,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser, commands = _build()
     try:
         args, extra = parser.parse_known_args(argv)
+        args.argv = argv[argv.index(args.command) + 1:]  # the command's own arguments
         beam = getattr(args, "accepts_pipeline_flags", False)
         unknown = unknown_flags(extra, beam=beam)
         if unknown:

@@ -20,7 +20,7 @@ import inspect
 import re
 import types
 import typing
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from schemas.errors import show_value
 from schemas.options import CHOICES, FLAG, METAVAR
@@ -155,6 +155,19 @@ class Flags:
                 value = getattr(args, field.name)
                 values[field.name] = tuple(value) if isinstance(value, list) else value
         return cls(**values)
+
+    def explicit(self, argv: Sequence[str]) -> set[str]:
+        """The config fields whose flags `argv` (the command's own arguments) gives, whatever
+        their values: parsed again with every default suppressed."""
+        saved = [(action, action.default, action.required) for action in self._actions]
+        try:
+            for action in self._actions:
+                action.default, action.required = argparse.SUPPRESS, False
+            parsed, _ = self.parser.parse_known_args(list(argv))
+        finally:
+            for action, default, required in saved:
+                action.default, action.required = default, required
+        return {action.dest for action in self._actions if hasattr(parsed, action.dest)}
 
     def option_strings(self) -> list[str]:
         """Every flag added (both spellings of a switch)."""

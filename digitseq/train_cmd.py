@@ -26,7 +26,7 @@ def run(args: argparse.Namespace, _: list[str]) -> int:
     choice = args.flags.build(RecipeChoice, args)  # before TensorFlow loads
     config = args.flags.build(TrainConfig, args)
     if choice.recipe:
-        config = RECIPES[choice.recipe].start(config)
+        config = RECIPES[choice.recipe].start(config, given=args.flags.explicit(args.argv))
     from recognizer import train
 
     result = train.train(config)

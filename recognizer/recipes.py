@@ -23,6 +23,7 @@ checks that they parse to `apply(...)`. The measurements behind them are in benc
 from __future__ import annotations
 
 import dataclasses
+from typing import Iterable
 
 from recognizer.config import ModelConfig, TrainConfig
 from schemas.errors import ConfigError
@@ -56,20 +57,26 @@ class Recipe:
             warmup_epochs=min(self.warmup_epochs, config.epochs / 2),
             reader=dataclasses.replace(config.reader, augment=True))
 
-    def start(self, config: TrainConfig) -> TrainConfig:
-        """`apply(config)` for a config that sets none of what the recipe sets.
+    def start(self, config: TrainConfig, *, given: Iterable[str] = ()) -> TrainConfig:
+        """`apply(config)` for a config that sets none of what the recipe sets, neither to another
+        value than the default nor explicitly (`given`: the fields the user gave, whatever their
+        values; a front end that knows them passes them).
 
         Raises:
           ConfigError: naming `recipe` and the fields `config` sets (a model field, `schedule`,
-            `learning_rate`, `warmup_epochs` or `augment`) that differ from their defaults.
+            `learning_rate`, `warmup_epochs` or `augment`): those that differ from their
+            defaults, then those `given`.
         """
         default = TrainConfig(data_dir=config.data_dir, model_dir=config.model_dir)
-        given = [f.name for f in dataclasses.fields(ModelConfig)
-                 if getattr(config.model, f.name) != getattr(default.model, f.name)]
-        given += [name for name in ("schedule", "learning_rate", "warmup_epochs")
-                  if getattr(config, name) != getattr(default, name)]
+        model_fields = [f.name for f in dataclasses.fields(ModelConfig)]
+        changed = [name for name in model_fields
+                   if getattr(config.model, name) != getattr(default.model, name)]
+        changed += [name for name in ("schedule", "learning_rate", "warmup_epochs")
+                    if getattr(config, name) != getattr(default, name)]
         if config.reader.augment != default.reader.augment:
-            given.append("augment")
+            changed.append("augment")
+        recipe_fields = {*model_fields, "schedule", "learning_rate", "warmup_epochs", "augment"}
+        given = changed + sorted(set(given) & recipe_fields - set(changed))
         if given:
             raise ConfigError("recipe", self.name, f"sets its own model, learning rate (cosine, "
                               f"with warm-up) and augmentation, but {', '.join(given)} "

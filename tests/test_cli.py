@@ -25,7 +25,9 @@ REQUIRED = {"render": ["--out", "o"], "train": ["--data", "d", "--model-dir", "m
 
 
 def _parsed(command: str, *flags: str) -> argparse.Namespace:
+    """The namespace `cli.run` hands a command (with the command's own arguments in `argv`)."""
     args, _ = cli.build_parser().parse_known_args([command, *REQUIRED[command], *flags])
+    args.argv = [*REQUIRED[command], *flags]
     return args
 
 
@@ -82,6 +84,18 @@ def test_train_recipe_trains_the_recipe_and_refuses_the_flags_it_sets(name, monk
     assert (f"--recipe {name}: sets its own model, learning rate (cosine, with warm-up) and "
             f"augmentation, but --dropout, --schedule are given too; expected none of them with "
             f"it") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--recipe", "deep", "--arch", "crnn"], "--arch"),  # crnn is --arch's default
+    (["--recipe", "floor", "--learning-rate", "0.001"], "--learning-rate"),  # the default
+    (["--recipe", "fast", "--no-augment"], "--augment"),
+    (["--recipe", "deep", "--width-pools", "2"], "--width-pools"),
+])
+def test_a_flag_the_recipe_sets_is_refused_whatever_its_value(flags, named, capsys):
+    assert cli.run(["train", *REQUIRED["train"], *flags]) == 2
+    err = capsys.readouterr().err
+    assert f"but {named} is given too; expected none of them with it" in err, err
 
 
 def test_the_demo_trains_the_deep_recipe(monkeypatch):
