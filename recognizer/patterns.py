@@ -11,6 +11,11 @@ Supported subset (anything else is refused with a `PatternError` naming it):
 Construction: a recursive-descent parser builds a Thompson NFA (epsilon moves), the subset
 construction turns it into a DFA, and states from which no accepting state can be reached are
 removed, so a prefix the automaton keeps can still be completed.
+
+Size bound: a pattern may be at most `MAX_PATTERN_LENGTH` characters and its NFA and DFA at most
+`MAX_STATES` states each; a larger one is refused as soon as the bound is crossed, so compiling
+takes at most about a second whatever the pattern (`[0-9]{1,1000}` compiles; nested repetitions
+such as `(([0-9]{1,30}){1,30}){1,30}` and `[0-9]{1,100000}` are refused at once).
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import numpy as np
 
 DIGITS = 10
 DEAD = -1
+MAX_PATTERN_LENGTH = 1000
+MAX_STATES = 5000
+"""The size bound (module docstring)."""
 
 
 class PatternError(ValueError):
@@ -56,6 +64,8 @@ class _Nfa:
         self.moves: list[list[tuple[frozenset, int]]] = []
 
     def state(self) -> int:
+        if len(self.epsilon) >= MAX_STATES:
+            raise PatternError(_too_large("NFA"))
         self.epsilon.append([])
         self.moves.append([])
         return len(self.epsilon) - 1
@@ -256,6 +266,9 @@ def compile_pattern(pattern: str) -> Automaton:
       PatternError: not a regular expression, outside the subset, able to match a non-digit, or
         matching no non-empty digit string.
     """
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise PatternError(f"{len(pattern)} characters long; expected at most "
+                           f"{MAX_PATTERN_LENGTH}")
     try:
         re.compile(pattern)
     except re.error as err:
@@ -274,6 +287,8 @@ def compile_pattern(pattern: str) -> Automaton:
                 continue
             target = _closure(nfa, moved)
             if target not in index:
+                if len(index) >= MAX_STATES:
+                    raise PatternError(_too_large("DFA"))
                 index[target] = len(index)
                 queue.append(target)
             row.append(index[target])
@@ -282,6 +297,11 @@ def compile_pattern(pattern: str) -> Automaton:
     return _pruned(rows, accepting, pattern=pattern,
                    empty="matches no digit string; expected a pattern that some non-empty "
                          "string of digits matches")
+
+
+def _too_large(kind: str) -> str:
+    return (f"too large: its {kind} needs more than {MAX_STATES} states; expected a digit format "
+            f"with smaller repetition counts (nested repetitions multiply them)")
 
 
 def _pruned(rows: list[list[int]], accepting: list[bool], *, pattern: str,

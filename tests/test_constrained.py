@@ -38,6 +38,10 @@ def test_the_automaton_accepts_what_re_fullmatch_accepts(pattern):
     ("[0-9]{0}", "matches no digit string"),
     ("^[0-9]{3}$", "anchor"),
     ("(?=1)1", "group extension"),
+    ("(([0-9]{1,30}){1,30}){1,30}", "too large: its NFA needs more than 5000 states"),
+    ("[0-9]{1,100000}", "too large: its NFA needs more than 5000 states"),
+    ("[0-9]*1[0-9]{12}", "too large: its DFA needs more than 5000 states"),  # 2^13 subsets
+    ("1" * 1001, "1001 characters long; expected at most 1000"),
 ])
 def test_patterns_outside_the_subset_are_refused(pattern, message):
     with pytest.raises(patterns.PatternError, match=re.escape(message)):
