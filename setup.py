@@ -16,6 +16,7 @@ INSTALL_REQUIRES = [
     "protobuf>=4.25,<5",
     "editdistance>=0.8",
     "matplotlib>=3.8",
+    "pillow>=10",  # font glyphs (FreeType with WOFF2) for render --fonts
     "pyarrow>=14",
 ]
 

@@ -84,7 +84,8 @@ def resolve(value: str, *, field: str) -> str:
     if not is_name(value):
         return value
     models = manifest()
-    value = aliases().get(value, value)
+    if value in aliases():
+        return resolve(aliases()[value], field=field)
     if value not in models:
         names = sorted([*models, *aliases()])
         raise ConfigError(field, value, f"no builtin model of that name (builtin: "
@@ -110,6 +111,13 @@ def install(model_dir: str, name: str, *, card: Mapping[str, Any], card_text: st
     card and records its checksums (and makes `alias` name it); returns the builtin directory."""
     if not _NAME.fullmatch(name):
         raise ConfigError("name", name, "expected lower-case letters, digits, dashes and dots")
+    if name in aliases():
+        raise ConfigError("name", name, f"is an alias (of {aliases()[name]}); expected a name "
+                          f"of its own")
+    if alias is not None and (not _NAME.fullmatch(alias) or alias in manifest()
+                              or alias == name):
+        raise ConfigError("alias", alias, "expected lower-case letters, digits, dashes and "
+                          "dots, not a model's own name")
     target = os.path.join(HERE, name)
     if os.path.exists(target):
         shutil.rmtree(target)
@@ -132,9 +140,6 @@ def install(model_dir: str, name: str, *, card: Mapping[str, Any], card_text: st
         f.write("\n")
     _verified.discard(name)
     if alias is not None:
-        if not _NAME.fullmatch(alias) or alias in models:
-            raise ConfigError("alias", alias, "expected lower-case letters, digits, dashes and "
-                              "dots, not a model's own name")
         named = dict(sorted({**aliases(), alias: name}.items()))
         with open(ALIASES, "w") as f:
             json.dump(named, f, indent=2)

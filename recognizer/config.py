@@ -61,7 +61,7 @@ class ModelConfig:
       batch_norm: `crnn`: batch normalization after each convolution (always on for `convctc`).
       kernel_size: `convctc`: taps of each temporal convolution.
       dilation: `convctc`: temporal layer i is dilated dilation^i (1: no dilation); the widest,
-        dilation^(layers - 1) x 2^conv_blocks input columns, must be at most 280 (ten digits).
+        dilation^(layers - 1) x downsample input columns, must be at most 280 (ten digits).
       separable: `convctc`: depthwise-separable temporal convolutions (fewer weights and FLOPs).
       conv_separable: `convctc`: the residual 3x3 convolutions of each block (all after its
         first) depthwise-separable: a 3x3 depthwise then a 1x1 pointwise convolution.
@@ -99,6 +99,9 @@ class ModelConfig:
                 raise ConfigError(name, getattr(self, name), "expected at least 1")
         if self.conv_blocks < 0:
             raise ConfigError("conv_blocks", self.conv_blocks, "expected 0 or more")
+        if self.width_pools is not None and self.arch not in CONVOLUTIONAL:
+            raise ConfigError("width_pools", self.width_pools,
+                              f"only for arch crnn or convctc, got {self.arch}", others=["arch"])
         if self.width_pools is not None and not 0 <= self.width_pools <= self.conv_blocks:
             raise ConfigError("width_pools", self.width_pools,
                               f"expected 0..{self.conv_blocks} (conv_blocks)",

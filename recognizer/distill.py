@@ -39,7 +39,8 @@ def load_teacher(directory: str, *, downsample: int, height: int, data_dir: str
     if teacher.model.downsample != downsample:
         raise ConfigError("teacher", directory, f"emits a frame every {teacher.model.downsample} "
                           f"columns, the model every {downsample}; expected the same "
-                          f"downsampling (2^conv_blocks)", others=["conv_blocks"])
+                          f"downsampling (2^width_pools, width_pools being conv_blocks unless "
+                          f"given)", others=["width_pools", "conv_blocks"])
     return teacher
 
 

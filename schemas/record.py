@@ -15,7 +15,8 @@
 Optional features may be absent from a record; readers that do not use them never see them (they
 are left out of `tf_feature_spec()` unless asked for). `digit_left`, `source_file` and
 `source_size` were added to version 1 as optional features, so records written before them still
-follow the contract. Rendered records carry `source_index`; records ingested from image files
+follow the contract. Rendered records of MNIST digits carry `source_index` (strings written in a
+font, `pipelines.render.fonts`, have neither it nor `digit_left`); records ingested from image files
 (`digitseq ingest`) carry `source_file` and `source_size` instead.
 
 `FEATURES` below drives the tf.io parsing spec used by the tf.data reader, `parse_record` used

@@ -238,3 +238,15 @@ def test_two_prediction_runs_on_one_directory_leave_one_run(tmp_path, trained_mo
                          out)
     run = json.loads(open(os.path.join(out, prediction.RUN)).read())
     assert run["decoder"] == ["greedy", "beam"][winner] and run["job"]["id"]
+
+
+def test_predict_refuses_a_dataset_directory_as_its_output_even_with_overwrite(tmp_path):
+    from pipelines.predict import writing
+
+    out = tmp_path / "data"
+    assert render(out, *SMALL_RENDER) == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    with pytest.raises(ConfigError, match=r"is a dataset directory \(it holds metadata.json and "
+                                          r"COMPLETED\); expected a directory of its own"):
+        writing.prepare_output_dir(str(out), overwrite=True, command="digitseq predict")
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before

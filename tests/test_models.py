@@ -32,8 +32,11 @@ def _frames(sample_mnist, digits, pad_to):
     ("convctc", {"conv_blocks": 1, "layers": 2, "kernel_size": 4, "dilation": 3}),
     ("convctc", {"conv_layers": 3, "conv_blocks": 2, "conv_separable": True}),
     ("convctc", {"conv_layers": 2, "conv_blocks": 3, "conv_single_blocks": 2}),
+    ("convctc", {"conv_layers": 2, "conv_blocks": 3, "width_pools": 1, "layers": 3}),
+    ("crnn", {"conv_blocks": 3, "width_pools": 2}),
 ], ids=[*ARCHITECTURES, "crnn-bn-deep", "convctc-residual-separable",
-        "convctc-even-kernel", "convctc-separable-blocks", "convctc-single-blocks"])
+        "convctc-even-kernel", "convctc-separable-blocks", "convctc-single-blocks",
+        "convctc-width-pools", "crnn-width-pools"])
 def test_contract_padding_invariance_and_safe_reload(tmp_path, sample_mnist, arch, options):
     config = ModelConfig(arch=arch, units=8, layers=options.pop("layers", 1),
                                 conv_filters=4, **options)
@@ -87,13 +90,32 @@ def test_pixels_never_make_the_mask(sample_mnist, arch):
      r"dilation 3: the widest temporal layer steps 324 input columns .* expected at most 280"),
     ({"arch": "convctc", "dilation": 2, "layers": 5, "conv_blocks": 5},
      "dilation 2: the widest temporal layer steps 512 input columns"),
+    ({"arch": "brnn", "width_pools": 1}, "width_pools 1: only for arch crnn or convctc"),
+    ({"arch": "convctc", "conv_blocks": 3, "width_pools": -1}, r"width_pools -1: expected 0..3"),
 ])
 def test_bad_options(options, message):
     with pytest.raises(InvalidInputError, match=message):
         ModelConfig(**options)
 
 
-def test_convctc_dilation_limit_is_inclusive():
+@pytest.mark.parametrize("arch", ["crnn", "convctc"])
+def test_width_pools_pools_the_width_in_the_first_blocks_only(arch):
+    config = ModelConfig(arch=arch, units=8, layers=1, conv_filters=4, conv_blocks=3,
+                         width_pools=1)
+    model = models.build(config, **STATS)
+    pools = [layer.pool_size for layer in model.layers if layer.name.startswith("pool_")]
+    assert pools == [(2, 2), (1, 2), (1, 2)]  # [time, rows]: rows halve in every block
+    out = model({"frames": np.zeros((1, 61, 28), np.uint8), "width": np.array([61])},
+                training=False)
+    assert config.downsample == 2 and int(out["lengths"][0]) == out["logits"].shape[1] == 31
+
+
+def test_fewer_width_pools_relax_the_dilation_limit():
+    with pytest.raises(InvalidInputError, match="dilation 4: the widest temporal layer steps 512"):
+        ModelConfig(arch="convctc", dilation=4, layers=4, conv_blocks=3)  # 64 x 8 columns
+    assert ModelConfig(arch="convctc", dilation=4, layers=4, conv_blocks=3,
+                       width_pools=2).downsample == 4  # 64 x 4 = 256 columns: allowed
+
     assert ModelConfig(arch="convctc", dilation=35, layers=2, conv_blocks=3).dilation == 35
     with pytest.raises(InvalidInputError, match="dilation 36: the widest temporal layer steps 288"):
         ModelConfig(arch="convctc", dilation=36, layers=2, conv_blocks=3)

@@ -11,7 +11,8 @@ import tensorflow as tf
 from apache_beam.transforms import window as window_lib
 from apache_beam.utils.timestamp import Timestamp
 
-from schemas import claims, prediction, storage
+from schemas import claims, dataset, prediction, storage
+from schemas.errors import ConfigError
 
 
 class WriteJsonLines(beam.PTransform):
@@ -87,9 +88,15 @@ def prepare_output_dir(out_dir: str, *, overwrite: bool, command: str,
     it when the run ends).
 
     Raises:
-      ConfigError: another job holds the directory, it holds outputs and `overwrite` is false,
-        or it cannot be written.
+      ConfigError: `out_dir` is a dataset directory (whatever `overwrite` says), another job
+        holds the directory, it holds outputs and `overwrite` is false, or it cannot be written.
     """
+    marks = [name for name in (dataset.METADATA, dataset.COMPLETED)
+             if tf.io.gfile.exists(os.path.join(out_dir, name))]
+    if marks:
+        raise ConfigError("out_dir", out_dir, f"is a dataset directory (it holds "
+                          f"{' and '.join(marks)}); expected a directory of its own for the "
+                          f"predictions")
     return claims.acquire_cleared(out_dir, command=command, leftovers=lambda: output_files(out_dir),
                                   holds="prediction outputs", overwrite=overwrite,
                                   clear_stale=clear_claim)

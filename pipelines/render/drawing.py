@@ -82,7 +82,7 @@ class RenderedSequence:
     record_id: str
     image: np.ndarray  # uint8 [28, width]
     label: tuple[int, ...]
-    source_index: tuple[int, ...]
+    source_index: tuple[int, ...] | None  # None for a string written in a font
     digit_left: tuple[int, ...] | None
     scan: np.ndarray | None = None  # with RenderParams.scan: the paper image `image` came from
     squeezed: bool = False  # the normalised scan was wider than the bucket and resized to it
@@ -148,6 +148,8 @@ def render_shard(plan: ShardPlan, params: RenderParams, *, seed: int, pool: np.n
                  fonts: FontGlyphs | None = None) -> Iterator[RenderedSequence]:
     """The shard's sequences, rendered in order (see the module docstring); `fonts` is needed
     when `params.font_fraction` is above 0."""
+    if params.font_fraction and fonts is None:
+        raise ValueError(f"font_fraction {params.font_fraction} needs the font glyphs (fonts)")
     font_files = fonts.split_files(plan.split) if params.font_fraction else None
     specs = make_specs(plan, params, seed=seed, pool=pool, font_files=font_files)
     batch: list[SequenceSpec] = []

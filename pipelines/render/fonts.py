@@ -3,7 +3,7 @@
 A font directory (`digitseq render --fonts DIR`, local or any scheme `schemas.storage` admits)
 holds one folder per family with that family's font files (TTF, OTF, WOFF, WOFF2; several weights
 of a family go in its folder); a font file directly in DIR is a family of its own, named by its
-file name without the suffix. `tools/fetch_fonts.py` fills such a directory from npm's
+file name without the suffix; names starting with a dot are skipped. `tools/fetch_fonts.py` fills such a directory from npm's
 `@fontsource` packages.
 
 Families are split between train, validation and test as MNIST writers are: by the family's
@@ -116,6 +116,8 @@ def find_fonts(location: str) -> dict[str, str]:
     found = {}
     for entry in sorted(tf.io.gfile.listdir(location)):
         entry = entry.rstrip("/")
+        if entry.startswith("."):  # hidden, e.g. a fetch cut short (tools/fetch_fonts.py)
+            continue
         path = posixpath.join(location, entry) if "://" in location else os.path.join(
             location, entry)
         if tf.io.gfile.isdir(path):

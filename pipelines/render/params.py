@@ -144,8 +144,9 @@ class RenderParams:
         <= MIN <= MAX <= 10`.
       font_fraction: share of strings written in a font family from the render's font directory
         (`RenderConfig.fonts`, `pipelines.render.fonts`) instead of MNIST digits, drawn per
-        string, 0..1. A font string takes one file of one family of its split for all its
-        digits (one writer), gets the same writer and per-digit variation as MNIST strings, and
+        string, 0..1. A font string takes one font file of its split, every file equally likely
+        (so a family shipping several weights is drawn more often), for all its digits (one
+        writer), gets the same writer and per-digit variation as MNIST strings, and
         is laid out by its glyphs' ink: `FONT_GAP` columns plus the string's spacing (and
         `gap - overlap`) between one glyph's ink and the next.
       preset: the entry of `PRESETS` the other fields started from (recorded in metadata; the
