@@ -127,18 +127,29 @@ def match_files(pattern: str, *, field: str, expected: str) -> list[str]:
       ConfigError: naming `field`: the pattern cannot be listed, or matches no file (`expected`
         says what it should have matched).
     """
+    return match_paths(pattern, field=field, expected=expected)[0]
+
+
+def match_paths(pattern: str, *, field: str, expected: str) -> tuple[list[str], list[str]]:
+    """The files and, apart, the directories `pattern` matches, each sorted.
+
+    Raises:
+      ConfigError: naming `field`: the pattern cannot be listed, or matches no file.
+    """
     import tensorflow as tf
 
     from schemas.errors import ConfigError
 
     ensure_filesystem(pattern)
     try:
-        found = sorted(f for f in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(f))
+        matched = tf.io.gfile.glob(pattern)
+        directories = sorted(p for p in matched if tf.io.gfile.isdir(p))
     except tf.errors.OpError as err:
         raise ConfigError(field, pattern, f"cannot list it ({err.message})") from None
-    if not found:
+    files = sorted(set(matched) - set(directories))
+    if not files:
         raise ConfigError(field, pattern, f"matches no files, expected {expected}")
-    return found
+    return files, directories
 
 
 def read_json(path: str) -> Any:

@@ -482,3 +482,21 @@ def test_predict_refuses_mixed_inputs_and_labels_for_records(scans, trained_mode
                     str(mixed / "*.tfrecord.gz"), "--labels", str(folder / "labels.csv"),
                     "--out", str(tmp_path / "out")]) == 2
     assert "--labels" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_directory_the_input_pattern_matches_is_a_dead_letter(scans, trained_model, tmp_path):
+    folder, truth = scans
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in sorted(truth)[:3]:
+        (inputs / os.path.basename(name)).write_bytes((folder / name).read_bytes())
+    (inputs / "more.png").mkdir()  # a folder whose name looks like an image
+    out = tmp_path / "scored"
+    assert cli.run(["predict", "--model", trained_model, "--input", str(inputs / "*"),
+                    "--out", str(out)]) == 0
+    dead = [json.loads(line) for path in sorted(out.glob(f"{prediction.DEAD_LETTER}-*"))
+            for line in path.read_text().splitlines()]
+    assert [row["error"] for row in dead] == [f"{inputs / 'more.png'}: a directory, not a file"]
+    metrics = storage.read_json(str(out / prediction.METRICS))
+    assert metrics["scored"] == 3 and metrics["dead_letters"] == 1

@@ -127,8 +127,8 @@ def run_prediction(config: PredictConfig,
     """Runs the job to completion; returns `metrics.json`'s content plus counters."""
     config = with_model_resolved(config)
     model_config = load_model_config(config.model_dir)
-    files = storage.match_files(config.input_pattern, field="input_pattern",
-                                expected="TFRecord or image files")
+    files, directories = storage.match_paths(config.input_pattern, field="input_pattern",
+                                             expected="TFRecord or image files")
     handler, review = make_handler(config), make_review(config)
     score = (_score_images(config, files, handler, int(model_config["height"]), review)
              if any(map(images.is_image, files)) else
@@ -146,6 +146,13 @@ def run_prediction(config: PredictConfig,
         outputs = (pipeline
                    | "InputFiles" >> beam.Create(files)
                    | "Score" >> score)
+        if directories:  # matched by the pattern, but nothing to score: dead letters
+            outputs["dead_letters"] = (
+                outputs["dead_letters"],
+                pipeline | "MatchedDirectories" >> beam.Create([
+                    prediction.dead_letter_row(file=d, record=0, record_id=d,
+                                               error=f"{d}: a directory, not a file")
+                    for d in directories])) | "AllDeadLetters" >> beam.Flatten()
         _write_outputs(outputs, config)
         result = pipeline.run()
         result.wait_until_finish()
