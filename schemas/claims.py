@@ -186,16 +186,21 @@ def acquire_cleared(directory: str, *, command: str, leftovers: Callable[[], Seq
     folders) is removed with `overwrite`, or refused without it; on any failure the claim is
     released. Returns the claim (the caller releases it when the job ends).
 
+    When `clear_stale` clears a killed job's claim, what is left is that job's (it started on an
+    empty directory, or emptied it with `overwrite`), half written: it is removed as with
+    `overwrite`, so one command recovers a killed job's directory.
+
     Raises:
       ConfigError: another job holds the directory, it cannot be written, or it holds `holds`
         (say, "a dataset") and `overwrite` is false.
     """
     import tensorflow as tf
 
+    killed = clear_stale and read(directory) is not None  # acquire refuses a live holder
     claim = acquire(directory, command=command, clear_stale=clear_stale)
     try:
         found = sorted(leftovers())
-        if found and not overwrite:
+        if found and not (overwrite or killed):
             shown = os.path.basename(found[0]) + (" ..." if len(found) > 1 else "")
             raise ConfigError("out_dir", directory, f"already holds {holds} ({shown}); pass "
                               f"overwrite to replace what is there", others=["overwrite"])

@@ -250,3 +250,29 @@ def test_predict_refuses_a_dataset_directory_as_its_output_even_with_overwrite(t
                                           r"COMPLETED\); expected a directory of its own"):
         writing.prepare_output_dir(str(out), overwrite=True, command="digitseq predict")
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+def test_clearing_a_killed_jobs_claim_removes_what_it_left_in_one_command(tmp_path):
+    from pipelines.predict import writing
+
+    data = tmp_path / "data"
+    (data / dataset.TEMP).mkdir(parents=True)
+    (data / dataset.TEMP / "train-w0140-00000-of-00001.tfrecord.gz-1.tmp").write_bytes(b"half")
+    (data / "train").mkdir()
+    _leave_claim(data, pid=_dead_pid())
+    assert render(data, *SMALL_RENDER, "--clear-claim") == 0  # no --overwrite needed
+    assert dataset.load_metadata(str(data))["counts"]["train"] == 10
+    assert not (data / dataset.TEMP).exists()
+
+    scored = tmp_path / "scored"
+    temp = scored / f"{prediction.BEAM_TEMP}predictions-0a1b"
+    temp.mkdir(parents=True)
+    (temp / "rows").write_text('{"id": "x"}\n' * 3000)
+    _leave_claim(scored, pid=_dead_pid())
+    claim = writing.prepare_output_dir(str(scored), overwrite=False, command="digitseq predict",
+                                       clear_claim=True)
+    claims.release(claim)
+    assert not temp.exists()
+    (temp / "rows").parent.mkdir()  # a stray temp folder without a killed claim: --overwrite
+    with pytest.raises(ConfigError, match="already holds prediction outputs"):
+        writing.prepare_output_dir(str(scored), overwrite=False, command="digitseq predict")

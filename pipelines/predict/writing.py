@@ -72,11 +72,13 @@ class WriteWindowed(beam.PTransform):
 
 
 def output_files(out_dir: str) -> list[str]:
-    """What a prediction run writes in `out_dir` (existing files only)."""
+    """What a prediction run writes in `out_dir` (existing files only), with the temporary
+    folders Beam's file sinks write into first (left behind when a run is killed)."""
     found = []
     for pattern in (f"{prediction.PREDICTIONS}-*", f"{prediction.REVIEW}-*",
                     f"{prediction.DEAD_LETTER}-*",
-                    prediction.METRICS, f"{prediction.WINDOW_METRICS}-*", prediction.RUN):
+                    prediction.METRICS, f"{prediction.WINDOW_METRICS}-*", prediction.RUN,
+                    f"{prediction.BEAM_TEMP}*"):
         found += tf.io.gfile.glob(os.path.join(out_dir, pattern))
     return sorted(found)
 
