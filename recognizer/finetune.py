@@ -53,7 +53,8 @@ def load_initial(directory: str, *, field: str = "init_from") -> InitialModel:
     """The exported model directory `directory`, checked.
 
     Raises:
-      ConfigError: naming `field`: it holds no exported model, or its config cannot be read.
+      ConfigError: naming `field`: it holds no exported model, its config cannot be read, or
+        its model file cannot be loaded.
     """
     import tensorflow as tf
 
@@ -68,8 +69,25 @@ def load_initial(directory: str, *, field: str = "init_from") -> InitialModel:
     except (KeyError, TypeError, ValueError) as err:
         raise ConfigError(field, directory, f"its {exported.CONFIG} does not describe a "
                           f"digitseq model ({type(err).__name__}: {err})") from None
+    check_loadable(os.path.join(directory, exported.MODEL), field=field, directory=directory)
     return InitialModel(directory=directory, model=model, height=height,
                         stats=storage.read_json(os.path.join(directory, exported.STATS)))
+
+
+def check_loadable(path: str, *, field: str, directory: str) -> None:
+    """Loads the Keras archive `path` once, before any file of the run is written.
+
+    Raises:
+      ConfigError: naming `field` and the file: truncated, tampered (the archive's checksums) or
+        not a Keras model.
+    """
+    try:
+        keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as err:  # zipfile, h5py and Keras each raise their own kinds
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ConfigError(field, directory, f"its {exported.MODEL} cannot be loaded "
+                          f"({type(err).__name__}: {reason[:200]}); expected the Keras model "
+                          f"digitseq train exported, unchanged") from None
 
 
 def resolve_model(asked: ModelConfig, initial: InitialModel) -> ModelConfig:

@@ -171,3 +171,25 @@ def test_several_datasets_train_together(lengths_2_and_4, tmp_path):
     result = train.train(config, progress=False)
     assert result["criterion"] == "val_cer"
     assert result["history"][0]["examples"] == (64 + 64) // 16 * 16
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped"])
+@pytest.mark.parametrize("flag", ["--init-from", "--teacher"])
+def test_a_damaged_model_file_is_one_line_and_leaves_nothing(trained_model, variable_dataset,
+                                                             tmp_path, capsys, damage, flag):
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_model, broken)
+    archive = broken / exported.MODEL
+    content = bytearray(archive.read_bytes())
+    if damage == "truncated":
+        content = content[:len(content) // 2]
+    else:
+        content[len(content) // 2] ^= 0xFF  # one byte inside the weights
+    archive.write_bytes(bytes(content))
+    model_dir = tmp_path / "tuned"
+    assert cli.run(["train", "--data", variable_dataset, "--model-dir", str(model_dir), flag,
+                    str(broken), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and (
+        f"{flag} {broken}: its model.keras cannot be loaded (") in err, err
+    assert not model_dir.exists()
