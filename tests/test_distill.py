@@ -46,7 +46,8 @@ def test_a_student_trains_with_a_teacher_and_records_it(trained_model, variable_
 
 @pytest.mark.parametrize("flags, message", [
     (["--conv-blocks", "3"], "emits a frame every 4 columns, the model every 8; expected the "
-                             "same downsampling (2^--conv-blocks)"),
+                             "same downsampling (2^--width-pools, --width-pools being "
+                             "--conv-blocks unless given)"),
     (["--distill-weight", "1"], None),
 ])
 def test_a_teacher_that_does_not_fit_is_refused(trained_model, variable_dataset, tmp_path,
