@@ -46,7 +46,7 @@ def manifest() -> dict[str, Any]:
 
 
 def aliases() -> dict[str, str]:
-    """`{alias: builtin model name}`, e.g. `{"general": "general-v4"}`."""
+    """`{alias: builtin model name}`, e.g. `{"general": "general-v3"}`."""
     if not os.path.exists(ALIASES):
         return {}
     with open(ALIASES) as f:

@@ -97,7 +97,7 @@ def test_an_unknown_builtin_name_is_one_line(command, package, variable_dataset,
     assert "nosuch-model: no builtin model of that name (builtin: tiny-v1)" in err
 
 
-SHIPPED = ["general-v1", "general-v2", "general-v3"]
+SHIPPED = ["general-v1", "general-v2", "general-v3", "general-v4"]
 
 
 @pytest.mark.parametrize("shipped", SHIPPED)
