@@ -202,18 +202,28 @@ def build_hand(out: str, counts: dict[str, int], seed: int, writer) -> None:
     for pool_index, pool in enumerate(POOLS):
         rng = np.random.default_rng([seed, SEED_KEYS["hand"], pool_index])
         folder = os.path.join(out, "hand", pool)
-        os.makedirs(folder, exist_ok=True)
-        clear(folder)
-        lines = ["file,label"]
-        for i in range(counts[pool]):
-            ink, label, _ = writer.write(rng)
-            data, suffix = handwriting.scan(ink, rng)
-            name = f"{i:05d}{suffix}"
-            with open(os.path.join(folder, name), "wb") as f:
-                f.write(data)
-            lines.append(f"{name},{label}")
-        with open(os.path.join(folder, "labels.csv"), "w") as f:
-            f.write("\n".join(lines) + "\n")
+
+        def strings():
+            for _ in range(counts[pool]):
+                ink, label, _ = writer.write(rng)
+                yield (*handwriting.scan(ink, rng), label)
+
+        write_pool(folder, strings())
+
+
+def write_pool(folder: str, strings) -> None:
+    """Empties `folder`, then writes each `(image bytes, suffix, label)` of `strings` (drawn one
+    at a time, in order) as `NNNNN<suffix>`, and `labels.csv`."""
+    os.makedirs(folder, exist_ok=True)
+    clear(folder)
+    lines = ["file,label"]
+    for i, (data, suffix, label) in enumerate(strings):
+        name = f"{i:05d}{suffix}"
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+        lines.append(f"{name},{label}")
+    with open(os.path.join(folder, "labels.csv"), "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def build(out: str, counts: dict[str, int], seed: int = 0, fonts_dir: str | None = None,
@@ -238,29 +248,23 @@ def build(out: str, counts: dict[str, int], seed: int = 0, fonts_dir: str | None
         pools = uci_digits(rng) if source == "uci" else None
         fonts = {"evaluation": FONTS[::2], "finetune": FONTS[1::2]}
         for pool in POOLS:
-            folder = os.path.join(out, source, pool)
-            os.makedirs(folder, exist_ok=True)
-            clear(folder)
-            lines = ["file,label"]
-            for i in range(counts[pool]):
-                length = int(rng.integers(2, 6))
-                if source == "uci":
-                    images, labels = pools[pool]
-                    picks = rng.integers(0, len(labels), size=length)
-                    pieces = [images[k] for k in picks]
-                    label = "".join(str(int(labels[k])) for k in picks)
-                else:
-                    digits = rng.integers(0, 10, size=length)
-                    font = os.path.join(printed_dir, str(rng.choice(fonts[pool])))
-                    pieces = [font_digit(int(d), font, rng) for d in digits]
-                    label = "".join(str(int(d)) for d in digits)
-                data, suffix = on_paper(compose(pieces, rng), rng)
-                name = f"{i:05d}{suffix}"
-                with open(os.path.join(folder, name), "wb") as f:
-                    f.write(data)
-                lines.append(f"{name},{label}")
-            with open(os.path.join(folder, "labels.csv"), "w") as f:
-                f.write("\n".join(lines) + "\n")
+
+            def strings(pool=pool):
+                for _ in range(counts[pool]):
+                    length = int(rng.integers(2, 6))
+                    if source == "uci":
+                        images, labels = pools[pool]
+                        picks = rng.integers(0, len(labels), size=length)
+                        pieces = [images[k] for k in picks]
+                        label = "".join(str(int(labels[k])) for k in picks)
+                    else:
+                        digits = rng.integers(0, 10, size=length)
+                        font = os.path.join(printed_dir, str(rng.choice(fonts[pool])))
+                        pieces = [font_digit(int(d), font, rng) for d in digits]
+                        label = "".join(str(int(d)) for d in digits)
+                    yield (*on_paper(compose(pieces, rng), rng), label)
+
+            write_pool(os.path.join(out, source, pool), strings())
         print(f"{source}: {counts['evaluation']} evaluation and {counts['finetune']} fine-tuning "
               f"strings under {os.path.join(out, source)}")
 
