@@ -81,15 +81,11 @@ def problem(rows: Sequence[LabelRow]) -> tuple[str, str] | None:
 
 def resolve(base_dir: str, name: str) -> str:
     """`name` relative to `base_dir` (unless absolute or a URL), normalised."""
-    return normalize_path(name if is_absolute(name) else join(base_dir, name))
+    return normalize_path(name if is_absolute(name) else storage.join(base_dir, name))
 
 
 def is_absolute(path: str) -> bool:
     return "://" in path or os.path.isabs(path)
-
-
-def join(base_dir: str, name: str) -> str:
-    return posixpath.join(base_dir, name) if "://" in base_dir else os.path.join(base_dir, name)
 
 
 def normalize_path(path: str) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
 from typing import Any, Mapping
 
 import keras
@@ -75,19 +76,23 @@ def load_initial(directory: str, *, field: str = "init_from") -> InitialModel:
 
 
 def check_loadable(path: str, *, field: str, directory: str) -> None:
-    """Loads the Keras archive `path` once, before any file of the run is written.
+    """Checks the Keras archive `path` (a zip file) end to end, every member against its CRC,
+    before any file of the run is written; the weights themselves are read once, later.
 
     Raises:
-      ConfigError: naming `field` and the file: truncated, tampered (the archive's checksums) or
-        not a Keras model.
+      ConfigError: naming `field` and the file: truncated, tampered, or not a zip archive.
     """
+    import tensorflow as tf
+
     try:
-        keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as err:  # zipfile, h5py and Keras each raise their own kinds
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ConfigError(field, directory, f"its {exported.MODEL} cannot be loaded "
-                          f"({type(err).__name__}: {reason[:200]}); expected the Keras model "
-                          f"digitseq train exported, unchanged") from None
+        with tf.io.gfile.GFile(path, "rb") as f, zipfile.ZipFile(f) as archive:
+            damaged = archive.testzip()
+        reason = f"its member {damaged} fails its CRC check" if damaged else None
+    except (zipfile.BadZipFile, OSError, EOFError, tf.errors.OpError) as err:
+        reason = f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:200]}"
+    if reason:
+        raise ConfigError(field, directory, f"its {exported.MODEL} cannot be loaded ({reason}); "
+                          f"expected the Keras model digitseq train exported, unchanged")
 
 
 def resolve_model(asked: ModelConfig, initial: InitialModel) -> ModelConfig:

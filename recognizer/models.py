@@ -17,7 +17,8 @@ and its downsampling.
   / 4; `width_pools` may keep the last blocks from halving the width), then
   bidirectional LSTMs (the captcha-OCR / CRNN design).
 - `convctc`: no recurrence (`recognizer.convctc`): residual 2D convolution blocks with batch
-  normalization that each halve the height and (the first `width_pools`) the width, the height folded into column features, then
+  normalization that each halve the height and (the first `width_pools`) the width, the height
+  folded into column features, then
   residual dilated (optionally depthwise-separable) 1D convolutions over the columns; every
   layer runs in parallel over time, which is what CPUs are good at.
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import posixpath
 import uuid
 import zlib
 from typing import Any, Iterator
@@ -97,6 +98,11 @@ def atomic_file(path: str, *, temp_dir: str | None = None) -> Iterator[str]:
     finally:
         if tf.io.gfile.exists(temp):
             tf.io.gfile.remove(temp)
+
+
+def join(base: str, name: str) -> str:
+    """`name` inside the directory `base`: `/`-joined for URLs (`gs://...`), else the OS way."""
+    return posixpath.join(base, name) if "://" in base else os.path.join(base, name)
 
 
 def write_json(path: str, value: Any) -> None:

@@ -3,8 +3,8 @@
 A font directory (`digitseq render --fonts DIR`, local or any scheme `schemas.storage` admits)
 holds one folder per family with that family's font files (TTF, OTF, WOFF, WOFF2; several weights
 of a family go in its folder); a font file directly in DIR is a family of its own, named by its
-file name without the suffix; names starting with a dot are skipped. `tools/fetch_fonts.py` fills such a directory from npm's
-`@fontsource` packages.
+file name without the suffix; names starting with a dot are skipped. `tools/fetch_fonts.py` fills
+such a directory from npm's `@fontsource` packages.
 
 Families are split between train, validation and test as MNIST writers are: by the family's
 name alone (`family_split`: the SHA-256 of the name, modulo 100, below 15 test, below 30
@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import io
 import os
-import posixpath
 from typing import Mapping
 
 import numpy as np
@@ -118,8 +117,7 @@ def find_fonts(location: str) -> dict[str, str]:
         entry = entry.rstrip("/")
         if entry.startswith("."):  # hidden, e.g. a fetch cut short (tools/fetch_fonts.py)
             continue
-        path = posixpath.join(location, entry) if "://" in location else os.path.join(
-            location, entry)
+        path = storage.join(location, entry)
         if tf.io.gfile.isdir(path):
             for name in sorted(tf.io.gfile.listdir(path)):
                 if name.lower().endswith(FONT_SUFFIXES):
@@ -144,8 +142,7 @@ def load(location: str) -> FontGlyphs:
     fonts = find_fonts(location)
     images, digests = [], []
     for relative in fonts:
-        path = posixpath.join(location, relative) if "://" in location else os.path.join(
-            location, relative)
+        path = storage.join(location, relative)
         data = storage.read_bytes(path)
         images.append(draw_digits(data, name=path))
         digests.append(hashlib.sha256(data).hexdigest())
@@ -170,8 +167,7 @@ def draw_digits(data: bytes, *, name: str) -> np.ndarray:
     glyphs = []
     for digit in range(10):
         glyph = _draw(font, str(digit))
-        if not glyph.any() or (glyph.shape == missing_glyph.shape
-                               and np.array_equal(glyph, missing_glyph)):
+        if not glyph.any() or np.array_equal(glyph, missing_glyph):
             raise InvalidInputError(f"font {name}: has no glyph for the digit {digit}; expected "
                                     f"all ten digits")
         glyphs.append(to_mnist_box(glyph))
