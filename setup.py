@@ -38,14 +38,12 @@ setuptools.setup(
     description="Handwritten digit-string recognition: Beam render and scoring jobs, "
     "a bucketed tf.data reader and a Keras 3 CTC recognizer.",
     python_requires=">=3.10",
-    packages=setuptools.find_packages(
-        include=["digitseq", "digitseq.*", "pipelines", "pipelines.*", "recognizer",
-                 "recognizer.*", "schemas", "schemas.*"]) + ["pipelines.render.data",
-                                                             "recognizer.builtin"],
+    packages=setuptools.find_packages(include=["digitseq", "digitseq.*"])
+    + ["digitseq.pipelines.render.data", "digitseq.recognizer.serving.builtin"],
     package_data={
-        "schemas": ["*.pbtxt"],
-        "pipelines.render.data": ["*.npz", "*.json"],
-        "recognizer.builtin": ["models.json", "**/*"],
+        "digitseq.schemas": ["*.pbtxt"],
+        "digitseq.pipelines.render.data": ["*.npz", "*.json"],
+        "digitseq.recognizer.serving.builtin": ["*.json", "**/*"],
     },
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,

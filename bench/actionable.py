@@ -32,9 +32,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def predict(out_dir: str, **fields) -> tuple[dict, dict, float]:
-    from digitseq.beam_options import pipeline_options
-    from pipelines.predict import job
-    from pipelines.predict.config import PredictConfig
+    from digitseq.cli.beam_options import pipeline_options
+    from digitseq.pipelines.predict import job
+    from digitseq.pipelines.predict.config import PredictConfig
 
     config = PredictConfig(out_dir=out_dir, overwrite=True, **fields)
     started = time.perf_counter()
@@ -54,7 +54,7 @@ def accepted_errors_by_digit(out_dir: str, data_dir: str, threshold: float):
     import collections
     import glob
 
-    from schemas import prediction
+    from digitseq.schemas import prediction
     from tests.records import read_split
 
     sources = {r["id"]: r["source_index"] for r in read_split(data_dir, "test")}
@@ -80,7 +80,7 @@ def draw_digits(indices: list[int], path: str) -> None:
     import numpy as np
     from PIL import Image
 
-    from pipelines.render import mnist
+    from digitseq.pipelines.render import mnist
 
     test = mnist.load(mnist.default_location()).test
     print(f"   MNIST labels of those digits, in order: {[int(test.labels[i]) for i in indices]}; "
@@ -129,10 +129,11 @@ def main() -> None:
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     work = args.work or tempfile.mkdtemp(prefix="bench-actionable-")
-    from recognizer import calibration
+    from digitseq.recognizer.serving import calibration
+    from digitseq.recognizer.train import calibrate
 
     if calibration.read(args.model) is None:
-        fitted = calibration.calibrate_model(calibration.CalibrateConfig(
+        fitted = calibrate.calibrate_model(calibrate.CalibrateConfig(
             model_dir=args.model, data_dir=args.plain, beam_width=args.beam_width))
         print("calibrated on", args.plain, "validation:", json.dumps(fitted.to_json()))
     print("calibration:", json.dumps(calibration.read(args.model).to_json()))

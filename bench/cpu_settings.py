@@ -68,10 +68,13 @@ def measure(data_dir: str, flags: list[str], *, steps: int, warmup: int) -> dict
     import keras
 
     from digitseq import cli
-    from recognizer import data, distribution, models, train
-    from recognizer.config import TrainConfig
-    from recognizer.layout import split_info
-    from schemas import dataset
+    from digitseq.recognizer.data import reader as data
+    from digitseq.recognizer.train import distribution
+    from digitseq.recognizer.model import architectures as models
+    from digitseq.recognizer.train import trainer as train
+    from digitseq.recognizer.config import TrainConfig
+    from digitseq.recognizer.data.layout import split_info
+    from digitseq.schemas import dataset
 
     args, _ = cli.build_parser().parse_known_args(
         ["train", "--data", data_dir, "--model-dir", "unused", *flags])

@@ -313,7 +313,7 @@ def breakdown(predictions: str) -> dict:
     the rows its metrics count), broken down, and the SER on strings with a doubled digit."""
     import glob
 
-    from schemas import prediction as contract
+    from digitseq.schemas import prediction as contract
 
     rows = []
     for name in (contract.PREDICTIONS, contract.REVIEW):
@@ -371,7 +371,7 @@ RECORDED = ("cer", "ser", "strings", "characters", "substitutions", "deletions",
 
 def record(out: str, model: str, source: str, metrics: dict) -> None:
     """Adds one model's figures on one source (`RECORDED`) to `<out>/results.json`."""
-    from schemas.storage import write_json
+    from digitseq.core.storage import write_json
 
     path = os.path.join(out, "results.json")
     results = json.load(open(path)) if os.path.exists(path) else {}

@@ -51,7 +51,7 @@ JPEG_QUALITY = (55, 95)
 def test_families(location: str) -> dict[str, list[str]]:
     """`{family: [font paths]}` of the test-split families in `location` (one folder per family,
     as `tools/fetch_fonts.py` writes it), sorted; empty if there is none."""
-    from pipelines.render.fonts import family_split
+    from digitseq.pipelines.render.fonts import family_split
 
     families = {}
     if not os.path.isdir(location):

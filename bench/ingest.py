@@ -34,7 +34,7 @@ def write_images(location: str, count: int, folder: str, per_folder: int) -> Non
     import numpy as np
     import tensorflow as tf
 
-    from pipelines.render import mnist
+    from digitseq.pipelines.render import mnist
 
     test = mnist.load(location).test
     rng = np.random.default_rng(0)
@@ -67,8 +67,8 @@ def plain_loop(folder: str, count: int, out_path: str) -> float:
     """The baseline: one process, one file, no splits or buckets. Returns seconds."""
     import tensorflow as tf
 
-    from pipelines import images
-    from schemas import record
+    from digitseq.pipelines import images
+    from digitseq.schemas import record
 
     started = time.perf_counter()
     with open(os.path.join(folder, f"labels-{count}.csv")) as f:
@@ -87,8 +87,8 @@ def plain_loop(folder: str, count: int, out_path: str) -> float:
 
 def beam_job(folder: str, count: int, per_folder: int, out_dir: str, workers: int) -> float:
     """The ingest job as users run it (local runner). Returns seconds."""
-    from digitseq.beam_options import pipeline_options
-    from pipelines.ingest import job as ingest
+    from digitseq.cli.beam_options import pipeline_options
+    from digitseq.pipelines.ingest import job as ingest
 
     started = time.perf_counter()
     metadata = ingest.ingest_dataset(ingest.IngestConfig(
@@ -102,7 +102,7 @@ def beam_job(folder: str, count: int, per_folder: int, out_dir: str, workers: in
 
 
 def main() -> None:
-    from pipelines.render import mnist
+    from digitseq.pipelines.render import mnist
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000)

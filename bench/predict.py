@@ -30,9 +30,9 @@ BATCH = 128
 
 
 def render(location: str, out_dir: str, count: int) -> str:
-    from digitseq.beam_options import pipeline_options
-    from pipelines.render import job as render_lib
-    from pipelines.render import params as render_params
+    from digitseq.cli.beam_options import pipeline_options
+    from digitseq.pipelines.render import job as render_lib
+    from digitseq.pipelines.render import params as render_params
 
     if not os.path.exists(os.path.join(out_dir, "COMPLETED")):
         render_lib.render_dataset(render_lib.RenderConfig(
@@ -43,8 +43,8 @@ def render(location: str, out_dir: str, count: int) -> str:
 
 
 def train_model(data_dir: str, model_dir: str) -> str:
-    from recognizer import train
-    from recognizer.config import TrainConfig
+    from digitseq.recognizer.train import trainer as train
+    from digitseq.recognizer.config import TrainConfig
 
     train.train(TrainConfig(data_dir=data_dir, model_dir=model_dir, epochs=1),
                 progress=False)
@@ -55,8 +55,9 @@ def loop(model_dir: str, data_dir: str) -> tuple[float, int]:
     """The in-process baseline. Returns (seconds, sequences)."""
     import tensorflow as tf
 
-    from recognizer import data, decoding
-    from schemas import batch
+    from digitseq.recognizer.data import reader as data
+    from digitseq.recognizer.serving import decoding
+    from digitseq.schemas import batch
 
     started = time.perf_counter()
     serve = tf.saved_model.load(os.path.join(model_dir, "serving")).signatures["serving_default"]
@@ -70,8 +71,8 @@ def loop(model_dir: str, data_dir: str) -> tuple[float, int]:
 
 def job(model_dir: str, data_dir: str, out_dir: str, workers: int) -> tuple[float, int]:
     """The Beam job as users run it (local runner). Returns (seconds, sequences scored)."""
-    from digitseq.beam_options import pipeline_options
-    from pipelines.predict import job as predict
+    from digitseq.cli.beam_options import pipeline_options
+    from digitseq.pipelines.predict import job as predict
 
     started = time.perf_counter()
     result = predict.run_prediction(predict.PredictConfig(
@@ -86,7 +87,7 @@ def peak_memory_mb(model_dir: str, data_dir: str, workers: int) -> float:
 
 
 def main() -> None:
-    from pipelines.render import mnist
+    from digitseq.pipelines.render import mnist
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000)

@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def child(model: str, pattern: str) -> None:
     """Runs one job (`model` is `DIR` or `DIR@PRECISION`); prints `{"seconds", "scored", "cer",
     "ser"}` as JSON."""
-    from pipelines.predict import job as predict
+    from digitseq.pipelines.predict import job as predict
 
     model_dir, _, precision = model.partition("@")
     with tempfile.TemporaryDirectory() as out_dir:

@@ -45,7 +45,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from recognizer import recipes  # noqa: E402
+from digitseq.recognizer.train import recipes  # noqa: E402
 
 FULL = ["--train", "50000", "--validation", "5000", "--test", "10000"]
 TEST_ONLY = ["--train", "1", "--validation", "0", "--test", "10000"]
@@ -77,8 +77,8 @@ def score(model_dir: str, data_dir: str) -> dict:
     """Test-split error rates of the exported model (greedy decoding)."""
     import keras
 
-    import recognizer.layers  # noqa: F401  (registers the custom layers)
-    from recognizer.evaluation import Evaluator
+    import digitseq.recognizer.model.layers  # noqa: F401  (registers the custom layers)
+    from digitseq.recognizer.train.evaluation import Evaluator
 
     model = keras.saving.load_model(os.path.join(model_dir, "model.keras"), safe_mode=True)
     summary, _ = Evaluator(model, data_dir, "test", batch_size=256)()

@@ -26,9 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from recognizer import data, layout  # noqa: E402
-from recognizer.config import ReaderConfig  # noqa: E402
-from schemas import batch, dataset, record  # noqa: E402
+from digitseq.recognizer.data import reader as data, layout  # noqa: E402
+from digitseq.recognizer.config import ReaderConfig  # noqa: E402
+from digitseq.schemas import batch, dataset, record  # noqa: E402
 
 BATCH = 256
 
@@ -88,8 +88,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data
         if not data_dir:
-            from digitseq.beam_options import pipeline_options
-            from pipelines.render import mnist, render, render_params
+            from digitseq.cli.beam_options import pipeline_options
+            from digitseq.pipelines.render import mnist, render, render_params
 
             data_dir = os.path.join(tmp, "data")
             render.render_dataset(render.RenderConfig(

@@ -35,7 +35,7 @@ def plain_loop(location: str, count: int, out_path: str, seed: int = 0) -> float
     import numpy as np
     import tensorflow as tf
 
-    from pipelines.render import mnist
+    from digitseq.pipelines.render import mnist
 
     started = time.perf_counter()
     train = mnist.load(location).train
@@ -64,8 +64,8 @@ def plain_loop(location: str, count: int, out_path: str, seed: int = 0) -> float
 def beam_job(location: str, count: int, out_dir: str, workers: int,
              preset: str = "plain") -> float:
     """The render job as users run it (local runner). Returns seconds."""
-    from digitseq.beam_options import pipeline_options
-    from pipelines.render import job as render, params as render_params
+    from digitseq.cli.beam_options import pipeline_options
+    from digitseq.pipelines.render import job as render, params as render_params
 
     flags = common.local_runner_flags(workers)
     started = time.perf_counter()
@@ -97,7 +97,7 @@ def peak_memory_mb(location: str, count: int, workers: int) -> float:
 
 
 def main() -> None:
-    from pipelines.render import mnist
+    from digitseq.pipelines.render import mnist
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)

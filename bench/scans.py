@@ -38,8 +38,8 @@ def main() -> None:
     import tensorflow as tf
 
     from digitseq import cli
-    from pipelines.render import drawing, mnist, planning
-    from pipelines.render import params as render_params
+    from digitseq.pipelines.render import drawing, mnist, planning
+    from digitseq.pipelines.render import params as render_params
 
     location = mnist.default_location(args.mnist)
     out = args.out or tempfile.mkdtemp(prefix="bench-scans-")

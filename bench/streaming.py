@@ -58,8 +58,8 @@ def stream(paths: list[str], model: str, out_dir: str) -> float:
     from apache_beam.testing.test_stream import TestStream
     from apache_beam.transforms.window import TimestampedValue
 
-    from pipelines.predict import streaming
-    from pipelines.predict.config import PredictConfig
+    from digitseq.pipelines.predict import streaming
+    from digitseq.pipelines.predict.config import PredictConfig
 
     events = TestStream()
     for i in range(0, len(paths), 2):
@@ -86,7 +86,7 @@ def totals(documents: list[dict]) -> dict:
 
 
 def rows(out_dir: str) -> list[dict]:
-    from schemas import prediction
+    from digitseq.schemas import prediction
 
     return sorted(({k: v for k, v in r.items() if k != "confidence"}
                    for r in prediction.read_rows(out_dir)), key=lambda r: (r["file"], r["record"]))
@@ -101,13 +101,13 @@ def main() -> None:
     parser.add_argument("--mnist", default=None, help="default: $MNIST_DIR, else the sample")
     args = parser.parse_args()
     from digitseq import cli
-    from schemas import prediction
+    from digitseq.schemas import prediction
 
     work = tempfile.mkdtemp(prefix="bench-streaming-")
     data = args.data
     if data is None:
         from bench.predict import render
-        from pipelines.render import mnist
+        from digitseq.pipelines.render import mnist
         data = render(mnist.default_location(args.mnist), os.path.join(work, "data"),
                       args.records)
     inbox = os.path.join(work, "inbox")

@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from digitseq import cli  # noqa: E402
-from pipelines.render import mnist  # noqa: E402
+from digitseq.pipelines.render import mnist  # noqa: E402
 from tests import predicting  # noqa: E402
 
 

@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from digitseq import cli
-from schemas import prediction, record
+from digitseq.schemas import prediction, record
 
 BAD = {  # record number in bad.tfrecord -> what its dead letter must say
     0: "not a tf.train.Example",

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from schemas import dataset, record
+from digitseq.schemas import dataset, record
 
 
 def read_split(data_dir: str, split: str) -> list[dict]:

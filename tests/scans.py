@@ -11,7 +11,7 @@ def write_scans(folder: pathlib.Path) -> None:
     """Twelve PNG strips of bundled MNIST test digits, dark on light, with labels.csv."""
     import tensorflow as tf
 
-    from pipelines.render import mnist
+    from digitseq.pipelines.render import mnist
 
     test = mnist.load(mnist.SAMPLE).test
     rng = np.random.default_rng(5)

@@ -16,8 +16,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that
 from apache_beam.transforms.util import SortAndBatchElements
 
-from pipelines.predict import model_handler
-from recognizer import calibration
+from digitseq.pipelines.predict import model_handler
+from digitseq.recognizer.serving import calibration
 from tests.predicting import BAD, read_test_split, rows_of, run_predict
 
 
@@ -132,7 +132,7 @@ def test_a_model_without_calibration_serves_raw_confidence_marked_uncalibrated(
         trained_model, inputs, scored, tmp_path):
     import keras
 
-    from recognizer import export
+    from digitseq.recognizer.serving import export
 
     assert os.path.exists(os.path.join(trained_model, "calibration.json"))
     fitted = calibration.read(trained_model)
@@ -244,7 +244,7 @@ def test_calibrate_command_rewrites_the_serving_confidence(trained_model, variab
               "widths": tf.constant([rec["image"].shape[1]], tf.int32)}
     served = tf.saved_model.load(str(model / "serving")).signatures["serving_default"](**inputs)
     logits = tf.saved_model.load(str(model / "serving")).signatures["logits"](**inputs)
-    from recognizer import decoding
+    from digitseq.recognizer.serving import decoding
 
     raw = decoding.decode(logits["logits"], logits["lengths"])[2].numpy()
     np.testing.assert_allclose(served["confidence"].numpy(), fitted.greedy.apply(raw),

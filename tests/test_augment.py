@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recognizer import augment, data
-from recognizer.config import Augmentation, ReaderConfig
-from schemas import batch
-from schemas.errors import ConfigError
+from digitseq.recognizer.data import augment, reader as data
+from digitseq.recognizer.config import Augmentation, ReaderConfig
+from digitseq.schemas import batch
+from digitseq.core.errors import ConfigError
 
 AUGMENT = ReaderConfig(augment=True)
 

@@ -9,8 +9,8 @@ import os
 import pytest
 
 from digitseq import cli
-from recognizer import builtin
-from schemas.errors import ConfigError
+from digitseq.recognizer.serving import builtin
+from digitseq.core.errors import ConfigError
 
 
 @pytest.fixture()

@@ -13,10 +13,11 @@ import types
 
 import pytest
 
-from pipelines import dataset_writer
-from recognizer import data
-from schemas import claims, dataset, prediction
-from schemas.errors import ConfigError, InvalidInputError
+from digitseq.pipelines import dataset_writer
+from digitseq.recognizer.data import reader as data
+from digitseq.core import claims
+from digitseq.schemas import dataset, prediction
+from digitseq.core.errors import ConfigError, InvalidInputError
 from tests.conftest import render
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -241,7 +242,7 @@ def test_two_prediction_runs_on_one_directory_leave_one_run(tmp_path, trained_mo
 
 
 def test_predict_refuses_a_dataset_directory_as_its_output_even_with_overwrite(tmp_path):
-    from pipelines.predict import writing
+    from digitseq.pipelines.predict import writing
 
     out = tmp_path / "data"
     assert render(out, *SMALL_RENDER) == 0
@@ -253,7 +254,7 @@ def test_predict_refuses_a_dataset_directory_as_its_output_even_with_overwrite(t
 
 
 def test_clearing_a_killed_jobs_claim_removes_what_it_left_in_one_command(tmp_path):
-    from pipelines.predict import writing
+    from digitseq.pipelines.predict import writing
 
     data = tmp_path / "data"
     (data / dataset.TEMP).mkdir(parents=True)

@@ -10,14 +10,14 @@ import pathlib
 import pytest
 
 from digitseq import cli
-from digitseq.demo import DemoConfig
-from pipelines.ingest.config import IngestConfig
-from pipelines.predict.config import PredictConfig
-from pipelines.render.config import RenderConfig
-from recognizer import recipes
-from recognizer.config import ModelConfig
-from recognizer.config import TrainConfig
-from schemas.errors import ConfigError
+from digitseq.cli.workflow import DemoConfig
+from digitseq.pipelines.ingest.config import IngestConfig
+from digitseq.pipelines.predict.config import PredictConfig
+from digitseq.pipelines.render.config import RenderConfig
+from digitseq.recognizer.train import recipes
+from digitseq.recognizer.config import ModelConfig
+from digitseq.recognizer.config import TrainConfig
+from digitseq.core.errors import ConfigError
 
 REQUIRED = {"render": ["--out", "o"], "train": ["--data", "d", "--model-dir", "m"],
             "predict": ["--model", "m", "--input", "i", "--out", "o"], "demo": [],
@@ -41,7 +41,7 @@ def _parsed(command: str, *flags: str) -> argparse.Namespace:
 def test_every_flag_default_is_the_library_default(command, cls, required):
     args = _parsed(command)
     if command == "render":
-        from digitseq import render_cmd
+        from digitseq.cli import render as render_cmd
 
         assert render_cmd.config(args) == cls(**required)
     else:
@@ -70,10 +70,10 @@ def test_each_recipe_is_what_its_flags_and_the_readme_say(recipe):
 @pytest.mark.parametrize("name", sorted(recipes.RECIPES))
 def test_train_recipe_trains_the_recipe_and_refuses_the_flags_it_sets(name, monkeypatch,
                                                                        capsys):
-    from digitseq import train_cmd
+    from digitseq.cli import train as train_cmd
 
     trained = []
-    monkeypatch.setattr("recognizer.train.train", lambda config, **_: trained.append(config) or {
+    monkeypatch.setattr("digitseq.recognizer.train.trainer.train", lambda config, **_: trained.append(config) or {
         "history": [], "criterion": "val_cer", "best": None, "train_seconds": 0.0})
     args = _parsed("train", "--recipe", name, "--epochs", "6", "--batch-size", "32")
     assert train_cmd.run(args, []) == 0
@@ -99,12 +99,12 @@ def test_a_flag_the_recipe_sets_is_refused_whatever_its_value(flags, named, caps
 
 
 def test_the_demo_trains_the_deep_recipe(monkeypatch):
-    from digitseq import demo_cmd
+    from digitseq.cli import demo as demo_cmd
 
     trained = []
-    monkeypatch.setattr("digitseq.demo.run_demo",
+    monkeypatch.setattr("digitseq.cli.workflow.run_demo",
                         lambda demo, render, training, *a, **k: trained.append(training) or {})
-    monkeypatch.setattr("digitseq.text.demo_table", lambda result: "")
+    monkeypatch.setattr("digitseq.cli.text.demo_table", lambda result: "")
     args = _parsed("demo", "--epochs", "3")
     assert demo_cmd.run(args, []) == 0
     assert trained[0] == recipes.DEEP.apply(dataclasses.replace(
@@ -164,7 +164,7 @@ def test_library_errors_name_the_field_and_the_command_line_the_flag(capsys):
 
 
 def test_config_fields_are_documented():
-    from digitseq.flags import field_docs
+    from digitseq.cli.flags import field_docs
 
     for cls in (RenderConfig, TrainConfig, PredictConfig, DemoConfig, ModelConfig):
         docs = field_docs(cls)

@@ -9,7 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from recognizer import ctc, decoding, patterns
+from digitseq.recognizer.model import ctc
+from digitseq.recognizer.serving import decoding, patterns
 
 PATTERNS = ["[0-9]{5}", "0[0-9]{9}", "[0-9]{1,6}", "(12|3)*4?", "[^0]\\d+", ".{2,}",
             "(?:1|2){0,2}[3-5]", "1*?2+", "[2-47]{2}|9(0|1)?", "((0|1)2)+|[5-9]{3,4}"]

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recognizer import ctc, decoding, layers
+from digitseq.recognizer.model import ctc
+from digitseq.recognizer.serving import decoding
+from digitseq.recognizer.model import layers
 
 
 def _logits(frames):

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recognizer import data, data_from_files, layout, parsing
-from recognizer.config import ReaderConfig
-from schemas import batch, dataset, record
-from schemas.errors import InvalidInputError
+from digitseq.recognizer.data import reader as data, files as data_from_files, layout, parsing
+from digitseq.recognizer.config import ReaderConfig
+from digitseq.schemas import batch, dataset, record
+from digitseq.core.errors import InvalidInputError
 from tests.conftest import render
 from tests.records import read_split
 
@@ -140,7 +140,7 @@ def test_mirrored_strategy_on_two_logical_devices(variable_dataset):
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from recognizer import data
+        from digitseq.recognizer.data import reader as data
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         dist = strategy.distribute_datasets_from_function(
             lambda ctx: data.make_dataset({variable_dataset!r}, "train", 16, input_context=ctx,

@@ -11,8 +11,9 @@ import struct
 
 import pytest
 
-from digitseq import cli, pictures
-from schemas import prediction
+from digitseq import cli
+from digitseq.cli import pictures
+from digitseq.schemas import prediction
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIGURE_PIXELS = (pictures.FIGURE_INCHES[0] * pictures.DPI, pictures.FIGURE_INCHES[1] * pictures.DPI)

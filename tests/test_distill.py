@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 
 from digitseq import cli
-from recognizer import distill
-from schemas import exported
+from digitseq.recognizer.train import distill
+from digitseq.schemas import exported
 from tests.conftest import SMALL
 
 
@@ -81,9 +81,11 @@ def test_a_distillation_weight_needs_a_teacher(variable_dataset, tmp_path, capsy
 def test_the_train_step_weighs_the_teacher_in(variable_dataset):
     import keras
 
-    from recognizer import data, models, train
-    from recognizer.config import ModelConfig
-    from schemas import dataset
+    from digitseq.recognizer.data import reader as data
+    from digitseq.recognizer.model import architectures as models
+    from digitseq.recognizer.train import trainer as train
+    from digitseq.recognizer.config import ModelConfig
+    from digitseq.schemas import dataset
 
     config = ModelConfig(units=8, layers=1, conv_filters=4, dropout=0.0, noise=0.0)
     stats = dataset.load_stats(variable_dataset)

@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from pipelines.render import params as render_params, planning
-from schemas import dataset
+from digitseq.pipelines.render import params as render_params, planning
+from digitseq.schemas import dataset
 from tests import processes
 from tests.conftest import render
 from tests.records import tf

@@ -12,10 +12,12 @@ import pytest
 import tensorflow as tf
 
 from digitseq import cli
-from recognizer import ctc, data, finetune, train
-from recognizer.config import ModelConfig, TrainConfig
-from schemas import batch, dataset, exported
-from schemas.errors import ConfigError
+from digitseq.recognizer.model import ctc
+from digitseq.recognizer.data import reader as data
+from digitseq.recognizer.train import finetune, trainer as train
+from digitseq.recognizer.config import ModelConfig, TrainConfig
+from digitseq.schemas import batch, dataset, exported
+from digitseq.core.errors import ConfigError
 from tests.conftest import SMALL, render
 
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from keras import layers
 
-from recognizer import folding, models
-from recognizer.config import ModelConfig
+from digitseq.recognizer.serving import folding
+from digitseq.recognizer.model import architectures as models
+from digitseq.recognizer.config import ModelConfig
 from tests.weights import STATS, randomize_biases_and_statistics
 
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from digitseq import cli
-from pipelines import images
-from pipelines.render import drawing, fonts, params as render_params, planning
-from recognizer.config import ModelConfig
-from schemas import dataset
+from digitseq.pipelines import images
+from digitseq.pipelines.render import drawing, fonts, params as render_params, planning
+from digitseq.recognizer.config import ModelConfig
+from digitseq.schemas import dataset
 from tests.conftest import render
 from tests.records import read_split
 
@@ -160,7 +160,7 @@ def _narrow_ones(glyphs, count: int) -> np.ndarray:
 
 
 def test_narrow_writing_keeps_a_frame_for_each_blank_between_equal_digits(glyphs):
-    from recognizer import layers
+    from digitseq.recognizer.model import layers
 
     image = _narrow_ones(glyphs, 5)
     needed = 9  # CTC: 1, blank, 1, blank, ... 1

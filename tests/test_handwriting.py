@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.render import handwriting
+from digitseq.pipelines.render import handwriting
 
 DIGITS = 20
 

@@ -15,10 +15,11 @@ import pytest
 import tensorflow as tf
 
 from digitseq import cli
-from pipelines import images
-from pipelines.ingest import steps as ingest_steps
-from recognizer import data, records
-from schemas import dataset, prediction, record, storage
+from digitseq.pipelines import images
+from digitseq.pipelines.ingest import steps as ingest_steps
+from digitseq.recognizer.data import reader as data, records
+from digitseq.schemas import dataset, prediction, record
+from digitseq.core import storage
 from tests.conftest import SMALL, render
 from tests.records import read_split
 
@@ -335,9 +336,9 @@ def test_predict_sends_images_the_labels_file_cannot_label_to_dead_letters(scans
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
-    from pipelines import labels as labels_lib
-    from pipelines.predict.image_files import ReadImages
-    from pipelines.predict.records import DEAD
+    from digitseq.pipelines import labels as labels_lib
+    from digitseq.pipelines.predict.image_files import ReadImages
+    from digitseq.pipelines.predict.records import DEAD
 
     folder, truth = scans
     names = sorted(truth)[:3]

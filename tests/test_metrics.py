@@ -2,7 +2,7 @@
 
 import pytest
 
-from recognizer import metrics
+from digitseq.recognizer.serving import metrics
 
 
 def test_corpus_level_rates():

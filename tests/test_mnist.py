@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from pipelines.render import mnist
-from schemas.errors import InvalidInputError
+from digitseq.pipelines.render import mnist
+from digitseq.core.errors import InvalidInputError
 from tests.conftest import write_idx
 
 

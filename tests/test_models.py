@@ -12,9 +12,9 @@ import keras
 import numpy as np
 import pytest
 
-from recognizer import ctc, models
-from recognizer.config import ARCHITECTURES, ModelConfig
-from schemas.errors import InvalidInputError
+from digitseq.recognizer.model import ctc, architectures as models
+from digitseq.recognizer.config import ARCHITECTURES, ModelConfig
+from digitseq.core.errors import InvalidInputError
 from tests.weights import STATS, randomize_biases_and_statistics
 
 
@@ -127,7 +127,7 @@ def test_fewer_width_pools_relax_the_dilation_limit():
 
 @pytest.mark.slow
 def test_convctc_export_serves_the_keras_model_in_a_fresh_process(tmp_path, sample_mnist):
-    from recognizer import decoding, export
+    from digitseq.recognizer.serving import decoding, export
 
     config = ModelConfig(arch="convctc", units=8, layers=2, conv_filters=4,
                                 conv_blocks=2, conv_layers=2)

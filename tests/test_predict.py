@@ -19,9 +19,9 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from digitseq import cli
-from pipelines.predict import model_handler, records as scoring
-from recognizer import calibration, decoding, metrics, precision
-from schemas import exported, prediction
+from digitseq.pipelines.predict import model_handler, records as scoring
+from digitseq.recognizer.serving import calibration, decoding, metrics, precision
+from digitseq.schemas import exported, prediction
 from tests.predicting import BAD, UNLABELED_ID, read_test_split, rows_of, run_predict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

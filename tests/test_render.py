@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from digitseq import cli
-from pipelines import dataset_writer
-from pipelines.render import drawing, handwriting, params as render_params, planning
-from schemas import dataset
-from schemas.errors import InvalidInputError
+from digitseq.pipelines import dataset_writer
+from digitseq.pipelines.render import drawing, handwriting, params as render_params, planning
+from digitseq.schemas import dataset
+from digitseq.core.errors import InvalidInputError
 from tests.conftest import render
 from tests.records import read_split
 
@@ -101,7 +101,7 @@ def test_each_shard_holds_one_width_bucket(variable_dataset):
         path = os.path.join(variable_dataset, entry["path"])
         count = 0
         for data in tf.data.TFRecordDataset(path, compression_type="GZIP"):
-            from schemas import record
+            from digitseq.schemas import record
             parsed = record.parse_record(data.numpy())
             assert len(parsed.label) == entry["length"] and parsed.width <= entry["max_width"]
             count += 1
@@ -298,7 +298,7 @@ def test_unwritable_output_is_refused(tmp_path, capsys):
 def test_interrupted_job_leaves_no_completed(tmp_path, monkeypatch, lost):
     """A job that fails writing a shard, or writing metadata.json (its last file before
     COMPLETED), leaves no COMPLETED: fails if COMPLETED is written any earlier."""
-    from schemas import storage
+    from digitseq.core import storage
 
     written, write_shard, write_json = [], dataset_writer.write_shard, storage.write_json
 

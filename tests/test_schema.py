@@ -6,8 +6,8 @@ from google.protobuf import text_format
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from schemas import record
-from schemas.errors import InvalidInputError
+from digitseq.schemas import record
+from digitseq.core.errors import InvalidInputError
 
 
 def test_schema_pbtxt_is_generated_from_the_code_spec():

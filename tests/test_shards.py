@@ -9,12 +9,12 @@ import os
 import numpy as np
 import pytest
 
-from pipelines import dataset_writer
-from pipelines.render import mnist, params as render_params, planning
-from pipelines.dataset_writer import WrittenShard
-from pipelines.render.job import MOMENTS, RenderShardFn
-from pipelines.statistics import RowMoments
-from schemas import dataset
+from digitseq.pipelines import dataset_writer
+from digitseq.pipelines.render import mnist, params as render_params, planning
+from digitseq.pipelines.dataset_writer import WrittenShard
+from digitseq.pipelines.render.job import MOMENTS, RenderShardFn
+from digitseq.pipelines.statistics import RowMoments
+from digitseq.schemas import dataset
 from tests.records import tf
 
 PARAMS = render_params.RenderParams(mode="variable", min_length=2, max_length=3)
@@ -40,7 +40,7 @@ def _fn(out_dir, pools):
 
 
 def _images(path):
-    from schemas import record
+    from digitseq.schemas import record
 
     return [record.parse_record(data.numpy()).image
             for data in tf.data.TFRecordDataset(str(path), compression_type="GZIP")]

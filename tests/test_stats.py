@@ -5,7 +5,7 @@ import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.statistics import RowMoments, RowMomentsFn
+from digitseq.pipelines.statistics import RowMoments, RowMomentsFn
 
 
 def _images(sample_mnist, n=50):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from schemas import storage
-from schemas.errors import InvalidInputError
+from digitseq.core import storage
+from digitseq.core.errors import InvalidInputError
 
 
 def test_write_json_replaces_the_document_through_a_temporary_name(tmp_path):

@@ -19,10 +19,10 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import TimestampedValue
 
 from digitseq import cli
-from pipelines.predict import streaming
-from pipelines.predict.config import PredictConfig
-from pipelines.predict.writing import window_name
-from schemas import prediction, record
+from digitseq.pipelines.predict import streaming
+from digitseq.pipelines.predict.config import PredictConfig
+from digitseq.pipelines.predict.writing import window_name
+from digitseq.schemas import prediction, record
 
 BASE = 1_700_000_000
 """Event times: seconds since the epoch, a multiple of the 10-second window."""

@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 
 from digitseq import cli
-from recognizer import checks, models, train
-from recognizer.config import ARCHITECTURES, ModelConfig, ReaderConfig, TrainConfig
-from schemas import dataset
-from schemas.errors import InvalidInputError
+from digitseq.recognizer.train import checks
+from digitseq.recognizer.model import architectures as models
+from digitseq.recognizer.train import trainer as train
+from digitseq.recognizer.config import ARCHITECTURES, ModelConfig, ReaderConfig, TrainConfig
+from digitseq.schemas import dataset
+from digitseq.core.errors import InvalidInputError
 from tests.conftest import SMALL, render
 from tests.records import read_split
 
@@ -60,9 +62,11 @@ def test_two_replicas_match_one_device(variable_dataset):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import keras
-        from recognizer import data, models, train
-        from recognizer.config import ModelConfig
-        from schemas import dataset
+        from digitseq.recognizer.data import reader as data
+        from digitseq.recognizer.model import architectures as models
+        from digitseq.recognizer.train import trainer as train
+        from digitseq.recognizer.config import ModelConfig
+        from digitseq.schemas import dataset
         stats = dataset.load_stats({variable_dataset!r})
         config = ModelConfig(arch="crnn", units=16, layers=1, conv_filters=8, dropout=0.0,
                              noise=0.0)
@@ -166,8 +170,10 @@ def test_saved_model_decodes_in_a_fresh_process(trained_model, variable_dataset)
     import keras
     import tensorflow as tf
 
-    from recognizer import calibration as calibration_lib, data, decoding
-    from schemas import batch
+    from digitseq.recognizer.serving import calibration as calibration_lib
+    from digitseq.recognizer.data import reader as data
+    from digitseq.recognizer.serving import decoding
+    from digitseq.schemas import batch
 
     features, _ = next(iter(data.make_dataset(variable_dataset, "test", 8)))
     images = np.transpose(features[batch.FRAMES].numpy(), (0, 2, 1))
@@ -282,8 +288,8 @@ def test_cosine_schedule_warms_up_then_decays_to_zero(tmp_path):
 
 def test_without_validation_the_criterion_is_the_training_loss_and_examples_are_counted(
         tmp_path):
-    from recognizer import data
-    from schemas import batch
+    from digitseq.recognizer.data import reader as data
+    from digitseq.schemas import batch
 
     assert render(tmp_path / "data", "--mode", "variable", "--train", "120", "--validation", "0",
                   "--test", "0", "--shards", "1", "--seed", "2") == 0
@@ -305,7 +311,7 @@ def test_without_validation_the_criterion_is_the_training_loss_and_examples_are_
 def test_importing_the_layers_is_enough_to_load_a_model(trained_model):
     script = textwrap.dedent(f"""
         import keras
-        import recognizer.layers
+        import digitseq.recognizer.model.layers
         keras.saving.load_model({os.path.join(trained_model, 'model.keras')!r}, safe_mode=True)
         print("loaded")
     """)
@@ -318,7 +324,7 @@ def _one_step(variable_dataset, *, jit_compile: bool, seed: int = 1):
     import keras
     import tensorflow as tf
 
-    from recognizer import data
+    from digitseq.recognizer.data import reader as data
 
     stats = dataset.load_stats(variable_dataset)
     config = ModelConfig(arch="convctc", units=8, layers=2, conv_filters=4,
@@ -368,7 +374,7 @@ def test_averaged_weights_hold_the_moving_average_inside_and_the_raw_weights_aft
     import keras
     import tensorflow as tf
 
-    from recognizer import data
+    from digitseq.recognizer.data import reader as data
 
     stats = dataset.load_stats(variable_dataset)
     keras.utils.set_random_seed(0)
@@ -400,7 +406,7 @@ def test_weight_average_exports_the_average_and_resumes_it(variable_dataset, tmp
     import keras
     import tensorflow as tf
 
-    import recognizer.layers  # noqa: F401  (registers the custom layers)
+    import digitseq.recognizer.model.layers  # noqa: F401  (registers the custom layers)
 
     def config(epochs):
         return TrainConfig(data_dir=variable_dataset, model_dir=str(tmp_path / "model"),

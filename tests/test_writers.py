@@ -9,9 +9,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pipelines import images
-from pipelines.render import drawing, handwriting, paper, params as render_params, planning
-from schemas import dataset
+from digitseq.pipelines import images
+from digitseq.pipelines.render import drawing, handwriting, paper, params as render_params, planning
+from digitseq.schemas import dataset
 from tests.conftest import render
 from tests.records import read_split
 
@@ -67,7 +67,7 @@ def test_a_scan_written_as_png_and_read_by_the_image_path_is_the_record(scanned_
 
 
 def test_scanned_records_parse_and_stay_in_their_buckets(scanned_dataset):
-    from recognizer.data import make_dataset
+    from digitseq.recognizer.data.reader import make_dataset
 
     metadata = dataset.load_metadata(scanned_dataset)
     assert metadata["params"]["scan"] is True and metadata["params"]["preset"] == "scanned"
@@ -76,7 +76,7 @@ def test_scanned_records_parse_and_stay_in_their_buckets(scanned_dataset):
             "scanned").max_width(entry["length"])
     widths = [int(w) for w in metadata["width_histogram"]["train"]]
     assert len(set(widths)) > 5
-    from schemas import batch
+    from digitseq.schemas import batch
 
     seen, boundary = 0, max(e["max_width"] for e in metadata["files"]["train"])
     for features, labels in make_dataset(scanned_dataset, "train", 8):

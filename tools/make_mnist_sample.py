@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from pipelines.render import mnist  # noqa: E402
+from digitseq.pipelines.render import mnist  # noqa: E402
 
 # Train-pool, validation-pool and test counts; the render job takes train digits from MNIST train
 # indices < 55000 and validation digits from 55000..59999.

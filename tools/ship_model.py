@@ -20,8 +20,8 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from recognizer import builtin  # noqa: E402
-from schemas import exported  # noqa: E402
+from digitseq.recognizer.serving import builtin  # noqa: E402
+from digitseq.schemas import exported  # noqa: E402
 
 
 def card(model_dir: str, name: str, *, command: str, render: str | None,
