@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 FONTS ?= fonts
 
-.PHONY: demo test test-fast install clean fonts
+.PHONY: demo test test-fast lint format install clean fonts
 
 install: $(STAMP)
 
@@ -25,11 +25,20 @@ $(STAMP): setup.py
 demo: $(STAMP)
 	$(BIN)/digitseq demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
+# ruff: the lint rules and the formatting of ruff.toml (`make format` applies both fixes).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
 # The subset for development: everything but the tests marked slow (end-to-end jobs, training).
-test-fast: $(STAMP)
+test-fast: lint
 	$(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 # The handwriting font families `digitseq render --fonts` may train on, from npm's @fontsource

@@ -23,6 +23,7 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     "test": [
         "pytest>=8",
+        "ruff==0.17.6",  # make lint; pinned so the formatting it checks does not move
         "build>=1.0",
         # Parses schemas/schema.pbtxt as a real TFMD Schema; 1.17+ needs protobuf 5+.
         "tensorflow-metadata>=1.15,<1.17",

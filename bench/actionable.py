@@ -69,8 +69,9 @@ def accepted_errors_by_digit(out_dir: str, data_dir: str, threshold: float):
             if len(guess) != len(truth):
                 length_errors += 1
                 continue
-            digits.update(sources[row[prediction.ID]][i] for i in range(len(truth))
-                          if guess[i] != truth[i])
+            digits.update(
+                sources[row[prediction.ID]][i] for i in range(len(truth)) if guess[i] != truth[i]
+            )
     return errors, length_errors, digits
 
 
@@ -83,10 +84,13 @@ def draw_digits(indices: list[int], path: str) -> None:
     from digitseq.pipelines.render import mnist
 
     test = mnist.load(mnist.default_location()).test
-    print(f"   MNIST labels of those digits, in order: {[int(test.labels[i]) for i in indices]}; "
-          f"figure: {path}")
-    strip = np.concatenate([np.kron(test.images[i], np.ones((3, 3), np.uint8)) for i in indices],
-                           axis=1)
+    print(
+        f"   MNIST labels of those digits, in order: {[int(test.labels[i]) for i in indices]}; "
+        f"figure: {path}"
+    )
+    strip = np.concatenate(
+        [np.kron(test.images[i], np.ones((3, 3), np.uint8)) for i in indices], axis=1
+    )
     Image.fromarray(strip).save(path)
 
 
@@ -104,8 +108,9 @@ def write_images(data_dir: str, folder: str, count: int, seed: int = 0) -> str:
         rec = records[i % len(records)]
         scale = rng.uniform(0.8, 2.5)
         image = Image.fromarray(255 - rec["image"])
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(28 * scale))),
-                             Image.BILINEAR)
+        image = image.resize(
+            (max(1, round(image.width * scale)), max(1, round(28 * scale))), Image.BILINEAR
+        )
         name = f"scans/{i:06d}.png"
         image.save(os.path.join(folder, name))
         lines.append(f"{name},{''.join(map(str, rec['label']))}")
@@ -123,8 +128,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20000)
     parser.add_argument("--beam-width", type=int, default=8)
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
-    parser.add_argument("--figure", default=None,
-                        help="PNG of the MNIST digits behind the accepted beam errors (part 1)")
+    parser.add_argument(
+        "--figure",
+        default=None,
+        help="PNG of the MNIST digits behind the accepted beam errors (part 1)",
+    )
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: 1,2,3")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -133,8 +141,11 @@ def main() -> None:
     from digitseq.recognizer.train import calibrate
 
     if calibration.read(args.model) is None:
-        fitted = calibrate.calibrate_model(calibrate.CalibrateConfig(
-            model_dir=args.model, data_dir=args.plain, beam_width=args.beam_width))
+        fitted = calibrate.calibrate_model(
+            calibrate.CalibrateConfig(
+                model_dir=args.model, data_dir=args.plain, beam_width=args.beam_width
+            )
+        )
         print("calibrated on", args.plain, "validation:", json.dumps(fitted.to_json()))
     print("calibration:", json.dumps(calibration.read(args.model).to_json()))
     plain_test = os.path.join(args.plain, "test", "*")
@@ -142,43 +153,63 @@ def main() -> None:
 
     if "1" not in skip:
         for decoder in ("greedy", "beam"):
-            metrics, run, seconds = predict(os.path.join(work, f"plain-{decoder}"),
-                                            model_dir=args.model, input_pattern=plain_test,
-                                            decoder=decoder, beam_width=args.beam_width)
+            metrics, run, seconds = predict(
+                os.path.join(work, f"plain-{decoder}"),
+                model_dir=args.model,
+                input_pattern=plain_test,
+                decoder=decoder,
+                beam_width=args.beam_width,
+            )
             entry = at_coverage(metrics, 0.95)
-            print(f"1. plain 2..5 test, {decoder}: {metrics['sequences']} sequences, SER (all) "
-                  f"{metrics['ser']:.4%}; at 95% coverage: threshold {entry['threshold']:.6f}, "
-                  f"accepted {entry['accepted']} ({entry['actual_coverage']:.2%}), SER "
-                  f"{entry['ser']:.4%}, CER {entry['cer']:.4%}; ECE {metrics['ece']['value']:.4%}"
-                  f" (target SER <= 0.3%, ECE <= 2%); calibrated {run['calibrated']}; "
-                  f"{seconds:.1f} s")
+            print(
+                f"1. plain 2..5 test, {decoder}: {metrics['sequences']} sequences, SER (all) "
+                f"{metrics['ser']:.4%}; at 95% coverage: threshold {entry['threshold']:.6f}, "
+                f"accepted {entry['accepted']} ({entry['actual_coverage']:.2%}), SER "
+                f"{entry['ser']:.4%}, CER {entry['cer']:.4%}; ECE {metrics['ece']['value']:.4%}"
+                f" (target SER <= 0.3%, ECE <= 2%); calibrated {run['calibrated']}; "
+                f"{seconds:.1f} s"
+            )
             for e in metrics["risk_coverage"]:
-                print(f"   coverage {e['coverage']:.0%}: threshold {e['threshold']:.6f}, "
-                      f"SER {e['ser']:.4%}, CER {e['cer']:.4%}")
+                print(
+                    f"   coverage {e['coverage']:.0%}: threshold {e['threshold']:.6f}, "
+                    f"SER {e['ser']:.4%}, CER {e['cer']:.4%}"
+                )
             if decoder == "beam":
                 errors, lengths, digits = accepted_errors_by_digit(
-                    os.path.join(work, "plain-beam"), args.plain, entry["threshold"])
+                    os.path.join(work, "plain-beam"), args.plain, entry["threshold"]
+                )
                 top = digits.most_common()
-                print(f"   accepted at 95%: {errors} wrong strings ({lengths} of the wrong length);"
-                      f" substituted digits come from {len(digits)} MNIST test digits, the 5 "
-                      f"most frequent cause {sum(c for _, c in top[:5])} of {sum(digits.values())}"
-                      f" substitutions: " + ", ".join(f"#{d} x{c}" for d, c in top[:10]))
+                print(
+                    f"   accepted at 95%: {errors} wrong strings ({lengths} of the wrong length);"
+                    f" substituted digits come from {len(digits)} MNIST test digits, the 5 "
+                    f"most frequent cause {sum(c for _, c in top[:5])} of {sum(digits.values())}"
+                    f" substitutions: " + ", ".join(f"#{d} x{c}" for d, c in top[:10])
+                )
                 if args.figure:
                     draw_digits([d for d, _ in top[:10]], args.figure)
 
     if "2" not in skip:
         found = {}
         for name, extra in (("beam", {}), ("beam --length 5", {"length": 5})):
-            metrics, run, seconds = predict(os.path.join(work, "fixed-" + name.replace(" ", "")),
-                                            model_dir=args.model, input_pattern=fixed_test,
-                                            decoder="beam", beam_width=args.beam_width, **extra)
+            metrics, run, seconds = predict(
+                os.path.join(work, "fixed-" + name.replace(" ", "")),
+                model_dir=args.model,
+                input_pattern=fixed_test,
+                decoder="beam",
+                beam_width=args.beam_width,
+                **extra,
+            )
             found[name] = (metrics["ser"], seconds, metrics["reviewed"])
-            print(f"2. fixed 5 test, {name}: SER {metrics['ser']:.4%}, reviewed "
-                  f"{metrics['reviewed']}, {seconds:.1f} s ({metrics['sequences'] / seconds:,.0f}"
-                  f"/s)")
+            print(
+                f"2. fixed 5 test, {name}: SER {metrics['ser']:.4%}, reviewed "
+                f"{metrics['reviewed']}, {seconds:.1f} s ({metrics['sequences'] / seconds:,.0f}"
+                f"/s)"
+            )
         (ser_b, t_b, _), (ser_c, t_c, _) = found["beam"], found["beam --length 5"]
-        print(f"   SER reduction {1 - ser_c / ser_b:.1%} (target >= 25%), cost "
-              f"{t_c / t_b:.2f}x (target <= 1.5x)")
+        print(
+            f"   SER reduction {1 - ser_c / ser_b:.1%} (target >= 25%), cost "
+            f"{t_c / t_b:.2f}x (target <= 1.5x)"
+        )
 
     if "3" not in skip:
         folder = os.path.join(work, "images")
@@ -188,17 +219,23 @@ def main() -> None:
         rates = {}
         for batching in ("fixed", "width"):
             metrics, run, seconds = predict(
-                os.path.join(work, f"images-{batching}"), model_dir=args.model,
-                input_pattern=os.path.join(folder, "scans", "*.png"), labels=labels,
-                batching=batching)
+                os.path.join(work, f"images-{batching}"),
+                model_dir=args.model,
+                input_pattern=os.path.join(folder, "scans", "*.png"),
+                labels=labels,
+                batching=batching,
+            )
             rates[batching] = metrics["scored"] / seconds
-            print(f"3. {args.images} image files, {batching} batching: {rates[batching]:,.0f} "
-                  f"images/s ({seconds:.1f} s), padding efficiency "
-                  f"{run['batching']['padding_efficiency']:.3f}, batches "
-                  f"{run['counters']['batches']}, SER {metrics['ser']:.4%}, dead letters "
-                  f"{metrics['dead_letters']}")
-        print(f"   width / fixed throughput: {rates['width'] / rates['fixed']:.2f}x "
-              f"(target >= 1.0)")
+            print(
+                f"3. {args.images} image files, {batching} batching: {rates[batching]:,.0f} "
+                f"images/s ({seconds:.1f} s), padding efficiency "
+                f"{run['batching']['padding_efficiency']:.3f}, batches "
+                f"{run['counters']['batches']}, SER {metrics['ser']:.4%}, dead letters "
+                f"{metrics['dead_letters']}"
+            )
+        print(
+            f"   width / fixed throughput: {rates['width'] / rates['fixed']:.2f}x (target >= 1.0)"
+        )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 
 Each setting runs in a fresh process (oneDNN and the thread pools are fixed when TensorFlow
 starts): it builds the model and optimizer as `digitseq train` would from the same flags, runs
-`--warmup` steps of the training loop's step function (`recognizer.train.make_train_step`, every
+`--warmup` steps of the training loop's step function (`recognizer.train.trainer.make_train_step`, every
 width bucket traced and, with XLA, compiled), then times `--steps` steps over the training split
 (reading, augmentation when the recipe asks for it, forward, CTC loss, backward, update).
 Validation, checkpoints and start-up are not timed. With `--rounds N` every setting runs N times,
@@ -34,8 +34,10 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-CRNN = "--batch-norm --conv-blocks 3 --schedule cosine --learning-rate 2e-3 --warmup-epochs 1 " \
-       "--augment"
+CRNN = (
+    "--batch-norm --conv-blocks 3 --schedule cosine --learning-rate 2e-3 --warmup-epochs 1 "
+    "--augment"
+)
 CONV = "--arch convctc --conv-blocks 3 --conv-filters 16 --layers 3 --augment"
 SETTINGS = [
     ("crnn recipe", CRNN),
@@ -59,7 +61,7 @@ def measure(data_dir: str, flags: list[str], *, steps: int, warmup: int) -> dict
     if "--threads" in flags:
         i = flags.index("--threads")
         threads = [int(v) for v in flags[i + 1].split(",")]
-        del flags[i:i + 2]
+        del flags[i : i + 2]
     import tensorflow as tf
 
     if threads:
@@ -68,16 +70,17 @@ def measure(data_dir: str, flags: list[str], *, steps: int, warmup: int) -> dict
     import keras
 
     from digitseq import cli
-    from digitseq.recognizer.data import reader as data
-    from digitseq.recognizer.train import distribution
-    from digitseq.recognizer.model import architectures as models
-    from digitseq.recognizer.train import trainer as train
     from digitseq.recognizer.config import TrainConfig
+    from digitseq.recognizer.data import reader as data
     from digitseq.recognizer.data.layout import split_info
+    from digitseq.recognizer.model import architectures as models
+    from digitseq.recognizer.train import distribution
+    from digitseq.recognizer.train import trainer as train
     from digitseq.schemas import dataset
 
     args, _ = cli.build_parser().parse_known_args(
-        ["train", "--data", data_dir, "--model-dir", "unused", *flags])
+        ["train", "--data", data_dir, "--model-dir", "unused", *flags]
+    )
     config = args.flags.build(TrainConfig, args)
     stats = dataset.load_stats(data_dir)
     strategy = distribution.make_strategy(config.strategy)
@@ -86,12 +89,20 @@ def measure(data_dir: str, flags: list[str], *, steps: int, warmup: int) -> dict
     with strategy.scope():
         model = models.build(config.model, mean=stats["mean"], std=stats["std"])
         optimizer = train.OPTIMIZERS[config.optimizer](
-            learning_rate=train.learning_rate_schedule(config, steps_per_epoch=steps_per_epoch))
+            learning_rate=train.learning_rate_schedule(config, steps_per_epoch=steps_per_epoch)
+        )
         optimizer.build(model.trainable_variables)
     batches = strategy.distribute_datasets_from_function(
-        lambda ctx: data.make_dataset(data_dir, "train", config.batch_size, training=True,
-                                      input_context=ctx, seed=config.seed,
-                                      config=config.reader).repeat())
+        lambda ctx: data.make_dataset(
+            data_dir,
+            "train",
+            config.batch_size,
+            training=True,
+            input_context=ctx,
+            seed=config.seed,
+            config=config.reader,
+        ).repeat()
+    )
     step = train.make_train_step(model, optimizer, strategy, jit_compile=config.jit_compile)
     iterator = iter(batches)
     for _ in range(warmup):
@@ -101,8 +112,11 @@ def measure(data_dir: str, flags: list[str], *, steps: int, warmup: int) -> dict
         loss, n = step(iterator)
         examples += int(n)
     seconds = time.perf_counter() - started
-    return {"examples_per_second": examples / seconds, "loss": float(loss),
-            "load": os.getloadavg()[0]}
+    return {
+        "examples_per_second": examples / seconds,
+        "loss": float(loss),
+        "load": os.getloadavg()[0],
+    }
 
 
 def main() -> None:
@@ -111,13 +125,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--warmup", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--setting", action="append", default=[],
-                        help="NAME=FLAGS (repeatable; default: the built-in list)")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        help="NAME=FLAGS (repeatable; default: the built-in list)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(measure(args.data, shlex.split(args.child), steps=args.steps,
-                                 warmup=args.warmup)))
+        print(
+            json.dumps(
+                measure(args.data, shlex.split(args.child), steps=args.steps, warmup=args.warmup)
+            )
+        )
         return
     settings = [tuple(s.split("=", 1)) for s in args.setting] or SETTINGS
     measured: dict[str, list[dict]] = {name: [] for name, _ in settings}
@@ -129,18 +150,37 @@ def main() -> None:
                 key, value = words.pop(0)[4:].split("=", 1)
                 env[key] = value
             child = subprocess.run(
-                [sys.executable, __file__, "--data", args.data, "--steps", str(args.steps),
-                 "--warmup", str(args.warmup), "--child", shlex.join(words)],
-                capture_output=True, text=True, env=env, cwd=ROOT)
+                [
+                    sys.executable,
+                    __file__,
+                    "--data",
+                    args.data,
+                    "--steps",
+                    str(args.steps),
+                    "--warmup",
+                    str(args.warmup),
+                    "--child",
+                    shlex.join(words),
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=ROOT,
+            )
             if child.returncode:
                 print(f"{name}: failed\n{child.stderr[-2000:]}", file=sys.stderr)
                 continue
             result = json.loads(child.stdout.strip().splitlines()[-1])
             measured[name].append(result)
-            print(f"{name}: {result['examples_per_second']:,.0f} examples/s "
-                  f"(load {result['load']:.1f})", flush=True)
-    print("\n| setting | flags | examples/s (median) | ratio to family's first | ratio to first "
-          "| load |")
+            print(
+                f"{name}: {result['examples_per_second']:,.0f} examples/s "
+                f"(load {result['load']:.1f})",
+                flush=True,
+            )
+    print(
+        "\n| setting | flags | examples/s (median) | ratio to family's first | ratio to first "
+        "| load |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     firsts: dict[str, float] = {}
     for name, flags in settings:
@@ -150,8 +190,10 @@ def main() -> None:
         load = statistics.mean(r["load"] for r in measured[name])
         base = firsts.setdefault(name.split()[0].rstrip(","), rate)
         first = next(iter(firsts.values()))
-        print(f"| {name} | `{flags}` | {rate:,.0f} | {rate / base:.2f} | {rate / first:.2f} | "
-              f"{load:.1f} |")
+        print(
+            f"| {name} | `{flags}` | {rate:,.0f} | {rate / base:.2f} | {rate / first:.2f} | "
+            f"{load:.1f} |"
+        )
 
 
 if __name__ == "__main__":

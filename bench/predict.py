@@ -5,7 +5,7 @@
 Renders a variable-length (2..5) test split of `--count` sequences; without `--model`, trains the
 default `crnn` for one epoch on a small train split (weights do not change the cost). Then, with
 the same exported model, prints sequences/s for
-  (a) the loop: load the SavedModel, feed `recognizer.data.make_dataset` batches (bucketed, 128)
+  (a) the loop: load the SavedModel, feed `recognizer.data.reader.make_dataset` batches (bucketed, 128)
       to `serving_default`, decode to strings, in this process;
   (b) `digitseq predict` (`pipelines.predict.job.run_prediction`) on the local runner with
       `--workers` processes, writing JSON Lines, dead letters and metrics.json;
@@ -35,19 +35,28 @@ def render(location: str, out_dir: str, count: int) -> str:
     from digitseq.pipelines.render import params as render_params
 
     if not os.path.exists(os.path.join(out_dir, "COMPLETED")):
-        render_lib.render_dataset(render_lib.RenderConfig(
-            out_dir=out_dir, mnist=location, params=render_params.RenderParams(mode="variable"),
-            train=2000, validation=200, test=count, seed=1, shards=4, overwrite=True),
-            pipeline_options([]))
+        render_lib.render_dataset(
+            render_lib.RenderConfig(
+                out_dir=out_dir,
+                mnist=location,
+                params=render_params.RenderParams(mode="variable"),
+                train=2000,
+                validation=200,
+                test=count,
+                seed=1,
+                shards=4,
+                overwrite=True,
+            ),
+            pipeline_options([]),
+        )
     return out_dir
 
 
 def train_model(data_dir: str, model_dir: str) -> str:
-    from digitseq.recognizer.train import trainer as train
     from digitseq.recognizer.config import TrainConfig
+    from digitseq.recognizer.train import trainer as train
 
-    train.train(TrainConfig(data_dir=data_dir, model_dir=model_dir, epochs=1),
-                progress=False)
+    train.train(TrainConfig(data_dir=data_dir, model_dir=model_dir, epochs=1), progress=False)
     return model_dir
 
 
@@ -63,8 +72,9 @@ def loop(model_dir: str, data_dir: str) -> tuple[float, int]:
     serve = tf.saved_model.load(os.path.join(model_dir, "serving")).signatures["serving_default"]
     count = 0
     for features, _ in data.make_dataset(data_dir, "test", BATCH):
-        out = serve(images=tf.transpose(features[batch.FRAMES], [0, 2, 1]),
-                    widths=features[batch.WIDTH])
+        out = serve(
+            images=tf.transpose(features[batch.FRAMES], [0, 2, 1]), widths=features[batch.WIDTH]
+        )
         count += len(decoding.to_strings(out["digits"], out["lengths"]))
     return time.perf_counter() - started, count
 
@@ -75,15 +85,23 @@ def job(model_dir: str, data_dir: str, out_dir: str, workers: int) -> tuple[floa
     from digitseq.pipelines.predict import job as predict
 
     started = time.perf_counter()
-    result = predict.run_prediction(predict.PredictConfig(
-        model_dir=model_dir, input_pattern=os.path.join(data_dir, "test", "*"), out_dir=out_dir,
-        batch_size=BATCH, overwrite=True), pipeline_options(common.local_runner_flags(workers)))
+    result = predict.run_prediction(
+        predict.PredictConfig(
+            model_dir=model_dir,
+            input_pattern=os.path.join(data_dir, "test", "*"),
+            out_dir=out_dir,
+            batch_size=BATCH,
+            overwrite=True,
+        ),
+        pipeline_options(common.local_runner_flags(workers)),
+    )
     return time.perf_counter() - started, result["scored"]
 
 
 def peak_memory_mb(model_dir: str, data_dir: str, workers: int) -> float:
-    return common.child_peak_mb([__file__, "--memory-child", data_dir, "--model", model_dir,
-                                 "--workers", str(workers)])
+    return common.child_peak_mb(
+        [__file__, "--memory-child", data_dir, "--model", model_dir, "--workers", str(workers)]
+    )
 
 
 def main() -> None:
@@ -112,21 +130,33 @@ def main() -> None:
         model_dir = args.model or os.path.join(work, "model")
         if not args.model and not os.path.exists(os.path.join(model_dir, "serving")):
             train_model(data_dir, model_dir)
-        print(f"MNIST: {location}; {args.count} variable-length test sequences; model "
-              f"{model_dir}; {os.cpu_count()} cores", flush=True)
+        print(
+            f"MNIST: {location}; {args.count} variable-length test sequences; model "
+            f"{model_dir}; {os.cpu_count()} cores",
+            flush=True,
+        )
         loop_s, loop_n = loop(model_dir, data_dir)
-        print(f"in-process loop:   {loop_n / loop_s:9,.0f} sequences/s ({loop_s:.1f} s, "
-              f"includes loading the model)", flush=True)
+        print(
+            f"in-process loop:   {loop_n / loop_s:9,.0f} sequences/s ({loop_s:.1f} s, "
+            f"includes loading the model)",
+            flush=True,
+        )
         job_s, job_n = job(model_dir, data_dir, os.path.join(tmp, "scored"), args.workers)
         assert job_n == loop_n == args.count, (job_n, loop_n)
-        print(f"Beam job ({args.workers} worker{'s' if args.workers > 1 else ''}): "
-              f"{job_n / job_s:9,.0f} sequences/s ({job_s:.1f} s, includes pipeline start-up "
-              f"and writing outputs)")
+        print(
+            f"Beam job ({args.workers} worker{'s' if args.workers > 1 else ''}): "
+            f"{job_n / job_s:9,.0f} sequences/s ({job_s:.1f} s, includes pipeline start-up "
+            f"and writing outputs)"
+        )
         print(f"ratio job/loop:    {loop_s / job_s:9.2f}  (target >= 0.7)", flush=True)
 
         sizes = [int(v) for v in args.memory_counts.split(",")]
-        peaks = {n: peak_memory_mb(model_dir, render(location, os.path.join(work, f"data-{n}"), n),
-                                   args.workers) for n in sizes}
+        peaks = {
+            n: peak_memory_mb(
+                model_dir, render(location, os.path.join(work, f"data-{n}"), n), args.workers
+            )
+            for n in sizes
+        }
     common.print_memory(peaks, target="flat, <= 1.3")
 
 

@@ -42,27 +42,51 @@ def child(model: str, pattern: str) -> None:
     model_dir, _, precision = model.partition("@")
     with tempfile.TemporaryDirectory() as out_dir:
         started = time.perf_counter()
-        result = predict.run_prediction(predict.PredictConfig(
-            model_dir=model_dir, input_pattern=pattern, out_dir=out_dir, overwrite=True,
-            precision=precision or predict.PredictConfig.precision))
+        result = predict.run_prediction(
+            predict.PredictConfig(
+                model_dir=model_dir,
+                input_pattern=pattern,
+                out_dir=out_dir,
+                overwrite=True,
+                precision=precision or predict.PredictConfig.precision,
+            )
+        )
         seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "scored": result["scored"], "cer": result["cer"],
-                      "ser": result["ser"]}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "scored": result["scored"],
+                "cer": result["cer"],
+                "ser": result["ser"],
+            }
+        )
+    )
 
 
 def run_job(model_dir: str, pattern: str) -> dict:
-    found = subprocess.run([sys.executable, __file__, "--child", model_dir, "--input", pattern],
-                           check=True, capture_output=True, text=True).stdout
+    found = subprocess.run(
+        [sys.executable, __file__, "--child", model_dir, "--input", pattern],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(found.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True, help="TFRecord pattern to score")
-    parser.add_argument("--more", default=None, help="a pattern with more records, for the rate "
-                        "after start-up")
-    parser.add_argument("--model", action="append", default=[], metavar="NAME=DIR[@PRECISION]",
-                        help="repeatable; ratios are to the first")
+    parser.add_argument(
+        "--more", default=None, help="a pattern with more records, for the rate after start-up"
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=DIR[@PRECISION]",
+        help="repeatable; ratios are to the first",
+    )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -79,9 +103,11 @@ def main() -> None:
             for name, model_dir in models.items():
                 found = run_job(model_dir, pattern)
                 runs.setdefault((name, pattern), []).append(found)
-                print(f"round {round_ + 1}: {name} on {pattern}: {found['scored']} in "
-                      f"{found['seconds']:.2f} s ({found['scored'] / found['seconds']:,.0f} seq/s)",
-                      flush=True)
+                print(
+                    f"round {round_ + 1}: {name} on {pattern}: {found['scored']} in "
+                    f"{found['seconds']:.2f} s ({found['scored'] / found['seconds']:,.0f} seq/s)",
+                    flush=True,
+                )
 
     def rate(name: str) -> float:
         return statistics.median(r["scored"] / r["seconds"] for r in runs[name, args.input])
@@ -99,8 +125,10 @@ def main() -> None:
     print(header)
     for name in models:
         scored = runs[name, args.input][0]
-        line = (f"{name:<12}{rate(name):>10,.0f}{rate(name) / rate(first):>7.2f}"
-                f"{scored['cer']:>8.2%}{scored['ser']:>8.2%}")
+        line = (
+            f"{name:<12}{rate(name):>10,.0f}{rate(name) / rate(first):>7.2f}"
+            f"{scored['cer']:>8.2%}{scored['ser']:>8.2%}"
+        )
         if args.more:
             line += f"{after_start(name):>16,.0f}{after_start(name) / after_start(first):>7.2f}"
         print(line)

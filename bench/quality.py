@@ -56,9 +56,11 @@ DATASETS = {
     "overlap8": ["--overlap", "8,8", "--mode", "variable", *TEST_ONLY],
     "pan001": ["--preset", "pan001", "--mode", "variable", *FULL],
 }
-RUNS = {"plain": ("plain", ["plain", "plain68"]),
-        "touching": ("touching", ["overlap8", "plain"]),
-        "pan001": ("pan001", ["pan001"])}
+RUNS = {
+    "plain": ("plain", ["plain", "plain68"]),
+    "touching": ("touching", ["overlap8", "plain"]),
+    "pan001": ("pan001", ["pan001"]),
+}
 RECIPE = recipes.FLOOR.flags
 """The crnn recipe of issue 10 (chosen on validation CER), the README's `floor` recipe."""
 THRESHOLDS = (0.01, 0.007, 0.005)
@@ -88,8 +90,17 @@ def score(model_dir: str, data_dir: str) -> dict:
 def dataset(work: str, name: str, mnist: str, seed: int) -> str:
     data_dir = os.path.join(work, name)
     if not os.path.exists(os.path.join(data_dir, "COMPLETED")):
-        digitseq("render", "--out", data_dir, *DATASETS[name], "--mnist", mnist,
-                 "--seed", str(seed), "--overwrite")
+        digitseq(
+            "render",
+            "--out",
+            data_dir,
+            *DATASETS[name],
+            "--mnist",
+            mnist,
+            "--seed",
+            str(seed),
+            "--overwrite",
+        )
     return data_dir
 
 
@@ -97,8 +108,9 @@ def named_recipes(values: list[str]) -> dict[str, str]:
     """`NAME=FLAGS` values -> {name: flags}."""
     named = {}
     for value in values or [f"crnn={RECIPE}"]:
-        name, flags = value.split("=", 1) if not value.lstrip().startswith("-") \
-            else ("recipe", value)
+        name, flags = (
+            value.split("=", 1) if not value.lstrip().startswith("-") else ("recipe", value)
+        )
         named[name.strip()] = flags
     return named
 
@@ -122,8 +134,12 @@ def plot(rows: list[dict], path: str) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for row in rows:
         history = row["history"]
-        axes.plot([h["elapsed_seconds"] / 60 for h in history],
-                  [100 * h["val_cer"] for h in history], marker="o", label=row["recipe_name"])
+        axes.plot(
+            [h["elapsed_seconds"] / 60 for h in history],
+            [100 * h["val_cer"] for h in history],
+            marker="o",
+            label=row["recipe_name"],
+        )
     for threshold in THRESHOLDS:
         axes.axhline(100 * threshold, color="grey", linewidth=0.6, linestyle=":")
     axes.set_yscale("log")
@@ -143,8 +159,12 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/digitseq-quality")
     parser.add_argument("--mnist", default=os.environ.get("MNIST_DIR"))
     parser.add_argument("--runs", default=",".join(RUNS))
-    parser.add_argument("--recipe", action="append", default=[],
-                        help="NAME=FLAGS: digitseq train flags (repeatable)")
+    parser.add_argument(
+        "--recipe",
+        action="append",
+        default=[],
+        help="NAME=FLAGS: digitseq train flags (repeatable)",
+    )
     parser.add_argument("--epochs", default="14")
     parser.add_argument("--tag", default="", help="suffix of the model directories")
     args = parser.parse_args()
@@ -160,18 +180,35 @@ def main() -> None:
             model_dir = os.path.join(args.work, f"model-{run}-{name}{args.tag}")
             result_path = os.path.join(model_dir, "bench.json")
             if not os.path.exists(result_path):
-                seconds = digitseq("train", "--data", data_dir, "--model-dir", model_dir,
-                                   "--epochs", args.epochs, *shlex.split(flags))
+                seconds = digitseq(
+                    "train",
+                    "--data",
+                    data_dir,
+                    "--model-dir",
+                    model_dir,
+                    "--epochs",
+                    args.epochs,
+                    *shlex.split(flags),
+                )
                 with open(os.path.join(model_dir, "config.json")) as f:
                     config = json.load(f)
                 history = config["result"]["history"]
-                tests = {test: score(model_dir, dataset(args.work, test, args.mnist, seed=1))
-                         for test in test_on}
-                result = {"run": run, "recipe_name": name, "recipe": flags,
-                          "epochs": config["epochs"], "minutes": seconds / 60,
-                          "examples_per_second": sum(h["examples_per_second"] for h in history)
-                          / len(history), "load": os.getloadavg(), "history": history,
-                          "tests": tests}
+                tests = {
+                    test: score(model_dir, dataset(args.work, test, args.mnist, seed=1))
+                    for test in test_on
+                }
+                result = {
+                    "run": run,
+                    "recipe_name": name,
+                    "recipe": flags,
+                    "epochs": config["epochs"],
+                    "minutes": seconds / 60,
+                    "examples_per_second": sum(h["examples_per_second"] for h in history)
+                    / len(history),
+                    "load": os.getloadavg(),
+                    "history": history,
+                    "tests": tests,
+                }
                 with open(result_path, "w") as f:
                     json.dump(result, f, indent=2)
             with open(result_path) as f:
@@ -179,24 +216,33 @@ def main() -> None:
         plot(run_rows, os.path.join(args.work, f"time-to-cer-{run}{args.tag}.png"))
         rows += run_rows
 
-    print("\n| run | recipe | test split | epochs | training minutes | train examples/s | CER | "
-          "SER | LER |")
+    print(
+        "\n| run | recipe | test split | epochs | training minutes | train examples/s | CER | "
+        "SER | LER |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         for test_name, test in row["tests"].items():
-            print(f"| {row['run']} | {row['recipe_name']} | {test_name} | {row['epochs']} | "
-                  f"{row['minutes']:.1f} | {row['examples_per_second']:,.0f} | "
-                  f"{test['cer']:.2%} | {test['ser']:.2%} | {test['ler']:.2%} |")
-    print("\n| run | recipe | " + " | ".join(f"minutes to val CER {t:.1%}" for t in THRESHOLDS)
-          + " | best val CER | test CER | test SER |")
+            print(
+                f"| {row['run']} | {row['recipe_name']} | {test_name} | {row['epochs']} | "
+                f"{row['minutes']:.1f} | {row['examples_per_second']:,.0f} | "
+                f"{test['cer']:.2%} | {test['ser']:.2%} | {test['ler']:.2%} |"
+            )
+    print(
+        "\n| run | recipe | "
+        + " | ".join(f"minutes to val CER {t:.1%}" for t in THRESHOLDS)
+        + " | best val CER | test CER | test SER |"
+    )
     print("| --- | --- | " + "--- | " * len(THRESHOLDS) + "--- | --- | --- |")
     for row in rows:
         reached = [minutes_to(row["history"], t) for t in THRESHOLDS]
         first = next(iter(row["tests"].values()))
-        print(f"| {row['run']} | {row['recipe_name']} | "
-              + " | ".join("not reached" if m is None else f"{m:.1f}" for m in reached)
-              + f" | {min(h['val_cer'] for h in row['history']):.2%} | {first['cer']:.2%} | "
-              f"{first['ser']:.2%} |")
+        print(
+            f"| {row['run']} | {row['recipe_name']} | "
+            + " | ".join("not reached" if m is None else f"{m:.1f}" for m in reached)
+            + f" | {min(h['val_cer'] for h in row['history']):.2%} | {first['cer']:.2%} | "
+            f"{first['ser']:.2%} |"
+        )
 
 
 if __name__ == "__main__":

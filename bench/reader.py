@@ -7,7 +7,7 @@ Prints examples/s (best of `--epochs` full passes, batch 256) for
   (a) the limit: TFRecordDataset -> batch -> parse_example -> one decode, no bucketing;
   (b) the textbook pipeline: per-example parse_single_example + decode, bucket_by_sequence_length;
   each of (a) and (b) with and without `num_parallel_reads=AUTOTUNE`, the faster one counting;
-  (c) recognizer.data.make_dataset (evaluation order, and training order with shuffling; both
+  (c) recognizer.data.reader.make_dataset (evaluation order, and training order with shuffling; both
       with the default one-off verification, timed apart; and with verify=False for reference);
 the ratios c/a (target >= 0.6) and c/b (target >= 5), and padding efficiency, real frames /
 padded frames, for (c) (target >= 0.95) and for padding every batch to the widest record.
@@ -26,16 +26,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from digitseq.recognizer.data import reader as data, layout  # noqa: E402
 from digitseq.recognizer.config import ReaderConfig  # noqa: E402
+from digitseq.recognizer.data import layout
+from digitseq.recognizer.data import reader as data  # noqa: E402
 from digitseq.schemas import batch, dataset, record  # noqa: E402
 
 BATCH = 256
 
 
 def read(files, parallel: bool):
-    return tf.data.TFRecordDataset(files, compression_type="GZIP",
-                                   num_parallel_reads=tf.data.AUTOTUNE if parallel else None)
+    return tf.data.TFRecordDataset(
+        files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE if parallel else None
+    )
 
 
 def limit(files, height, max_width, parallel):
@@ -44,9 +46,12 @@ def limit(files, height, max_width, parallel):
         frames = tf.io.decode_raw(parsed[record.IMAGE], tf.uint8, fixed_length=height * max_width)
         return frames, parsed[record.WIDTH]
 
-    return (read(files, parallel)
-            .batch(BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    return (
+        read(files, parallel)
+        .batch(BATCH)
+        .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def textbook(files, height, boundaries, parallel):
@@ -58,13 +63,18 @@ def textbook(files, height, boundaries, parallel):
         image = tf.reshape(tf.io.decode_raw(parsed[record.IMAGE], tf.uint8), [height, width])
         return tf.transpose(image), parsed[record.LABEL]
 
-    return (read(files, parallel)
-            .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-            .bucket_by_sequence_length(
-                lambda frames, label: tf.shape(frames)[0], boundaries,
-                [BATCH] * (len(boundaries) + 1), padded_shapes=([None, height], [None]),
-                padding_values=(tf.constant(0, tf.uint8), tf.constant(-1, tf.int64)))
-            .prefetch(tf.data.AUTOTUNE))
+    return (
+        read(files, parallel)
+        .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        .bucket_by_sequence_length(
+            lambda frames, label: tf.shape(frames)[0],
+            boundaries,
+            [BATCH] * (len(boundaries) + 1),
+            padded_shapes=([None, height], [None]),
+            padding_values=(tf.constant(0, tf.uint8), tf.constant(-1, tf.int64)),
+        )
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def rate(ds, count_fn, epochs):
@@ -92,51 +102,91 @@ def main() -> None:
             from digitseq.pipelines.render import mnist, render, render_params
 
             data_dir = os.path.join(tmp, "data")
-            render.render_dataset(render.RenderConfig(
-                out_dir=data_dir, mnist=mnist.default_location(args.mnist),
-                params=render_params.RenderParams(mode="variable"), train=args.count, validation=0,
-                test=0, seed=0, shards=4), pipeline_options([]))
+            render.render_dataset(
+                render.RenderConfig(
+                    out_dir=data_dir,
+                    mnist=mnist.default_location(args.mnist),
+                    params=render_params.RenderParams(mode="variable"),
+                    train=args.count,
+                    validation=0,
+                    test=0,
+                    seed=0,
+                    shards=4,
+                ),
+                pipeline_options([]),
+            )
         info = layout.split_info(data_dir, "train")
         files = [f for b in info.buckets for f in b.files]
         boundaries = [b.boundary + 1 for b in info.buckets]
-        print(f"{info.records} train records in {len(files)} GZIP files, buckets "
-              f"{[b.boundary for b in info.buckets]}; batch {BATCH}; {os.cpu_count()} cores")
+        print(
+            f"{info.records} train records in {len(files)} GZIP files, buckets "
+            f"{[b.boundary for b in info.buckets]}; batch {BATCH}; {os.cpu_count()} cores"
+        )
 
         # Each baseline in its faster form: with and without parallel reads.
-        a_runs = {p: rate(limit(files, info.height, info.max_width, p),
-                          lambda e: int(e[1].shape[0]), args.epochs)[0] for p in (True, False)}
-        b_runs = {p: rate(textbook(files, info.height, boundaries, p),
-                          lambda e: int(e[0].shape[0]), args.epochs)[0] for p in (True, False)}
+        a_runs = {
+            p: rate(
+                limit(files, info.height, info.max_width, p),
+                lambda e: int(e[1].shape[0]),
+                args.epochs,
+            )[0]
+            for p in (True, False)
+        }
+        b_runs = {
+            p: rate(
+                textbook(files, info.height, boundaries, p),
+                lambda e: int(e[0].shape[0]),
+                args.epochs,
+            )[0]
+            for p in (True, False)
+        }
         a, b = max(a_runs.values()), max(b_runs.values())
         started = time.perf_counter()
         evaluation = data.make_dataset(data_dir, "train", BATCH)
         verify_s = time.perf_counter() - started
         c, _ = rate(evaluation, lambda e: int(e[0][batch.WIDTH].shape[0]), args.epochs)
-        c_train, _ = rate(data.make_dataset(data_dir, "train", BATCH, training=True, seed=0),
-                          lambda e: int(e[0][batch.WIDTH].shape[0]), args.epochs)
-        c_checked, _ = rate(data.make_dataset(data_dir, "train", BATCH,
-                                                config=ReaderConfig(verify=False)),
-                            lambda e: int(e[0][batch.WIDTH].shape[0]), args.epochs)
+        c_train, _ = rate(
+            data.make_dataset(data_dir, "train", BATCH, training=True, seed=0),
+            lambda e: int(e[0][batch.WIDTH].shape[0]),
+            args.epochs,
+        )
+        c_checked, _ = rate(
+            data.make_dataset(data_dir, "train", BATCH, config=ReaderConfig(verify=False)),
+            lambda e: int(e[0][batch.WIDTH].shape[0]),
+            args.epochs,
+        )
 
         real = padded = 0
         for features, _ in evaluation:
             real += int(tf.reduce_sum(features[batch.WIDTH]))
             padded += int(features[batch.FRAMES].shape[0] * features[batch.FRAMES].shape[1])
-        widest = sum(int(w) * n for w, n in dataset.load_metadata(data_dir)[
-            "width_histogram"]["train"].items()) / (info.records * info.max_width)
+        widest = sum(
+            int(w) * n
+            for w, n in dataset.load_metadata(data_dir)["width_histogram"]["train"].items()
+        ) / (info.records * info.max_width)
 
-    for name, runs in (("(a) limit, no bucketing:          ", a_runs),
-                       ("(b) textbook per-example + bucket:", b_runs)):
-        print(f"{name}  {max(runs.values()):10,.0f} examples/s (parallel reads "
-              f"{runs[True]:,.0f}, one reader {runs[False]:,.0f})")
-    print(f"(c) make_dataset, evaluation order: {c:10,.0f} examples/s "
-          f"(+ {verify_s:.1f} s one-off file verification)")
+    for name, runs in (
+        ("(a) limit, no bucketing:          ", a_runs),
+        ("(b) textbook per-example + bucket:", b_runs),
+    ):
+        print(
+            f"{name}  {max(runs.values()):10,.0f} examples/s (parallel reads "
+            f"{runs[True]:,.0f}, one reader {runs[False]:,.0f})"
+        )
+    print(
+        f"(c) make_dataset, evaluation order: {c:10,.0f} examples/s "
+        f"(+ {verify_s:.1f} s one-off file verification)"
+    )
     print(f"(c) make_dataset, training order:   {c_train:10,.0f} examples/s")
     print(f"(c) verify=False (checks per batch): {c_checked:9,.0f} examples/s, evaluation order")
-    print(f"c/a = {c / a:.2f} (target >= 0.6), c/b = {c / b:.1f} (target >= 5); training: "
-          f"c/a = {c_train / a:.2f}, c/b = {c_train / b:.1f}")
-    print(f"padding efficiency: {real / padded:.3f} (target >= 0.95); padding every batch to "
-          f"the widest record: {widest:.3f}")
+    print(
+        f"c/a = {c / a:.2f} (target >= 0.6), c/b = {c / b:.1f} (target >= 5); training: "
+        f"c/a = {c_train / a:.2f}, c/b = {c_train / b:.1f}"
+    )
+    print(
+        f"padding efficiency: {real / padded:.3f} (target >= 0.95); padding every batch to "
+        f"the widest record: {widest:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -51,49 +51,67 @@ def plain_loop(location: str, count: int, out_path: str, seed: int = 0) -> float
                 "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
                 "height": tf.train.Feature(int64_list=tf.train.Int64List(value=[28])),
                 "width": tf.train.Feature(int64_list=tf.train.Int64List(value=[image.shape[1]])),
-                "label": tf.train.Feature(int64_list=tf.train.Int64List(
-                    value=train.labels[rows].tolist())),
-                "source_index": tf.train.Feature(int64_list=tf.train.Int64List(
-                    value=train.indices[rows].tolist())),
+                "label": tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=train.labels[rows].tolist())
+                ),
+                "source_index": tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=train.indices[rows].tolist())
+                ),
             }
-            writer.write(tf.train.Example(
-                features=tf.train.Features(feature=feature)).SerializeToString())
+            writer.write(
+                tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+            )
     return time.perf_counter() - started
 
 
-def beam_job(location: str, count: int, out_dir: str, workers: int,
-             preset: str = "plain") -> float:
+def beam_job(location: str, count: int, out_dir: str, workers: int, preset: str = "plain") -> float:
     """The render job as users run it (local runner). Returns seconds."""
     from digitseq.cli.beam_options import pipeline_options
-    from digitseq.pipelines.render import job as render, params as render_params
+    from digitseq.pipelines.render import job as render
+    from digitseq.pipelines.render import params as render_params
 
     flags = common.local_runner_flags(workers)
     started = time.perf_counter()
-    render.render_dataset(render.RenderConfig(
-        out_dir=out_dir, mnist=location,
-        params=render_params.preset_params(preset, mode="variable"),
-        train=count, validation=0, test=0, seed=0, overwrite=True),
-        pipeline_options(flags))
+    render.render_dataset(
+        render.RenderConfig(
+            out_dir=out_dir,
+            mnist=location,
+            params=render_params.preset_params(preset, mode="variable"),
+            train=count,
+            validation=0,
+            test=0,
+            seed=0,
+            overwrite=True,
+        ),
+        pipeline_options(flags),
+    )
     return time.perf_counter() - started
 
 
 def compare_presets(location: str, count: int, workers: int, presets: list[str]) -> None:
     """The Beam job once per preset; sequences/s and the ratio to the first preset."""
-    print(f"MNIST: {location}; {count} variable-length sequences per preset; {workers} "
-          f"worker(s); {os.cpu_count()} cores", flush=True)
+    print(
+        f"MNIST: {location}; {count} variable-length sequences per preset; {workers} "
+        f"worker(s); {os.cpu_count()} cores",
+        flush=True,
+    )
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:
         for preset in presets:
             seconds = beam_job(location, count, os.path.join(tmp, preset), workers, preset)
             rates[preset] = count / seconds
-            print(f"{preset:>10}: {rates[preset]:9,.0f} sequences/s ({seconds:.1f} s)   "
-                  f"ratio to {presets[0]}: {rates[preset] / rates[presets[0]]:.2f}", flush=True)
+            print(
+                f"{preset:>10}: {rates[preset]:9,.0f} sequences/s ({seconds:.1f} s)   "
+                f"ratio to {presets[0]}: {rates[preset] / rates[presets[0]]:.2f}",
+                flush=True,
+            )
 
 
 def peak_memory_mb(location: str, count: int, workers: int) -> float:
     """Peak RSS of the job's process tree (the largest single process), in a fresh interpreter."""
-    return common.child_peak_mb([__file__, "--memory-child", str(count), "--mnist", location,
-                                 "--workers", str(workers)])
+    return common.child_peak_mb(
+        [__file__, "--memory-child", str(count), "--mnist", location, "--workers", str(workers)]
+    )
 
 
 def main() -> None:
@@ -105,8 +123,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-counts", default="100000,1000000")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--preset", default=None,
-                        help="comma-separated presets: compare the job's rate across them")
+    parser.add_argument(
+        "--preset", default=None, help="comma-separated presets: compare the job's rate across them"
+    )
     args = parser.parse_args()
     location = mnist.default_location(args.mnist)
     if args.preset:
@@ -118,14 +137,20 @@ def main() -> None:
             beam_job(location, args.memory_child, os.path.join(tmp, "out"), args.workers)
             print(common.peak_rss_mb())
             return
-        print(f"MNIST: {location}; {args.count} variable-length sequences; "
-              f"{os.cpu_count()} cores", flush=True)
+        print(
+            f"MNIST: {location}; {args.count} variable-length sequences; {os.cpu_count()} cores",
+            flush=True,
+        )
         loop_s = plain_loop(location, args.count, os.path.join(tmp, "loop.tfrecord.gz"))
-        print(f"plain loop:        {args.count / loop_s:9,.0f} sequences/s ({loop_s:.1f} s)",
-              flush=True)
+        print(
+            f"plain loop:        {args.count / loop_s:9,.0f} sequences/s ({loop_s:.1f} s)",
+            flush=True,
+        )
         job_s = beam_job(location, args.count, os.path.join(tmp, "beam"), args.workers)
-        print(f"Beam job ({args.workers} workers): {args.count / job_s:9,.0f} sequences/s "
-              f"({job_s:.1f} s, includes pipeline start-up)")
+        print(
+            f"Beam job ({args.workers} workers): {args.count / job_s:9,.0f} sequences/s "
+            f"({job_s:.1f} s, includes pipeline start-up)"
+        )
         print(f"ratio Beam/loop:   {loop_s / job_s:9.2f}  (target >= 1.0)", flush=True)
 
     sizes = [int(v) for v in args.memory_counts.split(",")]

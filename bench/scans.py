@@ -44,10 +44,33 @@ def main() -> None:
     location = mnist.default_location(args.mnist)
     out = args.out or tempfile.mkdtemp(prefix="bench-scans-")
     data = os.path.join(out, "data")
-    assert cli.run(["render", "--out", data, "--preset", args.preset, "--mode", "variable",
-                    "--train", "50", "--validation", "0", "--test", str(args.count),
-                    "--shards", "1", "--seed", str(SEED), "--mnist", location,
-                    "--overwrite"]) == 0
+    assert (
+        cli.run(
+            [
+                "render",
+                "--out",
+                data,
+                "--preset",
+                args.preset,
+                "--mode",
+                "variable",
+                "--train",
+                "50",
+                "--validation",
+                "0",
+                "--test",
+                str(args.count),
+                "--shards",
+                "1",
+                "--seed",
+                str(SEED),
+                "--mnist",
+                location,
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
 
     params = render_params.preset_params(args.preset, mode="variable")
     source = mnist.load(location).test
@@ -56,8 +79,9 @@ def main() -> None:
     os.makedirs(scans, exist_ok=True)
     rows = ["file,label"]
     for plan in planning.plan_shards(params, {"test": args.count}, seed=SEED, shards=1):
-        for rendered in drawing.render_shard(plan, params, seed=SEED, pool=pool,
-                                             mnist_split=source):
+        for rendered in drawing.render_shard(
+            plan, params, seed=SEED, pool=pool, mnist_split=source
+        ):
             picture = rendered.scan if rendered.scan is not None else 255 - rendered.image
             name = rendered.record_id.replace("/", "-") + ".png"
             tf.io.write_file(os.path.join(scans, name), tf.io.encode_png(picture[..., None]))
@@ -66,19 +90,33 @@ def main() -> None:
         f.write("\n".join(rows) + "\n")
 
     results = {}
-    for kind, flags in (("records", ["--input", os.path.join(data, "test", "*")]),
-                        ("image files", ["--input", os.path.join(scans, "*.png"), "--labels",
-                                         os.path.join(scans, "labels.csv")])):
+    for kind, flags in (
+        ("records", ["--input", os.path.join(data, "test", "*")]),
+        (
+            "image files",
+            [
+                "--input",
+                os.path.join(scans, "*.png"),
+                "--labels",
+                os.path.join(scans, "labels.csv"),
+            ],
+        ),
+    ):
         scored = os.path.join(out, f"scored-{kind.replace(' ', '-')}")
-        assert cli.run(["predict", "--model", args.model, *flags, "--out", scored,
-                        "--overwrite"]) == 0
+        assert (
+            cli.run(["predict", "--model", args.model, *flags, "--out", scored, "--overwrite"]) == 0
+        )
         with open(os.path.join(scored, "metrics.json")) as f:
             results[kind] = json.load(f)
     records, files = results["records"], results["image files"]
-    print(f"preset {args.preset}, {records['sequences']} strings as records, "
-          f"{files['sequences']} as PNG files")
-    print(f"CER as records {records['cer']:.2%}, as image files {files['cer']:.2%}: "
-          f"ratio {files['cer'] / max(records['cer'], 1e-12):.2f} (target <= 1.1)")
+    print(
+        f"preset {args.preset}, {records['sequences']} strings as records, "
+        f"{files['sequences']} as PNG files"
+    )
+    print(
+        f"CER as records {records['cer']:.2%}, as image files {files['cer']:.2%}: "
+        f"ratio {files['cer'] / max(records['cer'], 1e-12):.2f} (target <= 1.1)"
+    )
 
 
 if __name__ == "__main__":

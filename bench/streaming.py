@@ -35,10 +35,14 @@ def write_files(data_dir: str, out_dir: str, records: int, files: int) -> list[s
     import numpy as np
     import tensorflow as tf
 
-    shards = [path for split in ("test", "validation", "train")
-              for path in sorted(glob.glob(os.path.join(data_dir, split, "*")))]
-    serialized = [r.numpy() for r in tf.data.TFRecordDataset(
-        shards, compression_type="GZIP").take(records)]
+    shards = [
+        path
+        for split in ("test", "validation", "train")
+        for path in sorted(glob.glob(os.path.join(data_dir, split, "*")))
+    ]
+    serialized = [
+        r.numpy() for r in tf.data.TFRecordDataset(shards, compression_type="GZIP").take(records)
+    ]
     if len(serialized) < records:
         raise SystemExit(f"{data_dir}: {len(serialized)} records, {records} asked")
     paths = []
@@ -64,15 +68,22 @@ def stream(paths: list[str], model: str, out_dir: str) -> float:
     events = TestStream()
     for i in range(0, len(paths), 2):
         window = i // 2
-        events = events.add_elements([
-            TimestampedValue(FileMetadata(p, os.path.getsize(p), os.path.getmtime(p)),
-                             BASE + window * WINDOW + 1 + k) for k, p in enumerate(paths[i:i + 2])],
-            tag="files").advance_watermark_to(BASE + (window + 1) * WINDOW, tag="files")
+        events = events.add_elements(
+            [
+                TimestampedValue(
+                    FileMetadata(p, os.path.getsize(p), os.path.getmtime(p)),
+                    BASE + window * WINDOW + 1 + k,
+                )
+                for k, p in enumerate(paths[i : i + 2])
+            ],
+            tag="files",
+        ).advance_watermark_to(BASE + (window + 1) * WINDOW, tag="files")
     events = events.advance_watermark_to_infinity(tag="files")
     config = PredictConfig(model_dir=model, watch="unused", out_dir=out_dir, window=WINDOW)
     started = time.perf_counter()
-    with beam.Pipeline(options=PipelineOptions(runner="BundleBasedDirectRunner",
-                                               streaming=True)) as p:
+    with beam.Pipeline(
+        options=PipelineOptions(runner="BundleBasedDirectRunner", streaming=True)
+    ) as p:
         streaming.stream_outputs((p | events)["files"], config=config, height=28)
     return time.perf_counter() - started
 
@@ -88,8 +99,10 @@ def totals(documents: list[dict]) -> dict:
 def rows(out_dir: str) -> list[dict]:
     from digitseq.schemas import prediction
 
-    return sorted(({k: v for k, v in r.items() if k != "confidence"}
-                   for r in prediction.read_rows(out_dir)), key=lambda r: (r["file"], r["record"]))
+    return sorted(
+        ({k: v for k, v in r.items() if k != "confidence"} for r in prediction.read_rows(out_dir)),
+        key=lambda r: (r["file"], r["record"]),
+    )
 
 
 def main() -> None:
@@ -108,16 +121,28 @@ def main() -> None:
     if data is None:
         from bench.predict import render
         from digitseq.pipelines.render import mnist
-        data = render(mnist.default_location(args.mnist), os.path.join(work, "data"),
-                      args.records)
+
+        data = render(mnist.default_location(args.mnist), os.path.join(work, "data"), args.records)
     inbox = os.path.join(work, "inbox")
     os.makedirs(inbox)
     paths = write_files(data, inbox, args.records, 2 * args.windows)
 
     batch_out, stream_out = os.path.join(work, "batch"), os.path.join(work, "stream")
     started = time.perf_counter()
-    assert cli.run(["predict", "--model", args.model, "--input",
-                    os.path.join(inbox, "*.tfrecord"), "--out", batch_out]) == 0
+    assert (
+        cli.run(
+            [
+                "predict",
+                "--model",
+                args.model,
+                "--input",
+                os.path.join(inbox, "*.tfrecord"),
+                "--out",
+                batch_out,
+            ]
+        )
+        == 0
+    )
     batch_seconds = time.perf_counter() - started
     stream_seconds = stream(paths, args.model, stream_out)
 
@@ -130,9 +155,13 @@ def main() -> None:
     print(f"rows identical: {same_rows}; metrics identical: {batch_metrics == stream_metrics}")
     print(f"  batch   {batch_metrics}")
     print(f"  stream  {stream_metrics}")
-    print(f"(a) batch job      {batch_seconds:7.1f} s  {args.records / batch_seconds:7.0f} records/s")
-    print(f"(b) streaming job  {stream_seconds:7.1f} s  {args.records / stream_seconds:7.0f} "
-          f"records/s  (b/a {batch_seconds / stream_seconds:.2f})")
+    print(
+        f"(a) batch job      {batch_seconds:7.1f} s  {args.records / batch_seconds:7.0f} records/s"
+    )
+    print(
+        f"(b) streaming job  {stream_seconds:7.1f} s  {args.records / stream_seconds:7.0f} "
+        f"records/s  (b/a {batch_seconds / stream_seconds:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,24 @@ def sample_mnist() -> mnist.Mnist:
 def variable_dataset(tmp_path_factory) -> str:
     """A variable-length (2..5) dataset: 300 train, 60 validation, 80 test sequences, 2 shards."""
     out = tmp_path_factory.mktemp("variable")
-    assert render(out, "--mode", "variable", "--train", "300", "--validation", "60",
-                  "--test", "80", "--shards", "2", "--seed", "7") == 0
+    assert (
+        render(
+            out,
+            "--mode",
+            "variable",
+            "--train",
+            "300",
+            "--validation",
+            "60",
+            "--test",
+            "80",
+            "--shards",
+            "2",
+            "--seed",
+            "7",
+        )
+        == 0
+    )
     return str(out)
 
 
@@ -44,8 +60,12 @@ SMALL = ["--units", "16", "--layers", "1", "--conv-filters", "8", "--batch-size"
 def trained_model(variable_dataset, tmp_path_factory) -> str:
     """A small crnn trained two epochs on `variable_dataset` and exported."""
     model_dir = str(tmp_path_factory.mktemp("trained") / "model")
-    assert cli.run(["train", "--data", variable_dataset, "--model-dir", model_dir,
-                    "--epochs", "2", *SMALL]) == 0
+    assert (
+        cli.run(
+            ["train", "--data", variable_dataset, "--model-dir", model_dir, "--epochs", "2", *SMALL]
+        )
+        == 0
+    )
     return model_dir
 
 
@@ -64,8 +84,9 @@ def inputs(variable_dataset, tmp_path_factory) -> str:
     return str(directory)
 
 
-def write_idx(path, array: np.ndarray, *, magic: int | None = None, compress: bool = True,
-              truncate: int = 0) -> None:
+def write_idx(
+    path, array: np.ndarray, *, magic: int | None = None, compress: bool = True, truncate: int = 0
+) -> None:
     """Writes `array` (uint8) as an IDX file, optionally gzip, a wrong magic, or truncated."""
     magic = magic if magic is not None else 0x800 + array.ndim
     data = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)

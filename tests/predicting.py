@@ -25,9 +25,12 @@ def make_example(**changes) -> bytes:
     from tensorflow.core.example import example_pb2
 
     rng = np.random.default_rng(0)
-    serialized = record.to_example(record_id=changes.pop("record_id", "user/x"),
-                                   image=rng.integers(0, 255, (28, 56), dtype=np.uint8),
-                                   label=[1, 2], source_index=[3, 4])
+    serialized = record.to_example(
+        record_id=changes.pop("record_id", "user/x"),
+        image=rng.integers(0, 255, (28, 56), dtype=np.uint8),
+        label=[1, 2],
+        source_index=[3, 4],
+    )
     example = example_pb2.Example.FromString(serialized)
     features = example.features.feature
     for name, value in changes.items():
@@ -42,15 +45,29 @@ def make_example(**changes) -> bytes:
 
 def bad_records() -> list[bytes]:
     """The records of `BAD`, in order, then a valid unlabeled one (`UNLABELED_ID`)."""
-    return [b"\x00 not a proto \xff", make_example(image=None), make_example(image=b"\x00" * 27),
-            make_example(label=[4, 42]),
-            make_example(record_id=UNLABELED_ID, label=None, source_index=None)]
+    return [
+        b"\x00 not a proto \xff",
+        make_example(image=None),
+        make_example(image=b"\x00" * 27),
+        make_example(label=[4, 42]),
+        make_example(record_id=UNLABELED_ID, label=None, source_index=None),
+    ]
 
 
 def run_predict(model, input_dir, out, *flags: str) -> int:
     """`digitseq predict` on every file of `input_dir`, in-process; its exit code."""
-    return cli.run(["predict", "--model", str(model), "--input", os.path.join(str(input_dir), "*"),
-                    "--out", str(out), *flags])
+    return cli.run(
+        [
+            "predict",
+            "--model",
+            str(model),
+            "--input",
+            os.path.join(str(input_dir), "*"),
+            "--out",
+            str(out),
+            *flags,
+        ]
+    )
 
 
 def rows_of(out, name: str = prediction.PREDICTIONS) -> list[dict]:

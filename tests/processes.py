@@ -74,8 +74,10 @@ def wait_for_port(port: int, process: subprocess.Popen, *, timeout: float = 120)
                 return
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError(f"{process.args} exited with {process.returncode} before "
-                                   f"listening on port {port}") from None
+                raise RuntimeError(
+                    f"{process.args} exited with {process.returncode} before "
+                    f"listening on port {port}"
+                ) from None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listens on port {port} after {timeout} s") from None
             time.sleep(0.1)

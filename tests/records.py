@@ -24,12 +24,15 @@ def read_split(data_dir: str, split: str) -> list[dict]:
         for i in range(len(batch[record.ID])):
             height = int(batch[record.HEIGHT][i])
             width = int(batch[record.WIDTH][i])
-            records.append({
-                "id": batch[record.ID][i].numpy().decode(),
-                "image": np.frombuffer(batch[record.IMAGE][i].numpy(), np.uint8).reshape(
-                    height, width),
-                "label": batch[record.LABEL][i].numpy().tolist(),
-                "source_index": batch[record.SOURCE_INDEX][i].numpy().tolist(),
-                "digit_left": batch[record.DIGIT_LEFT][i].numpy().tolist(),
-            })
+            records.append(
+                {
+                    "id": batch[record.ID][i].numpy().decode(),
+                    "image": np.frombuffer(batch[record.IMAGE][i].numpy(), np.uint8).reshape(
+                        height, width
+                    ),
+                    "label": batch[record.LABEL][i].numpy().tolist(),
+                    "source_index": batch[record.SOURCE_INDEX][i].numpy().tolist(),
+                    "digit_left": batch[record.DIGIT_LEFT][i].numpy().tolist(),
+                }
+            )
     return records

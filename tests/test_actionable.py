@@ -1,4 +1,4 @@
-"""Actionable scores (issue 18): calibrated confidence, the review queue, risk-coverage and ECE
+"""Actionable scores: calibrated confidence, the review queue, risk-coverage and ECE
 in metrics.json, decoding constrained by a format, width batching; bad flags."""
 
 from __future__ import annotations
@@ -34,15 +34,22 @@ def test_platt_calibration_recovers_known_correctness_rates():
     assert fitted.a == pytest.approx(2.0, abs=0.1) and fitted.b == pytest.approx(-1.0, abs=0.1)
     assert calibration.ece(raw, correct) > 0.05
     assert calibration.ece(fitted.apply(raw), correct) < 0.01
-    np.testing.assert_allclose(fitted.apply_tf(raw.astype(np.float32)).numpy(),
-                               fitted.apply(raw), rtol=1e-4)
+    np.testing.assert_allclose(
+        fitted.apply_tf(raw.astype(np.float32)).numpy(), fitted.apply(raw), rtol=1e-4
+    )
 
 
 def test_confidence_counts_merge_exactly_in_any_order():
     rng = np.random.default_rng(1)
-    rows = [(float(c), int(e), int(d), int(n)) for c, e, d, n in zip(
-        rng.uniform(size=300), rng.integers(0, 2, 300), rng.integers(0, 3, 300),
-        rng.integers(2, 6, 300))]
+    rows = [
+        (float(c), int(e), int(d), int(n))
+        for c, e, d, n in zip(
+            rng.uniform(size=300),
+            rng.integers(0, 2, 300),
+            rng.integers(0, 3, 300),
+            rng.integers(2, 6, 300),
+        )
+    ]
 
     def counts(part):
         found = calibration.ConfidenceCounts()
@@ -59,24 +66,38 @@ def test_confidence_counts_merge_exactly_in_any_order():
 
 def _expected_risk_coverage(rows, coverage):
     """The documented definition, recomputed from the rows alone."""
-    levels = sorted((round(r["confidence"] * 10 ** 6) for r in rows), reverse=True)
+    levels = sorted((round(r["confidence"] * 10**6) for r in rows), reverse=True)
     threshold = levels[max(1, math.ceil(coverage * len(rows) - 1e-9)) - 1]
-    accepted = [r for r in rows if round(r["confidence"] * 10 ** 6) >= threshold]
-    return {"threshold": threshold / 10 ** 6, "accepted": len(accepted),
-            "ser": sum(r["label"] != r["prediction"] for r in accepted) / len(accepted),
-            "cer": sum(r["edits"] for r in accepted) / sum(len(r["label"]) for r in accepted)}
+    accepted = [r for r in rows if round(r["confidence"] * 10**6) >= threshold]
+    return {
+        "threshold": threshold / 10**6,
+        "accepted": len(accepted),
+        "ser": sum(r["label"] != r["prediction"] for r in accepted) / len(accepted),
+        "cer": sum(r["edits"] for r in accepted) / sum(len(r["label"]) for r in accepted),
+    }
 
 
 @pytest.fixture(scope="module")
 def reviewed(trained_model, inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("reviewed")
-    assert run_predict(trained_model, inputs, out, "--review-below", "0.5", "--decoder", "beam",
-                       "--lengths", "2..5") == 0
+    assert (
+        run_predict(
+            trained_model,
+            inputs,
+            out,
+            "--review-below",
+            "0.5",
+            "--decoder",
+            "beam",
+            "--lengths",
+            "2..5",
+        )
+        == 0
+    )
     return out
 
 
-def test_every_record_lands_once_in_predictions_review_or_dead_letters(
-        reviewed, variable_dataset):
+def test_every_record_lands_once_in_predictions_review_or_dead_letters(reviewed, variable_dataset):
     predictions, review = rows_of(reviewed, "predictions"), rows_of(reviewed, "review")
     dead = rows_of(reviewed, "dead_letter")
     records = read_test_split(variable_dataset)
@@ -85,8 +106,10 @@ def test_every_record_lands_once_in_predictions_review_or_dead_letters(
     assert len(places) == len(set(places))
     assert review and all(r["confidence"] >= 0.5 for r in predictions)
     for row in review:
-        assert "below the review threshold 0.5" in row["reason"] or \
-            "survived the beam" in row["reason"], row
+        assert (
+            "below the review threshold 0.5" in row["reason"]
+            or "survived the beam" in row["reason"]
+        ), row
     assert all(2 <= len(r["prediction"]) <= 5 for r in predictions)
     with open(os.path.join(str(reviewed), "run.json")) as f:
         run = json.load(f)
@@ -95,41 +118,53 @@ def test_every_record_lands_once_in_predictions_review_or_dead_letters(
 
 
 def test_risk_coverage_and_ece_equal_a_recomputation_from_the_rows(reviewed):
-    rows = [r for r in rows_of(reviewed, "predictions") + rows_of(reviewed, "review")
-            if "label" in r]
+    rows = [
+        r for r in rows_of(reviewed, "predictions") + rows_of(reviewed, "review") if "label" in r
+    ]
     with open(os.path.join(str(reviewed), "metrics.json")) as f:
         written = json.load(f)
-    assert [entry["coverage"] for entry in written["risk_coverage"]] == [1.0, 0.99, 0.98, 0.95,
-                                                                         0.9]
+    assert [entry["coverage"] for entry in written["risk_coverage"]] == [1.0, 0.99, 0.98, 0.95, 0.9]
     for entry in written["risk_coverage"]:
         expected = _expected_risk_coverage(rows, entry["coverage"])
         assert {k: entry[k] for k in expected} == pytest.approx(expected), entry
-    bins = np.minimum((np.array([round(r["confidence"] * 10 ** 6) for r in rows]) * 15)
-                      // 10 ** 6, 14)
-    ece = sum(abs(sum(r["label"] == r["prediction"] for r, b in zip(rows, bins) if b == k)
-                  - sum(round(r["confidence"] * 10 ** 6) / 10 ** 6
-                        for r, b in zip(rows, bins) if b == k))
-              for k in range(15)) / len(rows)
+    bins = np.minimum((np.array([round(r["confidence"] * 10**6) for r in rows]) * 15) // 10**6, 14)
+    ece = sum(
+        abs(
+            sum(r["label"] == r["prediction"] for r, b in zip(rows, bins) if b == k)
+            - sum(round(r["confidence"] * 10**6) / 10**6 for r, b in zip(rows, bins) if b == k)
+        )
+        for k in range(15)
+    ) / len(rows)
     assert written["ece"]["value"] == pytest.approx(ece) and written["ece"]["bins"] == 15
     assert written["reviewed"] == len(rows_of(reviewed, "review"))
 
 
-def test_an_impossible_format_sends_every_record_to_review(trained_model, variable_dataset,
-                                                           tmp_path):
+def test_an_impossible_format_sends_every_record_to_review(
+    trained_model, variable_dataset, tmp_path
+):
     source = sorted(os.listdir(os.path.join(variable_dataset, "test")))[0]
     inputs_dir = tmp_path / "in"
     inputs_dir.mkdir()
     shutil.copy(os.path.join(variable_dataset, "test", source), inputs_dir)
-    assert run_predict(trained_model, str(inputs_dir), tmp_path / "out", "--decoder", "beam",
-                       "--length", "40") == 0
+    assert (
+        run_predict(
+            trained_model, str(inputs_dir), tmp_path / "out", "--decoder", "beam", "--length", "40"
+        )
+        == 0
+    )
     review = rows_of(tmp_path / "out", "review")
     assert review and not rows_of(tmp_path / "out", "predictions")
-    assert all("no string matching the pattern [0-9]{40} survived the beam" in r["reason"]
-               and r["prediction"] == "" and r["confidence"] == 0.0 for r in review)
+    assert all(
+        "no string matching the pattern [0-9]{40} survived the beam" in r["reason"]
+        and r["prediction"] == ""
+        and r["confidence"] == 0.0
+        for r in review
+    )
 
 
 def test_a_model_without_calibration_serves_raw_confidence_marked_uncalibrated(
-        trained_model, inputs, scored, tmp_path):
+    trained_model, inputs, scored, tmp_path
+):
     import keras
 
     from digitseq.recognizer.serving import export
@@ -147,8 +182,12 @@ def test_a_model_without_calibration_serves_raw_confidence_marked_uncalibrated(
     raw = {r["id"]: r["confidence"] for r in rows_of(tmp_path / "out", "predictions")}
     calibrated = {r["id"]: r["confidence"] for r in rows_of(scored, "predictions")}
     ids = sorted(raw)
-    np.testing.assert_allclose([calibrated[i] for i in ids],
-                               fitted.greedy.apply([raw[i] for i in ids]), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        [calibrated[i] for i in ids],
+        fitted.greedy.apply([raw[i] for i in ids]),
+        rtol=1e-4,
+        atol=1e-6,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +203,8 @@ def test_padding_efficiency_is_reported_and_width_batching_pads_little(scored, v
     counters = run["counters"]
     assert run["batching"]["mode"] == "width" and counters["batches"] >= 81 / 16
     assert run["batching"]["padding_efficiency"] == pytest.approx(
-        counters["real_columns"] / counters["padded_columns"])
+        counters["real_columns"] / counters["padded_columns"]
+    )
     widths = sorted(r["image"].shape[1] for r in read_test_split(variable_dataset))
     assert counters["real_columns"] == sum(widths) + 56  # the unlabeled record is 56 wide
     assert 0.9 <= run["batching"]["padding_efficiency"] <= 1.0
@@ -173,8 +213,9 @@ def test_padding_efficiency_is_reported_and_width_batching_pads_little(scored, v
 def test_width_batching_covers_every_element_once_within_its_limits():
     rng = np.random.default_rng(2)
     widths = rng.integers(20, 300, 500)
-    handler = model_handler.SequenceModelHandler(model_dir="unused", max_batch_size=16,
-                                                 max_batch_columns=1000)
+    handler = model_handler.SequenceModelHandler(
+        model_dir="unused", max_batch_size=16, max_batch_columns=1000
+    )
     kwargs = handler.sort_and_batch_kwargs()
 
     def check(batches):
@@ -185,29 +226,39 @@ def test_width_batching_covers_every_element_once_within_its_limits():
         assert keys == list(range(len(widths)))
 
     with TestPipeline(runner="FnApiRunner") as p:
-        batches = (p | beam.Create([(i, np.zeros((2, int(w)), np.uint8))
-                                    for i, w in enumerate(widths)])
-                   | SortAndBatchElements(**kwargs))
+        batches = (
+            p
+            | beam.Create([(i, np.zeros((2, int(w)), np.uint8)) for i, w in enumerate(widths)])
+            | SortAndBatchElements(**kwargs)
+        )
         assert_that(batches | beam.combiners.ToList(), lambda found: check(found[0]))
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--review-below", "1.5"], "--review-below 1.5: expected a confidence in 0..1"),
-    (["--review-below", "-0.1"], "--review-below -0.1: expected a confidence in 0..1"),
-    (["--review-below", "nan"], "--review-below nan: expected a finite number"),
-    (["--review-below", "inf"], "--review-below inf: expected a finite number"),
-    (["--decoder", "beam", "--pattern", "(12"], "--pattern (12: expected a regular expression "
-                                                "over digits: not a valid regular expression"),
-    (["--decoder", "beam", "--pattern", "[a-z]{5}"], "can match a non-digit"),
-    (["--decoder", "beam", "--pattern", "[0-9]{0}"], "matches no digit string"),
-    (["--decoder", "beam", "--length", "0"], "--length 0: expected at least 1 digit"),
-    (["--decoder", "beam", "--lengths", "5..2"], "--lengths 5..2: expected MIN at most MAX"),
-    (["--decoder", "beam", "--lengths", "2-5"], "--lengths 2-5: expected MIN..MAX digits"),
-    (["--decoder", "beam", "--length", "3", "--pattern", "1[0-9]{4}"],
-     "--pattern 1[0-9]{4}: expected a format some digit string has"),
-    (["--length", "5"], "--length 5: expected --decoder beam: constrained decoding is a beam"),
-    (["--batch-columns", "0"], "--batch-columns 0: expected at least 1"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--review-below", "1.5"], "--review-below 1.5: expected a confidence in 0..1"),
+        (["--review-below", "-0.1"], "--review-below -0.1: expected a confidence in 0..1"),
+        (["--review-below", "nan"], "--review-below nan: expected a finite number"),
+        (["--review-below", "inf"], "--review-below inf: expected a finite number"),
+        (
+            ["--decoder", "beam", "--pattern", "(12"],
+            "--pattern (12: expected a regular expression "
+            "over digits: not a valid regular expression",
+        ),
+        (["--decoder", "beam", "--pattern", "[a-z]{5}"], "can match a non-digit"),
+        (["--decoder", "beam", "--pattern", "[0-9]{0}"], "matches no digit string"),
+        (["--decoder", "beam", "--length", "0"], "--length 0: expected at least 1 digit"),
+        (["--decoder", "beam", "--lengths", "5..2"], "--lengths 5..2: expected MIN at most MAX"),
+        (["--decoder", "beam", "--lengths", "2-5"], "--lengths 2-5: expected MIN..MAX digits"),
+        (
+            ["--decoder", "beam", "--length", "3", "--pattern", "1[0-9]{4}"],
+            "--pattern 1[0-9]{4}: expected a format some digit string has",
+        ),
+        (["--length", "5"], "--length 5: expected --decoder beam: constrained decoding is a beam"),
+        (["--batch-columns", "0"], "--batch-columns 0: expected at least 1"),
+    ],
+)
 def test_bad_flags_are_refused_with_one_line(tmp_path, capsys, flags, message):
     assert run_predict(str(tmp_path / "model"), str(tmp_path), tmp_path / "out", *flags) == 2
     err = capsys.readouterr().err.strip()
@@ -225,8 +276,9 @@ def test_report_draws_the_risk_coverage_curve_and_reliability_diagram(reviewed, 
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_calibrate_command_rewrites_the_serving_confidence(trained_model, variable_dataset,
-                                                           tmp_path, capsys):
+def test_calibrate_command_rewrites_the_serving_confidence(
+    trained_model, variable_dataset, tmp_path, capsys
+):
     import tensorflow as tf
 
     from digitseq import cli
@@ -240,15 +292,22 @@ def test_calibrate_command_rewrites_the_serving_confidence(trained_model, variab
     fitted = calibration.read(str(model))
     assert fitted.fitted["split"] == "validation" and fitted.fitted["sequences"] == 60
     rec = read_split(variable_dataset, "test")[0]
-    inputs = {"images": tf.constant(rec["image"][None]),
-              "widths": tf.constant([rec["image"].shape[1]], tf.int32)}
+    inputs = {
+        "images": tf.constant(rec["image"][None]),
+        "widths": tf.constant([rec["image"].shape[1]], tf.int32),
+    }
     served = tf.saved_model.load(str(model / "serving")).signatures["serving_default"](**inputs)
     logits = tf.saved_model.load(str(model / "serving")).signatures["logits"](**inputs)
     from digitseq.recognizer.serving import decoding
 
     raw = decoding.decode(logits["logits"], logits["lengths"])[2].numpy()
-    np.testing.assert_allclose(served["confidence"].numpy(), fitted.greedy.apply(raw),
-                               rtol=1e-4, atol=1e-7)
-    assert cli.run(["calibrate", "--model", str(model), "--data", variable_dataset,
-                    "--split", "nosuch"]) == 2
+    np.testing.assert_allclose(
+        served["confidence"].numpy(), fitted.greedy.apply(raw), rtol=1e-4, atol=1e-7
+    )
+    assert (
+        cli.run(
+            ["calibrate", "--model", str(model), "--data", variable_dataset, "--split", "nosuch"]
+        )
+        == 2
+    )
     assert "--split nosuch: has no records" in capsys.readouterr().err

@@ -19,11 +19,17 @@ BELOW = {
     "core": set(),
     "schemas": {"core"},
     "recognizer.config": {"core"},
-    "recognizer.data": {"core", "schemas", "recognizer.config"},
+    "recognizer.data.reader": {"core", "schemas", "recognizer.config"},
     "recognizer.model": {"core", "schemas", "recognizer.config"},
     "recognizer.serving": {"core", "schemas", "recognizer.config", "recognizer.model"},
-    "recognizer.train": {"core", "schemas", "recognizer.config", "recognizer.data",
-                         "recognizer.model", "recognizer.serving"},
+    "recognizer.train.trainer": {
+        "core",
+        "schemas",
+        "recognizer.config",
+        "recognizer.data.reader",
+        "recognizer.model",
+        "recognizer.serving",
+    },
     "pipelines": {"core", "schemas", "recognizer.config", "recognizer.serving"},
 }
 """What each unit may import besides itself. The rest of the package (the command line `cli` and
@@ -41,7 +47,7 @@ def module_name(path: pathlib.Path) -> str:
 
 
 def unit(module: str) -> str:
-    """The layering unit of a module of ours: `recognizer.data`, `pipelines`, ... or `top`."""
+    """The layering unit of a module of ours: `recognizer.data.reader`, `pipelines`, ... or `top`."""
     parts = module.split(".")[1:]
     if parts[:1] == ["recognizer"] and len(parts) > 1 and parts[1] in RECOGNIZER:
         return f"recognizer.{parts[1]}"
@@ -68,8 +74,10 @@ def import_graph() -> dict[str, set[str]]:
     stand for the module that defines them)."""
     graph = {}
     for name, path in MODULES.items():
-        graph[name] = {found if found in MODULES else found.rsplit(".", 1)[0]
-                       for found in _imported_modules(path)} - {name}
+        graph[name] = {
+            found if found in MODULES else found.rsplit(".", 1)[0]
+            for found in _imported_modules(path)
+        } - {name}
         graph[name] = {found for found in graph[name] if found in MODULES}
     return graph
 
@@ -80,8 +88,9 @@ def layering_offences(graph: dict[str, set[str]]) -> dict[str, list[str]]:
         if unit(name) == "top":
             continue
         allowed = BELOW[unit(name)] | {unit(name)}
-        if wrong := sorted(found for found in imported
-                           if unit(found) not in allowed and found != "digitseq"):
+        if wrong := sorted(
+            found for found in imported if unit(found) not in allowed and found != "digitseq"
+        ):
             offences[name] = wrong
     return offences
 
@@ -97,7 +106,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
             if other == name or other.startswith(name + "."):
                 continue
             if state.get(other) == "open":
-                found.append(path[path.index(other):] + [other])
+                found.append(path[path.index(other) :] + [other])
             elif other not in state:
                 visit(other, path)
         path.pop()
@@ -123,15 +132,22 @@ def test_no_import_circle():
 
 
 def test_the_checks_see_a_wrong_import_and_a_circle():
-    graph = {"digitseq.recognizer.serving.export": {"digitseq.recognizer.train.trainer"},
-             "digitseq.recognizer.train.trainer": {"digitseq.recognizer.serving.export"},
-             "digitseq.pipelines.images": {"digitseq.recognizer.data.reader"}}
+    graph = {
+        "digitseq.recognizer.serving.export": {"digitseq.recognizer.train.trainer"},
+        "digitseq.recognizer.train.trainer": {"digitseq.recognizer.serving.export"},
+        "digitseq.pipelines.images": {"digitseq.recognizer.data.reader"},
+    }
     assert layering_offences(graph) == {
         "digitseq.recognizer.serving.export": ["digitseq.recognizer.train.trainer"],
-        "digitseq.pipelines.images": ["digitseq.recognizer.data.reader"]}
-    assert circles(graph) == [["digitseq.recognizer.serving.export",
-                               "digitseq.recognizer.train.trainer",
-                               "digitseq.recognizer.serving.export"]]
+        "digitseq.pipelines.images": ["digitseq.recognizer.data.reader"],
+    }
+    assert circles(graph) == [
+        [
+            "digitseq.recognizer.serving.export",
+            "digitseq.recognizer.train.trainer",
+            "digitseq.recognizer.serving.export",
+        ]
+    ]
 
 
 def job_package_offences(module: str, imported: set[str]) -> list[str]:
@@ -139,28 +155,44 @@ def job_package_offences(module: str, imported: set[str]) -> list[str]:
     than its own."""
     parts = module.split(".")
     own = parts[2] if len(parts) > 3 else None
-    return sorted(name for name in imported
-                  if name.split(".")[:3] in [["digitseq", "pipelines", job]
-                                             for job in JOBS if job != own])
+    return sorted(
+        name
+        for name in imported
+        if name.split(".")[:3] in [["digitseq", "pipelines", job] for job in JOBS if job != own]
+    )
 
 
 def test_job_packages_meet_only_in_shared_modules():
-    assert {p.name for p in (PACKAGE / "pipelines").iterdir() if (p / "__init__.py").exists()} \
-        == set(JOBS)
-    offenders = {name: found for name, path in MODULES.items()
-                 if unit(name) == "pipelines"
-                 and (found := job_package_offences(name, _imported_modules(path)))}
+    assert {
+        p.name for p in (PACKAGE / "pipelines").iterdir() if (p / "__init__.py").exists()
+    } == set(JOBS)
+    offenders = {
+        name: found
+        for name, path in MODULES.items()
+        if unit(name) == "pipelines"
+        and (found := job_package_offences(name, _imported_modules(path)))
+    }
     assert not offenders
 
 
 def test_the_job_package_check_sees_a_direct_import(tmp_path):
-    imported = _imported_modules(_write(tmp_path, "from digitseq.pipelines.ingest import steps\n"
-                                                  "from digitseq.pipelines import images\n"))
+    imported = _imported_modules(
+        _write(
+            tmp_path,
+            "from digitseq.pipelines.ingest import steps\nfrom digitseq.pipelines import images\n",
+        )
+    )
     assert job_package_offences("digitseq.pipelines.predict.example", imported) == [
-        "digitseq.pipelines.ingest", "digitseq.pipelines.ingest.steps"]
-    assert job_package_offences("digitseq.pipelines.predict.example",
-                                {"digitseq.pipelines.predict.records",
-                                 "digitseq.pipelines.images"}) == []
+        "digitseq.pipelines.ingest",
+        "digitseq.pipelines.ingest.steps",
+    ]
+    assert (
+        job_package_offences(
+            "digitseq.pipelines.predict.example",
+            {"digitseq.pipelines.predict.records", "digitseq.pipelines.images"},
+        )
+        == []
+    )
 
 
 def _write(tmp_path: pathlib.Path, text: str) -> pathlib.Path:
@@ -173,22 +205,34 @@ HEAVY = ("tensorflow", "keras", "apache_beam", "matplotlib")
 """Libraries the command line loads only once a command runs, after its flags are checked."""
 
 
-@pytest.mark.parametrize("argv", [
-    ["--help"],
-    ["predict", "--model", "m", "--input", "i", "--out", "o", "--review-below", "2"],
-    ["train", "--data", "d", "--model-dir", "m", "--arch", "convctc", "--dilation", "99"],
-    ["render", "--out", "o", "--preset", "scanned", "--scan-blur", "nan,1"],
-    ["ingest", "--images", "i", "--labels", "l", "--out", "o", "--test-fraction", "2"],
-    ["demo", "--epochs", "0"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["predict", "--model", "m", "--input", "i", "--out", "o", "--review-below", "2"],
+        ["train", "--data", "d", "--model-dir", "m", "--arch", "convctc", "--dilation", "99"],
+        ["render", "--out", "o", "--preset", "scanned", "--scan-blur", "nan,1"],
+        ["ingest", "--images", "i", "--labels", "l", "--out", "o", "--test-fraction", "2"],
+        ["demo", "--epochs", "0"],
+        ["calibrate", "--model", "m", "--data", "d", "--beam-width", "0"],
+    ],
+)
 def test_the_command_line_checks_flags_without_loading_tensorflow_or_beam(argv):
-    script = ("import sys\nfrom digitseq import cli\n"
-              f"status = cli.run({argv!r})\n"
-              f"print(status, sorted(m for m in {HEAVY!r} if m in sys.modules))\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert result.stdout.splitlines()[-1] == f"{0 if argv == ['--help'] else 2} []", \
+    script = (
+        "import sys\nfrom digitseq import cli\n"
+        f"status = cli.run({argv!r})\n"
+        f"print(status, sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.stdout.splitlines()[-1] == f"{0 if argv == ['--help'] else 2} []", (
         result.stdout[-500:] + result.stderr[-2000:]
+    )
     if argv != ["--help"]:
         assert "error:" in result.stderr
 

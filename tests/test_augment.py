@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from digitseq.recognizer.data import augment, reader as data
-from digitseq.recognizer.config import Augmentation, ReaderConfig
-from digitseq.schemas import batch
 from digitseq.core.errors import ConfigError
+from digitseq.recognizer.config import Augmentation, ReaderConfig
+from digitseq.recognizer.data import augment
+from digitseq.recognizer.data import reader as data
+from digitseq.schemas import batch
 
 AUGMENT = ReaderConfig(augment=True)
 
@@ -20,14 +21,18 @@ def _first(dataset):
 
 
 def test_training_batches_are_warped_reproducibly(variable_dataset):
-    plain, widths, _ = _first(data.make_dataset(variable_dataset, "train", 16, training=True,
-                                                seed=4))
-    warped, warped_widths, _ = _first(data.make_dataset(variable_dataset, "train", 16,
-                                                        training=True, seed=4, config=AUGMENT))
-    again, _, _ = _first(data.make_dataset(variable_dataset, "train", 16, training=True, seed=4,
-                                           config=AUGMENT))
-    other, _, _ = _first(data.make_dataset(variable_dataset, "train", 16, training=True, seed=5,
-                                           config=AUGMENT))
+    plain, widths, _ = _first(
+        data.make_dataset(variable_dataset, "train", 16, training=True, seed=4)
+    )
+    warped, warped_widths, _ = _first(
+        data.make_dataset(variable_dataset, "train", 16, training=True, seed=4, config=AUGMENT)
+    )
+    again, _, _ = _first(
+        data.make_dataset(variable_dataset, "train", 16, training=True, seed=4, config=AUGMENT)
+    )
+    other, _, _ = _first(
+        data.make_dataset(variable_dataset, "train", 16, training=True, seed=5, config=AUGMENT)
+    )
     np.testing.assert_array_equal(widths, warped_widths)
     assert not np.array_equal(plain, warped)
     np.testing.assert_array_equal(warped, again)
@@ -53,9 +58,17 @@ def test_a_zero_warp_is_the_identity():
     np.testing.assert_array_equal(out.numpy(), frames.numpy())
 
 
-@pytest.mark.parametrize("field, value", [("shear", 2.0), ("scale", -0.1), ("shift", 9.0),
-                                          ("rotation", 31.0), ("elastic", -1.0),
-                                          ("elastic", 101.0)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("shear", 2.0),
+        ("scale", -0.1),
+        ("shift", 9.0),
+        ("rotation", 31.0),
+        ("elastic", -1.0),
+        ("elastic", 101.0),
+    ],
+)
 def test_bad_ranges_are_refused(field, value):
     with pytest.raises(ConfigError, match=f"^{field} {value}: expected 0.."):
         Augmentation(**{field: value})
@@ -100,8 +113,9 @@ def test_displacing_agrees_with_bilinear_sampling_done_by_hand():
         at_t, at_y = t + field[b, 0, t, y], y + field[b, 1, t, y]
         t0, y0 = int(np.floor(at_t)), int(np.floor(at_y))
         ft, fy = at_t - t0, at_y - y0
-        expected = ((1 - ft) * ((1 - fy) * pixel(b, t0, y0) + fy * pixel(b, t0, y0 + 1))
-                    + ft * ((1 - fy) * pixel(b, t0 + 1, y0) + fy * pixel(b, t0 + 1, y0 + 1)))
+        expected = (1 - ft) * ((1 - fy) * pixel(b, t0, y0) + fy * pixel(b, t0, y0 + 1)) + ft * (
+            (1 - fy) * pixel(b, t0 + 1, y0) + fy * pixel(b, t0 + 1, y0 + 1)
+        )
         assert moved[b, t, y] == pytest.approx(expected, rel=1e-4, abs=1e-3), (b, t, y)
 
 
@@ -121,12 +135,15 @@ def test_elastic_fields_are_smooth_and_scale_with_their_strength():
 
 def test_elastic_warps_are_reproducible_and_keep_widths(variable_dataset):
     config = ReaderConfig(augment=True, augmentation=Augmentation(elastic=34))
-    affine, _, _ = _first(data.make_dataset(variable_dataset, "train", 16, training=True,
-                                            seed=4, config=AUGMENT))
-    warped, widths, _ = _first(data.make_dataset(variable_dataset, "train", 16, training=True,
-                                                 seed=4, config=config))
-    again, _, _ = _first(data.make_dataset(variable_dataset, "train", 16, training=True, seed=4,
-                                           config=config))
+    affine, _, _ = _first(
+        data.make_dataset(variable_dataset, "train", 16, training=True, seed=4, config=AUGMENT)
+    )
+    warped, widths, _ = _first(
+        data.make_dataset(variable_dataset, "train", 16, training=True, seed=4, config=config)
+    )
+    again, _, _ = _first(
+        data.make_dataset(variable_dataset, "train", 16, training=True, seed=4, config=config)
+    )
     np.testing.assert_array_equal(warped, again)
     assert not np.array_equal(warped, affine)
     for i, width in enumerate(widths):

@@ -13,11 +13,11 @@ import types
 
 import pytest
 
+from digitseq.core import claims
+from digitseq.core.errors import ConfigError, InvalidInputError
 from digitseq.pipelines import dataset_writer
 from digitseq.recognizer.data import reader as data
-from digitseq.core import claims
 from digitseq.schemas import dataset, prediction
-from digitseq.core.errors import ConfigError, InvalidInputError
 from tests.conftest import render
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,14 +33,25 @@ def _dead_pid() -> int:
 def _leave_claim(directory, *, pid: int, host: str | None = None) -> None:
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, claims.CLAIM), "w") as f:
-        json.dump({"job_id": "feedc0ffee00", "host": host or socket.gethostname(), "pid": pid,
-                   "started": "2026-12-01T00:00:00+00:00", "command": "digitseq render"}, f)
+        json.dump(
+            {
+                "job_id": "feedc0ffee00",
+                "host": host or socket.gethostname(),
+                "pid": pid,
+                "started": "2026-12-01T00:00:00+00:00",
+                "command": "digitseq render",
+            },
+            f,
+        )
 
 
 def test_a_claimed_directory_refuses_a_second_job_until_released(tmp_path):
     first = claims.acquire(str(tmp_path), command="digitseq render")
-    with pytest.raises(ConfigError, match=f"claimed by job {first.job_id} \\(digitseq render, "
-                                          f"pid {os.getpid()} .*which is still running"):
+    with pytest.raises(
+        ConfigError,
+        match=f"claimed by job {first.job_id} \\(digitseq render, "
+        f"pid {os.getpid()} .*which is still running",
+    ):
         claims.acquire(str(tmp_path), command="digitseq ingest")
     with pytest.raises(ConfigError, match="which is still running"):
         claims.acquire(str(tmp_path), command="digitseq ingest", clear_stale=True)
@@ -58,9 +69,12 @@ def test_a_killed_jobs_claim_is_reported_and_cleared_by_the_flag(tmp_path, capsy
     assert render(out, *SMALL_RENDER) == 2
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [err]
-    assert ("claimed by job feedc0ffee00 (digitseq render" in err
-            and "whose process is no longer running (a killed job's claim); pass "
-                "--clear-claim to clear it" in err), err
+    assert (
+        "claimed by job feedc0ffee00 (digitseq render" in err
+        and "whose process is no longer running (a killed job's claim); pass "
+        "--clear-claim to clear it"
+        in err
+    ), err
     assert render(out, *SMALL_RENDER, "--clear-claim") == 0
     assert not (out / claims.CLAIM).exists()
     assert dataset.load_metadata(str(out))["counts"]["train"] == 10
@@ -71,8 +85,10 @@ def test_a_claim_from_another_host_names_the_host(tmp_path, capsys):
     _leave_claim(out, pid=1, host="worker-7")
     assert render(out, *SMALL_RENDER) == 2
     err = capsys.readouterr().err
-    assert "pid 1 on host worker-7" in err and "on another host; if that job no longer runs, " \
-                                              "pass --clear-claim" in err
+    assert (
+        "pid 1 on host worker-7" in err
+        and "on another host; if that job no longer runs, pass --clear-claim" in err
+    )
 
 
 def test_overwrite_never_steals_a_running_jobs_directory(tmp_path, capsys):
@@ -117,8 +133,9 @@ def test_a_claim_is_never_seen_half_written(tmp_path):
             assert os.listdir(directory) == [claims.CLAIM]
     finally:
         sys.setswitchinterval(interval)
-    assert seen and all(holder is not None and holder.command == "render" for holder in seen), \
-        sum(holder is None or holder.command != "render" for holder in seen)
+    assert seen and all(holder is not None and holder.command == "render" for holder in seen), sum(
+        holder is None or holder.command != "render" for holder in seen
+    )
 
 
 def test_completed_needs_every_listed_file_as_written(tmp_path):
@@ -131,9 +148,12 @@ def test_completed_needs_every_listed_file_as_written(tmp_path):
     try:
         original = shard.read_bytes()
         shard.write_bytes(original[:-1])
-        with pytest.raises(InvalidInputError, match=f"{shard}: {len(original) - 1} bytes, "
-                                                    f"expected the {len(original)} bytes "
-                                                    f"metadata.json lists; did another job"):
+        with pytest.raises(
+            InvalidInputError,
+            match=f"{shard}: {len(original) - 1} bytes, "
+            f"expected the {len(original)} bytes "
+            f"metadata.json lists; did another job",
+        ):
             dataset_writer.complete(claim)
         shard.write_bytes(original)
         stray = out / "train" / "train-w0056-00000-of-00002.tfrecord.gz"
@@ -163,8 +183,9 @@ def test_gcs_claims_use_the_generation_precondition(monkeypatch):
             if len(calls) > 1:
                 raise PreconditionFailed("object exists")
 
-    client = types.SimpleNamespace(bucket=lambda b: types.SimpleNamespace(
-        blob=lambda name: Blob(b, name)))
+    client = types.SimpleNamespace(
+        bucket=lambda b: types.SimpleNamespace(blob=lambda name: Blob(b, name))
+    )
     cloud = types.ModuleType("google.cloud")
     cloud.storage = types.SimpleNamespace(Client=lambda: client)
     api_core = types.ModuleType("google.api_core")
@@ -176,14 +197,22 @@ def test_gcs_claims_use_the_generation_precondition(monkeypatch):
     path = "gs://bucket/data/run/" + claims.CLAIM
     assert claims.create_exclusive(path, b"first") is True
     assert claims.create_exclusive(path, b"second") is False
-    assert calls == [(("bucket", "data/run/" + claims.CLAIM), b"first", 0),
-                     (("bucket", "data/run/" + claims.CLAIM), b"second", 0)]
+    assert calls == [
+        (("bucket", "data/run/" + claims.CLAIM), b"first", 0),
+        (("bucket", "data/run/" + claims.CLAIM), b"second", 0),
+    ]
 
 
 def _start(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
-    return subprocess.Popen([sys.executable, "-m", "digitseq", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "digitseq", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _race(first: list[str], second: list[str]) -> list[tuple[int, str]]:
@@ -204,14 +233,29 @@ def _one_winner(results, out) -> int:
 @pytest.mark.slow
 def test_two_render_jobs_on_one_directory_leave_one_verified_dataset(tmp_path):
     out = str(tmp_path / "out")
-    base = ["render", "--out", out, "--mnist", "sample", "--mode", "variable", "--train",
-            "3000", "--validation", "100", "--test", "100"]
+    base = [
+        "render",
+        "--out",
+        out,
+        "--mnist",
+        "sample",
+        "--mode",
+        "variable",
+        "--train",
+        "3000",
+        "--validation",
+        "100",
+        "--test",
+        "100",
+    ]
     winner = _one_winner(_race([*base, "--seed", "1"], [*base, "--seed", "2"]), out)
     metadata = dataset.load_metadata(out)
     assert metadata["seed"] == winner + 1
     dataset_writer.verify_files(out, metadata)
-    seen = sum(int(batch_labels["label"].shape[0]) for _, batch_labels in data.make_dataset(
-        out, "train", 64, training=False))
+    seen = sum(
+        int(batch_labels["label"].shape[0])
+        for _, batch_labels in data.make_dataset(out, "train", 64, training=False)
+    )
     assert seen == 3000
 
 
@@ -221,8 +265,15 @@ def test_two_ingest_jobs_on_one_directory_leave_one_verified_dataset(tmp_path):
 
     write_scans(tmp_path / "in")
     out = str(tmp_path / "out")
-    base = ["ingest", "--images", str(tmp_path / "in" / "scans" / "*"), "--labels",
-            str(tmp_path / "in" / "labels.csv"), "--out", out]
+    base = [
+        "ingest",
+        "--images",
+        str(tmp_path / "in" / "scans" / "*"),
+        "--labels",
+        str(tmp_path / "in" / "labels.csv"),
+        "--out",
+        out,
+    ]
     _one_winner(_race([*base, "--test-fraction", "0.2"], [*base, "--test-fraction", "0.3"]), out)
     metadata = dataset.load_metadata(out)
     dataset_writer.verify_files(out, metadata)
@@ -230,13 +281,20 @@ def test_two_ingest_jobs_on_one_directory_leave_one_verified_dataset(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_prediction_runs_on_one_directory_leave_one_run(tmp_path, trained_model,
-                                                            variable_dataset):
+def test_two_prediction_runs_on_one_directory_leave_one_run(
+    tmp_path, trained_model, variable_dataset
+):
     out = str(tmp_path / "out")
-    base = ["predict", "--model", trained_model, "--input",
-            os.path.join(variable_dataset, "test", "*"), "--out", out]
-    winner = _one_winner(_race([*base, "--decoder", "greedy"], [*base, "--decoder", "beam"]),
-                         out)
+    base = [
+        "predict",
+        "--model",
+        trained_model,
+        "--input",
+        os.path.join(variable_dataset, "test", "*"),
+        "--out",
+        out,
+    ]
+    winner = _one_winner(_race([*base, "--decoder", "greedy"], [*base, "--decoder", "beam"]), out)
     run = json.loads(open(os.path.join(out, prediction.RUN)).read())
     assert run["decoder"] == ["greedy", "beam"][winner] and run["job"]["id"]
 
@@ -247,9 +305,13 @@ def test_predict_refuses_a_dataset_directory_as_its_output_even_with_overwrite(t
     out = tmp_path / "data"
     assert render(out, *SMALL_RENDER) == 0
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
-    with pytest.raises(ConfigError, match=r"is a dataset directory \(it holds metadata.json and "
-                                          r"COMPLETED\); expected a directory of its own"):
-        writing.prepare_output_dir(str(out), overwrite=True, command="digitseq predict")
+    with pytest.raises(
+        ConfigError,
+        match=r"is a dataset directory \(it holds metadata.json and "
+        r"COMPLETED\); expected a directory of its own",
+    ):
+        with writing.claim_output_dir(str(out), overwrite=True, command="digitseq predict"):
+            pass
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
 
 
@@ -270,10 +332,13 @@ def test_clearing_a_killed_jobs_claim_removes_what_it_left_in_one_command(tmp_pa
     temp.mkdir(parents=True)
     (temp / "rows").write_text('{"id": "x"}\n' * 3000)
     _leave_claim(scored, pid=_dead_pid())
-    claim = writing.prepare_output_dir(str(scored), overwrite=False, command="digitseq predict",
-                                       clear_claim=True)
-    claims.release(claim)
+    with writing.claim_output_dir(
+        str(scored), overwrite=False, command="digitseq predict", clear_claim=True
+    ):
+        pass
+    assert claims.read(str(scored)) is None
     assert not temp.exists()
     (temp / "rows").parent.mkdir()  # a stray temp folder without a killed claim: --overwrite
     with pytest.raises(ConfigError, match="already holds prediction outputs"):
-        writing.prepare_output_dir(str(scored), overwrite=False, command="digitseq predict")
+        with writing.claim_output_dir(str(scored), overwrite=False, command="digitseq predict"):
+            pass

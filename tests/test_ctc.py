@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from digitseq.recognizer.model import ctc
+from digitseq.recognizer.model import ctc, layers
 from digitseq.recognizer.serving import decoding
-from digitseq.recognizer.model import layers
 
 
 def _logits(frames):
@@ -43,8 +42,9 @@ def test_frames_beyond_the_length_are_ignored():
 
 def test_batch_pads_with_minus_one():
     b = ctc.BLANK
-    batch = tf.concat([_logits(_one_hot_path([1, b, 2, b])), _logits(_one_hot_path([4, b, b, b]))],
-                      axis=0)
+    batch = tf.concat(
+        [_logits(_one_hot_path([1, b, 2, b])), _logits(_one_hot_path([4, b, b, b]))], axis=0
+    )
     digits, lengths, _ = decoding.decode(batch, [4, 4])
     assert digits.numpy().tolist() == [[1, 2], [4, -1]]
     assert lengths.numpy().tolist() == [2, 1]
@@ -79,14 +79,20 @@ def test_loss_matches_keras_with_the_same_blank_and_ignores_padding():
     logit_length = np.array([12, 9, 6], np.int32)
     ours = ctc.loss_per_example(labels, label_length, logits, logit_length).numpy()
     padded = np.concatenate([logits, rng.normal(size=(3, 5, ctc.NUM_OUTPUTS))], 1).astype(
-        np.float32)
-    assert np.allclose(ours, ctc.loss_per_example(labels, label_length, padded,
-                                                  logit_length).numpy(), rtol=1e-5)
+        np.float32
+    )
+    assert np.allclose(
+        ours, ctc.loss_per_example(labels, label_length, padded, logit_length).numpy(), rtol=1e-5
+    )
     for i in range(3):
         n, t = label_length[i], logit_length[i]
-        reference = keras.ops.ctc_loss(labels[i:i + 1, :n], logits[i:i + 1, :t],
-                                       np.array([n]), np.array([t]),
-                                       mask_index=ctc.BLANK)
+        reference = keras.ops.ctc_loss(
+            labels[i : i + 1, :n],
+            logits[i : i + 1, :t],
+            np.array([n]),
+            np.array([t]),
+            mask_index=ctc.BLANK,
+        )
         np.testing.assert_allclose(ours[i], np.asarray(reference)[0], rtol=1e-4)
 
 
@@ -98,9 +104,14 @@ def test_a_label_far_below_every_frame_s_best_gets_a_finite_loss_that_raises_it(
     with tf.GradientTape() as tape:
         tape.watch(logits)
         loss = ctc.loss_per_example(labels, lengths, logits, np.array([3, 3], np.int32))
-    kernel = tf.nn.ctc_loss(labels=ctc.sparse_labels(labels, lengths), logits=logits,
-                            label_length=None, logit_length=tf.constant([3, 3]),
-                            logits_time_major=False, blank_index=ctc.BLANK)
+    kernel = tf.nn.ctc_loss(
+        labels=ctc.sparse_labels(labels, lengths),
+        logits=logits,
+        label_length=None,
+        logit_length=tf.constant([3, 3]),
+        logits_time_major=False,
+        blank_index=ctc.BLANK,
+    )
     assert float(loss[0]) == float(kernel[0])  # within the range: exactly the kernel's loss
     assert not np.isfinite(kernel[1].numpy())  # the kernel's own underflow
     assert np.isfinite(loss[1].numpy()) and float(loss[1]) > ctc.LOGIT_RANGE - 2
@@ -113,5 +124,8 @@ def test_feasibility_counts_repeats():
     lengths = tf.constant([3, 3, 2])
     assert ctc.required_frames(labels, lengths).numpy().tolist() == [5, 3, 3]
     assert ctc.infeasible(labels, lengths, tf.constant([4, 3, 3])).numpy().tolist() == [
-        True, False, False]
+        True,
+        False,
+        False,
+    ]
     assert layers.output_lengths(tf.constant([56, 57, 140]), 4).numpy().tolist() == [14, 15, 35]

@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from digitseq.recognizer.data import reader as data, files as data_from_files, layout, parsing
-from digitseq.recognizer.config import ReaderConfig
-from digitseq.schemas import batch, dataset, record
 from digitseq.core.errors import InvalidInputError
+from digitseq.recognizer.config import ReaderConfig
+from digitseq.recognizer.data import files as data_from_files
+from digitseq.recognizer.data import layout, parsing
+from digitseq.recognizer.data import reader as data
+from digitseq.schemas import batch, dataset, record
 from tests.conftest import render
 from tests.records import read_split
 
@@ -39,15 +41,24 @@ def test_shapes_and_dtypes(variable_dataset):
         assert frames.dtype == tf.uint8 and frames.shape[2] == 28
         assert frames.shape[1] in boundaries
         assert features[batch.WIDTH].dtype == tf.int32
-        assert labels[batch.LABEL].dtype == tf.int32 and labels[batch.LABEL_LENGTH].dtype == tf.int32
+        assert (
+            labels[batch.LABEL].dtype == tf.int32 and labels[batch.LABEL_LENGTH].dtype == tf.int32
+        )
         assert labels[batch.LABEL].shape[0] == frames.shape[0] <= 32
 
 
 @pytest.mark.parametrize("training", [False, True])
 def test_every_record_exactly_once_per_epoch(variable_dataset, training):
     expected = sorted(r["id"] for r in read_split(variable_dataset, "train"))
-    ds = data.make_dataset(variable_dataset, "train", 16, training=training, seed=1,
-                           drop_remainder=False, with_ids=True)
+    ds = data.make_dataset(
+        variable_dataset,
+        "train",
+        16,
+        training=training,
+        seed=1,
+        drop_remainder=False,
+        with_ids=True,
+    )
     for _ in range(2):
         assert sorted(_ids(ds)) == expected
 
@@ -72,8 +83,24 @@ def test_frames_are_the_image_columns_and_labels_match(variable_dataset):
 
 def test_padding_never_exceeds_the_bucket_boundary(tmp_path):
     out = tmp_path / "gaps"
-    assert render(out, "--mode", "variable", "--train", "200", "--validation", "0", "--test", "0",
-                  "--gap", "0,6", "--shards", "1") == 0
+    assert (
+        render(
+            out,
+            "--mode",
+            "variable",
+            "--train",
+            "200",
+            "--validation",
+            "0",
+            "--test",
+            "0",
+            "--gap",
+            "0,6",
+            "--shards",
+            "1",
+        )
+        == 0
+    )
     info = layout.split_info(str(out), "train")
     boundary_of_length = {b.max_label: b.boundary for b in info.buckets}
     padded = real = 0
@@ -88,8 +115,9 @@ def test_padding_never_exceeds_the_bucket_boundary(tmp_path):
 
 def test_constant_frames_gives_smaller_batches_for_wider_buckets(variable_dataset):
     sizes = {}
-    for features, _ in data.make_dataset(variable_dataset, "train", 32,
-                                         config=ReaderConfig(constant_frames=True)):
+    for features, _ in data.make_dataset(
+        variable_dataset, "train", 32, config=ReaderConfig(constant_frames=True)
+    ):
         width = features[batch.FRAMES].shape[1]
         sizes[width] = max(sizes.get(width, 0), features[batch.FRAMES].shape[0])
     assert sizes[56] > sizes[84] > sizes[112] > sizes[140]
@@ -102,28 +130,46 @@ def test_one_trace_per_bucket(variable_dataset):
     def step(features, labels):
         traces.append(features[batch.FRAMES].shape)
         return tf.reduce_sum(tf.cast(features[batch.FRAMES], tf.int32)) + tf.reduce_sum(
-            labels[batch.LABEL])
+            labels[batch.LABEL]
+        )
 
-    for features, labels in data.make_dataset(variable_dataset, "train", 16, training=True,
-                                              seed=3):
+    for features, labels in data.make_dataset(variable_dataset, "train", 16, training=True, seed=3):
         step(features, labels)
-    buckets = {entry["max_width"] for entry in
-               dataset.load_metadata(variable_dataset)["files"]["train"]}
+    buckets = {
+        entry["max_width"] for entry in dataset.load_metadata(variable_dataset)["files"]["train"]
+    }
     assert len(buckets) > 1 and len(traces) == len(buckets)
 
 
 @pytest.mark.parametrize("shards, by", [(2, "files"), (1, "data")])
 def test_two_input_pipelines_cover_the_split_disjointly(tmp_path, shards, by):
     out = tmp_path / "ds"
-    assert render(out, "--mode", "variable", "--train", "120", "--validation", "0", "--test",
-                  "0", "--shards", str(shards)) == 0
+    assert (
+        render(
+            out,
+            "--mode",
+            "variable",
+            "--train",
+            "120",
+            "--validation",
+            "0",
+            "--test",
+            "0",
+            "--shards",
+            str(shards),
+        )
+        == 0
+    )
     parts = []
     for pipeline_id in range(2):
-        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline_id,
-                                             num_replicas_in_sync=2)
+        context = tf.distribute.InputContext(
+            num_input_pipelines=2, input_pipeline_id=pipeline_id, num_replicas_in_sync=2
+        )
         ds = data.make_dataset(str(out), "train", 8, input_context=context, with_ids=True)
-        assert ds.options().experimental_distribute.auto_shard_policy == \
-            tf.data.experimental.AutoShardPolicy.OFF
+        assert (
+            ds.options().experimental_distribute.auto_shard_policy
+            == tf.data.experimental.AutoShardPolicy.OFF
+        )
         batches = list(ds)
         assert max(f[batch.FRAMES].shape[0] for f, _ in batches) <= 4  # per replica: 8 / 2
         parts.append(set(_ids(batches)))
@@ -151,8 +197,12 @@ def test_mirrored_strategy_on_two_logical_devices(variable_dataset):
             out.append([[i.decode() for i in r["id"].numpy()] for r in per_replica])
         print(json.dumps({{"replicas": strategy.num_replicas_in_sync, "batches": out}}))
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "auto_shard" not in result.stderr.lower()
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -176,10 +226,13 @@ def test_truncated_gzip_files_of_users_are_named(variable_dataset, tmp_path):
 
 
 def test_files_that_are_not_bucketed_fall_back_to_bucket_by_sequence_length(variable_dataset):
-    files = sorted(os.path.join(variable_dataset, "test", f)
-                   for f in os.listdir(os.path.join(variable_dataset, "test")))
-    ds = data_from_files.make_dataset_from_files(files, 8, bucket_widths=[56, 84, 112, 140],
-                                      with_ids=True)
+    files = sorted(
+        os.path.join(variable_dataset, "test", f)
+        for f in os.listdir(os.path.join(variable_dataset, "test"))
+    )
+    ds = data_from_files.make_dataset_from_files(
+        files, 8, bucket_widths=[56, 84, 112, 140], with_ids=True
+    )
     originals = {r["id"]: r for r in read_split(variable_dataset, "test")}
     seen = []
     for features, labels in ds:
@@ -188,8 +241,9 @@ def test_files_that_are_not_bucketed_fall_back_to_bucket_by_sequence_length(vari
         assert widths.max() <= features[batch.FRAMES].shape[1]
         for i, rid in enumerate(features[batch.ID].numpy()):
             original = originals[rid.decode()]
-            np.testing.assert_array_equal(features[batch.FRAMES][i][:widths[i]].numpy(),
-                                          original["image"].T)
+            np.testing.assert_array_equal(
+                features[batch.FRAMES][i][: widths[i]].numpy(), original["image"].T
+            )
             length = int(labels[batch.LABEL_LENGTH][i])
             assert labels[batch.LABEL][i][:length].numpy().tolist() == original["label"]
             seen.append(rid.decode())
@@ -197,6 +251,7 @@ def test_files_that_are_not_bucketed_fall_back_to_bucket_by_sequence_length(vari
 
 
 # --- bad input --------------------------------------------------------------------------------
+
 
 @pytest.fixture()
 def dataset_copy(variable_dataset, tmp_path):
@@ -227,8 +282,9 @@ def _good_records(path, n=5):
 
 
 def test_incomplete_directory_missing_and_empty_split(dataset_copy, tmp_path):
-    with pytest.raises(InvalidInputError, match="no split 'dev', expected one of test, train, "
-                                                "validation"):
+    with pytest.raises(
+        InvalidInputError, match="no split 'dev', expected one of test, train, validation"
+    ):
         data.make_dataset(str(dataset_copy), "dev", 8)
     (dataset_copy / dataset.COMPLETED).unlink()
     with pytest.raises(InvalidInputError, match=f"{dataset_copy}: no COMPLETED file"):
@@ -245,9 +301,12 @@ def test_truncated_file_is_named(dataset_copy):
     _, entry = _first_train_shard(dataset_copy)
     path = dataset_copy / entry["path"]
     path.write_bytes(path.read_bytes()[:-40])
-    with pytest.raises(InvalidInputError, match=f"{path}: {entry['bytes'] - 40} bytes, expected "
-                                                f"the {entry['bytes']} bytes metadata.json lists; "
-                                                f"the file is truncated"):
+    with pytest.raises(
+        InvalidInputError,
+        match=f"{path}: {entry['bytes'] - 40} bytes, expected "
+        f"the {entry['bytes']} bytes metadata.json lists; "
+        f"the file is truncated",
+    ):
         data.make_dataset(str(dataset_copy), "train", 8)
 
 
@@ -257,27 +316,35 @@ def test_corrupt_gzip_is_named_or_skipped(dataset_copy, caplog):
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     path.write_bytes(bytes(raw))
-    with pytest.raises(InvalidInputError, match=rf"{path}: unreadable after record \d+ "
-                                                r"\(.*\); the file is corrupt"):
+    with pytest.raises(
+        InvalidInputError,
+        match=rf"{path}: unreadable after record \d+ "
+        r"\(.*\); the file is corrupt",
+    ):
         data.make_dataset(str(dataset_copy), "train", 8)
     with caplog.at_level(logging.WARNING):
-        ds = data.make_dataset(str(dataset_copy), "train", 8, with_ids=True,
-                               config=ReaderConfig(skip_corrupt=True))
+        ds = data.make_dataset(
+            str(dataset_copy), "train", 8, with_ids=True, config=ReaderConfig(skip_corrupt=True)
+        )
     import re
 
-    found = re.search(rf"{path}: (\d+) of {entry['records']} records unreadable, skipped",
-                      caplog.text)
+    found = re.search(
+        rf"{path}: (\d+) of {entry['records']} records unreadable, skipped", caplog.text
+    )
     assert found, caplog.text
     ids = _ids(ds)
     assert len(set(ids)) == len(ids) == 300 - int(found.group(1))
 
 
-@pytest.mark.parametrize("change, message", [
-    ("missing_image", "Feature: image .* is required but could not be found"),
-    ("wrong_type", "Key: width, .*Data type: string but expected type: int64"),
-    ("wrong_size", "image size is not height x width"),
-    ("label_42", "label outside 0..9"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("missing_image", "Feature: image .* is required but could not be found"),
+        ("wrong_type", "Key: width, .*Data type: string but expected type: int64"),
+        ("wrong_size", "image size is not height x width"),
+        ("label_42", "label outside 0..9"),
+    ],
+)
 @pytest.mark.parametrize("verify", [True, False])
 def test_bad_records_are_named_with_file_and_record(dataset_copy, change, message, verify):
     from tensorflow.core.example import example_pb2
@@ -299,8 +366,9 @@ def test_bad_records_are_named_with_file_and_record(dataset_copy, change, messag
     path = _replace_shard(dataset_copy, records)
     expected = InvalidInputError if verify else tf.errors.InvalidArgumentError
     with pytest.raises(expected, match=message) as info:
-        for _ in data.make_dataset(str(dataset_copy), "train", 8,
-                                     config=ReaderConfig(verify=verify)):
+        for _ in data.make_dataset(
+            str(dataset_copy), "train", 8, config=ReaderConfig(verify=verify)
+        ):
             pass
     assert f"{path} record 2" in str(info.value)
     if verify:
@@ -321,14 +389,19 @@ def test_records_with_and_without_the_optional_digit_left_read_alike(dataset_cop
     from tensorflow.core.example import example_pb2
 
     _, entry = _first_train_shard(dataset_copy)
-    records = [example_pb2.Example.FromString(r)
-               for r in _good_records(dataset_copy / entry["path"], n=entry["records"])]
+    records = [
+        example_pb2.Example.FromString(r)
+        for r in _good_records(dataset_copy / entry["path"], n=entry["records"])
+    ]
     assert all(record.DIGIT_LEFT in r.features.feature for r in records)
     for example in records[::2]:
         del example.features.feature[record.DIGIT_LEFT]
     _replace_shard(dataset_copy, [r.SerializeToString() for r in records])
-    ids = _ids(data.make_dataset(str(dataset_copy), "train", 8, with_ids=True,
-                                 config=ReaderConfig(verify=verify)))
+    ids = _ids(
+        data.make_dataset(
+            str(dataset_copy), "train", 8, with_ids=True, config=ReaderConfig(verify=verify)
+        )
+    )
     read_back = read_split(str(dataset_copy), "train")
     assert sorted(ids) == sorted(r["id"] for r in read_back)
     assert sum(not r["digit_left"] for r in read_back) == len(records[::2])
@@ -336,10 +409,12 @@ def test_records_with_and_without_the_optional_digit_left_read_alike(dataset_cop
 
 # Units of the reader.
 
+
 def test_columns_transpose_and_pad_each_image_at_its_own_width():
     images = [np.arange(2 * 3, dtype=np.uint8).reshape(2, 3), np.full((2, 1), 7, np.uint8)]
-    frames = parsing.columns(tf.constant([i.tobytes() for i in images]), tf.constant([3, 1]),
-                             2, 4).numpy()
+    frames = parsing.columns(
+        tf.constant([i.tobytes() for i in images]), tf.constant([3, 1]), 2, 4
+    ).numpy()
     assert frames.shape == (2, 4, 2)
     np.testing.assert_array_equal(frames[0, :3], images[0].T)
     np.testing.assert_array_equal(frames[1, :1], images[1].T)
@@ -357,9 +432,15 @@ def test_proportional_schedule_spreads_every_bucket_over_the_epoch():
 
 
 def test_bucket_batch_sizes_keep_frames_per_batch_about_constant():
-    info = layout.SplitInfo(data_dir="d", split="train", height=28, buckets=(
-        layout.Bucket(boundary=56, max_label=2, files=("a",), file_records=(100,)),
-        layout.Bucket(boundary=140, max_label=5, files=("b",), file_records=(100,))))
+    info = layout.SplitInfo(
+        data_dir="d",
+        split="train",
+        height=28,
+        buckets=(
+            layout.Bucket(boundary=56, max_label=2, files=("a",), file_records=(100,)),
+            layout.Bucket(boundary=140, max_label=5, files=("b",), file_records=(100,)),
+        ),
+    )
     assert data.bucket_batch_sizes(info, 64, constant_frames=False) == {56: 64, 140: 64}
     sizes = data.bucket_batch_sizes(info, 64, constant_frames=True)
     assert sizes == {56: round(64 * 98 / 56), 140: round(64 * 98 / 140)}

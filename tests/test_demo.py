@@ -30,9 +30,28 @@ def png_size(path) -> tuple[int, int]:
 
 def test_demo_produces_every_artifact(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert cli.run(["demo", "--out", str(out), "--mnist", "sample", "--train", "200",
-                    "--validation", "40", "--test", "40", "--epochs", "1",
-                    "--batch-size", "32"]) == 0
+    assert (
+        cli.run(
+            [
+                "demo",
+                "--out",
+                str(out),
+                "--mnist",
+                "sample",
+                "--train",
+                "200",
+                "--validation",
+                "40",
+                "--test",
+                "40",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     for name in ("model.keras", "serving/saved_model.pb", "config.json", "logs"):
         assert (out / "model" / name).exists(), name
@@ -51,27 +70,61 @@ def test_demo_produces_every_artifact(tmp_path, capsys):
         assert re.search(rf"^{mode} +all +40 ", printed, re.M), printed
     assert "digitseq demo: MNIST from sample" in printed
     # Safe to run twice: the demo replaces its own outputs.
-    assert cli.run(["demo", "--out", str(out), "--mnist", "sample", "--train", "100",
-                    "--validation", "20", "--test", "20", "--epochs", "1", "--modes",
-                    "variable"]) == 0
-    assert json.loads((out / "predictions-variable" / prediction.METRICS).read_text())[
-        "sequences"] == 20
+    assert (
+        cli.run(
+            [
+                "demo",
+                "--out",
+                str(out),
+                "--mnist",
+                "sample",
+                "--train",
+                "100",
+                "--validation",
+                "20",
+                "--test",
+                "20",
+                "--epochs",
+                "1",
+                "--modes",
+                "variable",
+            ]
+        )
+        == 0
+    )
+    assert (
+        json.loads((out / "predictions-variable" / prediction.METRICS).read_text())["sequences"]
+        == 20
+    )
 
 
 def test_inspect_prints_the_tables_and_draws_a_sheet(variable_dataset, tmp_path, capsys):
     sheet = tmp_path / "sheet.png"
     assert cli.run(["inspect", variable_dataset, "--split", "test", "--out", str(sheet)]) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"^test +80 +\d+ +[\d.]+ +56\.\.140 +2:\d+ +3:\d+ +4:\d+ +5:\d+", printed,
-                     re.M), printed
+    assert re.search(
+        r"^test +80 +\d+ +[\d.]+ +56\.\.140 +2:\d+ +3:\d+ +4:\d+ +5:\d+", printed, re.M
+    ), printed
     assert "train statistics: 29484 frames, pixel mean" in printed
     assert png_size(sheet) == FIGURE_PIXELS
 
 
 def test_report_draws_a_png_of_the_expected_size(trained_model, variable_dataset, tmp_path):
     scored = tmp_path / "scored"
-    assert cli.run(["predict", "--model", trained_model, "--input",
-                    os.path.join(variable_dataset, "test", "*"), "--out", str(scored)]) == 0
+    assert (
+        cli.run(
+            [
+                "predict",
+                "--model",
+                trained_model,
+                "--input",
+                os.path.join(variable_dataset, "test", "*"),
+                "--out",
+                str(scored),
+            ]
+        )
+        == 0
+    )
     assert cli.run(["report", str(scored), "--count", "12"]) == 0
     assert png_size(scored / "report.png") == FIGURE_PIXELS
 
@@ -83,14 +136,19 @@ def test_wrong_digits_are_marked_along_the_edit_path():
     assert pictures.align("47", "4077") == [("4", True), ("0", False), ("7", False), ("7", True)]
 
 
-@pytest.mark.parametrize("command, message", [
-    (["report", "{tmp}"], "no metrics.json, expected the output directory of a finished"),
-    (["inspect", "{tmp}"], "COMPLETED"),
-    (["inspect", "{data}", "--split", "extra"], "no split 'extra'"),
-    (["demo", "--modes", "both"], "--modes both: expected one or both of fixed, variable"),
-    (["demo", "--modes", "fixed,fixed"], "--modes fixed,fixed: expected one or both of fixed, "
-                                         "variable, each once"),
-])
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (["report", "{tmp}"], "no metrics.json, expected the output directory of a finished"),
+        (["inspect", "{tmp}"], "COMPLETED"),
+        (["inspect", "{data}", "--split", "extra"], "no split 'extra'"),
+        (["demo", "--modes", "both"], "--modes both: expected one or both of fixed, variable"),
+        (
+            ["demo", "--modes", "fixed,fixed"],
+            "--modes fixed,fixed: expected one or both of fixed, variable, each once",
+        ),
+    ],
+)
 def test_bad_input_is_refused(variable_dataset, tmp_path, capsys, command, message):
     argv = [a.format(tmp=tmp_path, data=variable_dataset) for a in command]
     assert cli.run(argv) == 2

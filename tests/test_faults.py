@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from digitseq.pipelines.render import params as render_params, planning
+from digitseq.pipelines.render import params as render_params
+from digitseq.pipelines.render import planning
 from digitseq.schemas import dataset
 from tests import processes
 from tests.conftest import render
@@ -43,15 +44,27 @@ def _process_writing_under(root: int, directory: str) -> int | None:
 
 
 def _files(root) -> list[str]:
-    return sorted(os.path.relpath(os.path.join(d, f), root)
-                  for d, _, files in os.walk(root) for f in files)
+    return sorted(
+        os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files
+    )
 
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_render_fails_the_job_and_leaves_no_partial_shard(tmp_path):
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "digitseq", "render", "--out", str(out), "--mnist", "sample",
-               *FLAGS, "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    command = [
+        sys.executable,
+        "-m",
+        "digitseq",
+        "render",
+        "--out",
+        str(out),
+        "--mnist",
+        "sample",
+        *FLAGS,
+        "--direct_num_workers=2",
+        "--direct_running_mode=multi_processing",
+    ]
     job = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     started, tree = time.monotonic(), processes.Tree(job)
     try:
@@ -71,8 +84,12 @@ def test_a_worker_killed_mid_render_fails_the_job_and_leaves_no_partial_shard(tm
 
     assert job.returncode != 0, output[-2000:]
     assert not (out / dataset.COMPLETED).exists()
-    plans = {p.path: p.count for p in planning.plan_shards(
-        render_params.RenderParams(), {"train": 12000}, seed=5, shards=12)}
+    plans = {
+        p.path: p.count
+        for p in planning.plan_shards(
+            render_params.RenderParams(), {"train": 12000}, seed=5, shards=12
+        )
+    }
     in_splits = [f for f in _files(out) if f.split(os.sep)[0] in dataset.SPLITS]
     assert all(FINAL_NAME.match(os.path.basename(f)) for f in in_splits), in_splits
     assert len(in_splits) < len(plans)

@@ -5,23 +5,32 @@ import numpy as np
 import pytest
 from keras import layers
 
-from digitseq.recognizer.serving import folding
-from digitseq.recognizer.model import architectures as models
 from digitseq.recognizer.config import ModelConfig
+from digitseq.recognizer.model import architectures as models
+from digitseq.recognizer.serving import folding
 from tests.weights import STATS, randomize_biases_and_statistics
 
 
 def _batch_norms(model):
-    return [layer.name for layer in model.layers
-            if isinstance(layer, layers.BatchNormalization)]
+    return [layer.name for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
 
 
-@pytest.mark.parametrize("options", [
-    {"arch": "convctc", "conv_blocks": 2, "conv_layers": 2, "layers": 2},
-    {"arch": "convctc", "conv_blocks": 2, "conv_layers": 2, "layers": 2, "conv_separable": True,
-     "separable": True},
-    {"arch": "crnn", "batch_norm": True, "conv_blocks": 2, "layers": 1},
-], ids=["convctc", "convctc-separable", "crnn-bn"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"arch": "convctc", "conv_blocks": 2, "conv_layers": 2, "layers": 2},
+        {
+            "arch": "convctc",
+            "conv_blocks": 2,
+            "conv_layers": 2,
+            "layers": 2,
+            "conv_separable": True,
+            "separable": True,
+        },
+        {"arch": "crnn", "batch_norm": True, "conv_blocks": 2, "layers": 1},
+    ],
+    ids=["convctc", "convctc-separable", "crnn-bn"],
+)
 def test_the_folded_model_computes_the_same_logits_without_normalization(options):
     model = models.build(ModelConfig(units=8, conv_filters=4, **options), **STATS)
     randomize_biases_and_statistics(model)
@@ -47,9 +56,11 @@ def test_a_normalization_that_cannot_fold_stays():
     shared = layers.Dense(4, name="shared")(inputs)
     normalized = layers.BatchNormalization(name="shared_norm")(shared)
     across = layers.BatchNormalization(axis=1, name="across_time")(
-        layers.Conv1D(4, 3, padding="same", name="conv")(inputs))
+        layers.Conv1D(4, 3, padding="same", name="conv")(inputs)
+    )
     activated = layers.BatchNormalization(name="after_relu")(
-        layers.Dense(4, activation="relu", name="relu_dense")(inputs))
+        layers.Dense(4, activation="relu", name="relu_dense")(inputs)
+    )
     outputs = layers.Concatenate()([layers.Add()([shared, normalized]), across, activated])
     model = keras.Model(inputs, outputs)
     randomize_biases_and_statistics(model)

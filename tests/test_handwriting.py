@@ -48,15 +48,28 @@ def test_scaling_grows_and_shrinks_the_ink_box_about_the_centre(digits):
 def test_thicker_strokes_have_more_ink_and_thinner_less(digits):
     for digit in digits:
         mass = _mass(digit)
-        assert _mass(handwriting.vary(digit, thickness=2)) > \
-            _mass(handwriting.vary(digit, thickness=1)) > mass
+        assert (
+            _mass(handwriting.vary(digit, thickness=2))
+            > _mass(handwriting.vary(digit, thickness=1))
+            > mass
+        )
         assert _mass(handwriting.vary(digit, thickness=-1)) < mass
-        assert _ink_box(handwriting.vary(digit, thickness=1), threshold=0)[1] >= \
-            _ink_box(digit, threshold=0)[1]
+        assert (
+            _ink_box(handwriting.vary(digit, thickness=1), threshold=0)[1]
+            >= _ink_box(digit, threshold=0)[1]
+        )
 
 
-@pytest.mark.parametrize("change", [{"slant": 0.3}, {"slant": -0.3}, {"rotation": 12.0},
-                                    {"rotation": -12.0}, {"slant": 0.2, "rotation": 8.0}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"slant": 0.3},
+        {"slant": -0.3},
+        {"rotation": 12.0},
+        {"rotation": -12.0},
+        {"slant": 0.2, "rotation": 8.0},
+    ],
+)
 def test_slant_and_rotation_change_the_image_but_keep_the_ink_mass(digits, change):
     for digit in digits:
         varied = handwriting.vary(digit, **change)

@@ -37,25 +37,50 @@ def portable(tmp_path_factory):
     counting the workers the pool has started so far. Both processes end with the module."""
     directory = tmp_path_factory.mktemp("portable")
     job_port, pool_port = processes.free_port(), processes.free_port()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT,
-           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": ROOT,
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+    }
     pool_log = directory / "worker_pool.log"
     started = []
     try:
         for command, log in (
-                (["apache_beam.runners.portability.local_job_service_main", "--port",
-                  str(job_port), "--staging_dir", str(directory / "staging")],
-                 directory / "job_service.log"),
-                (["apache_beam.runners.worker.worker_pool_main", "--service_port",
-                  str(pool_port)], pool_log)):
+            (
+                [
+                    "apache_beam.runners.portability.local_job_service_main",
+                    "--port",
+                    str(job_port),
+                    "--staging_dir",
+                    str(directory / "staging"),
+                ],
+                directory / "job_service.log",
+            ),
+            (
+                ["apache_beam.runners.worker.worker_pool_main", "--service_port", str(pool_port)],
+                pool_log,
+            ),
+        ):
             with open(log, "w") as out:
-                started.append(processes.Tree(subprocess.Popen(
-                    [sys.executable, "-m", *command], env=env, stdout=out,
-                    stderr=subprocess.STDOUT)))
+                started.append(
+                    processes.Tree(
+                        subprocess.Popen(
+                            [sys.executable, "-m", *command],
+                            env=env,
+                            stdout=out,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
+                )
         processes.wait_for_port(job_port, started[0].root)
         processes.wait_for_port(pool_port, started[1].root)
-        flags = ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
-                 "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}"]
+        flags = [
+            "--runner=PortableRunner",
+            f"--job_endpoint=localhost:{job_port}",
+            "--environment_type=EXTERNAL",
+            f"--environment_config=localhost:{pool_port}",
+        ]
         yield flags, lambda: pool_log.read_text().count(STARTED_WORKER)
     finally:
         for tree in reversed(started):
@@ -64,18 +89,37 @@ def portable(tmp_path_factory):
 
 
 def _files(root) -> list[str]:
-    return sorted(os.path.relpath(os.path.join(d, f), root)
-                  for d, _, files in os.walk(root) for f in files)
+    return sorted(
+        os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files
+    )
 
 
 @pytest.mark.slow
-def test_render_on_the_portable_runner_writes_the_default_runners_bytes(portable, tmp_path,
-                                                                        variable_dataset):
+def test_render_on_the_portable_runner_writes_the_default_runners_bytes(
+    portable, tmp_path, variable_dataset
+):
     flags, workers_started = portable
     before = workers_started()
     out = tmp_path / "portable"
-    assert render(out, "--mode", "variable", "--train", "300", "--validation", "60",
-                  "--test", "80", "--shards", "2", "--seed", "7", *flags) == 0  # as conftest's
+    assert (
+        render(
+            out,
+            "--mode",
+            "variable",
+            "--train",
+            "300",
+            "--validation",
+            "60",
+            "--test",
+            "80",
+            "--shards",
+            "2",
+            "--seed",
+            "7",
+            *flags,
+        )
+        == 0
+    )  # as conftest's
     assert workers_started() > before
     assert _files(out) == _files(variable_dataset)
     for path in _files(out):
@@ -91,9 +135,9 @@ def _rows(out, name):
 
 
 @pytest.mark.slow
-def test_predict_on_the_portable_runner_gives_the_default_runners_rows(portable, tmp_path,
-                                                                       trained_model,
-                                                                       variable_dataset):
+def test_predict_on_the_portable_runner_gives_the_default_runners_rows(
+    portable, tmp_path, trained_model, variable_dataset
+):
     flags, workers_started = portable
     inputs = os.path.join(variable_dataset, "test", "*")
     common = ["predict", "--model", trained_model, "--input", inputs, "--batch-size", "16"]
@@ -104,9 +148,13 @@ def test_predict_on_the_portable_runner_gives_the_default_runners_rows(portable,
     default, portable_rows = (_rows(tmp_path / d, "predictions") for d in ("default", "portable"))
     assert len(default) == 80
     assert portable_rows == default
-    assert _rows(tmp_path / "portable", "dead_letter") == _rows(tmp_path / "default",
-                                                                  "dead_letter") == []
-    metrics = [json.loads((tmp_path / d / "metrics.json").read_text())
-               for d in ("default", "portable")]
+    assert (
+        _rows(tmp_path / "portable", "dead_letter")
+        == _rows(tmp_path / "default", "dead_letter")
+        == []
+    )
+    metrics = [
+        json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("default", "portable")
+    ]
     assert metrics[0] == metrics[1]
     assert np.isfinite([r["confidence"] for r in portable_rows]).all()

@@ -6,8 +6,8 @@ from google.protobuf import text_format
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from digitseq.schemas import record
 from digitseq.core.errors import InvalidInputError
+from digitseq.schemas import record
 
 
 def test_schema_pbtxt_is_generated_from_the_code_spec():
@@ -32,8 +32,13 @@ def test_schema_pbtxt_parses_as_tfmd_schema_matching_features():
 
 def _example(*, lefts=(0, 1), **overrides) -> bytes:
     image = np.arange(28 * 3, dtype=np.uint8).reshape(28, 3)
-    data = record.to_example(record_id="train/00000001", image=image, label=[1, 2],
-                             source_index=[10, 20], digit_left=lefts)
+    data = record.to_example(
+        record_id="train/00000001",
+        image=image,
+        label=[1, 2],
+        source_index=[10, 20],
+        digit_left=lefts,
+    )
     example = example_pb2.Example.FromString(data)
     for name, value in overrides.items():
         if value is None:
@@ -81,18 +86,32 @@ def _bytes_feature(value: bytes):
     return feature
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"\xff\x00not a proto", "not a tf.train.Example"),
-    (_example(image=None), "feature 'image' is missing"),
-    (_example(label=_int_feature(1, 42)), "feature 'label' has value 42, expected 0..9"),
-    (_example(image=_bytes_feature(b"\x00" * 10)), "image has 10 bytes, expected height x width"),
-    (_example(width=_bytes_feature(b"3")), "feature 'width' is bytes_list, expected int64_list"),
-    (_example(source_index=_int_feature(1)), "2 labels but 1 source indices"),
-    (_example(digit_left=_int_feature(0, 1, 2)), "2 labels but 3 digit left columns"),
-    (_example(digit_left=_int_feature(0, -3)), "feature 'digit_left' has value -3, expected 0.."),
-    (_example(digit_left=_bytes_feature(b"0")),
-     "feature 'digit_left' is bytes_list, expected int64_list"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"\xff\x00not a proto", "not a tf.train.Example"),
+        (_example(image=None), "feature 'image' is missing"),
+        (_example(label=_int_feature(1, 42)), "feature 'label' has value 42, expected 0..9"),
+        (
+            _example(image=_bytes_feature(b"\x00" * 10)),
+            "image has 10 bytes, expected height x width",
+        ),
+        (
+            _example(width=_bytes_feature(b"3")),
+            "feature 'width' is bytes_list, expected int64_list",
+        ),
+        (_example(source_index=_int_feature(1)), "2 labels but 1 source indices"),
+        (_example(digit_left=_int_feature(0, 1, 2)), "2 labels but 3 digit left columns"),
+        (
+            _example(digit_left=_int_feature(0, -3)),
+            "feature 'digit_left' has value -3, expected 0..",
+        ),
+        (
+            _example(digit_left=_bytes_feature(b"0")),
+            "feature 'digit_left' is bytes_list, expected int64_list",
+        ),
+    ],
+)
 def test_parse_record_names_what_is_wrong(data, message):
     with pytest.raises(InvalidInputError, match=message) as info:
         record.parse_record(data, where="f.tfrecord.gz record 3")
@@ -101,13 +120,24 @@ def test_parse_record_names_what_is_wrong(data, message):
 
 def test_to_example_refuses_a_digit_left_per_digit_mismatch():
     with pytest.raises(InvalidInputError, match="2 labels but 1 digit left columns"):
-        record.to_example(record_id="x", image=np.zeros((28, 3), np.uint8), label=[1, 2],
-                          source_index=[1, 2], digit_left=[0])
+        record.to_example(
+            record_id="x",
+            image=np.zeros((28, 3), np.uint8),
+            label=[1, 2],
+            source_index=[1, 2],
+            digit_left=[0],
+        )
 
 
 def test_to_example_writes_exactly_the_declared_features():
-    data = record.to_example(record_id="x", image=np.zeros((28, 3), np.uint8), label=[1, 2],
-                             source_index=[10, 20], digit_left=[0, 1], source_file="a.png",
-                             source_size=(40, 60))
+    data = record.to_example(
+        record_id="x",
+        image=np.zeros((28, 3), np.uint8),
+        label=[1, 2],
+        source_index=[10, 20],
+        digit_left=[0, 1],
+        source_file="a.png",
+        source_size=(40, 60),
+    )
     written = set(example_pb2.Example.FromString(data).features.feature)
     assert written == {feature.name for feature in record.FEATURES}

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from digitseq.pipelines import dataset_writer
-from digitseq.pipelines.render import mnist, params as render_params, planning
 from digitseq.pipelines.dataset_writer import WrittenShard
+from digitseq.pipelines.render import mnist, planning
+from digitseq.pipelines.render import params as render_params
 from digitseq.pipelines.render.job import MOMENTS, RenderShardFn
 from digitseq.pipelines.statistics import RowMoments
 from digitseq.schemas import dataset
@@ -21,20 +22,24 @@ PARAMS = render_params.RenderParams(mode="variable", min_length=2, max_length=3)
 
 
 def _files(root):
-    return sorted(os.path.relpath(os.path.join(d, f), root)
-                  for d, _, files in os.walk(root) for f in files)
+    return sorted(
+        os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files
+    )
 
 
 def _plan(sample_mnist, count=40):
     plans = planning.plan_shards(PARAMS, {"train": 2 * count}, seed=3, shards=1)
-    pools = {split: planning.digit_pool(getattr(sample_mnist, planning.source_split(split)),
-                                         split) for split in dataset.SPLITS}
+    pools = {
+        split: planning.digit_pool(getattr(sample_mnist, planning.source_split(split)), split)
+        for split in dataset.SPLITS
+    }
     return plans[0], pools
 
 
 def _fn(out_dir, pools):
-    fn = RenderShardFn(out_dir=str(out_dir), mnist_location=mnist.SAMPLE, params=PARAMS, seed=3,
-                       pools=pools)
+    fn = RenderShardFn(
+        out_dir=str(out_dir), mnist_location=mnist.SAMPLE, params=PARAMS, seed=3, pools=pools
+    )
     fn.setup()
     return fn
 
@@ -42,8 +47,10 @@ def _fn(out_dir, pools):
 def _images(path):
     from digitseq.schemas import record
 
-    return [record.parse_record(data.numpy()).image
-            for data in tf.data.TFRecordDataset(str(path), compression_type="GZIP")]
+    return [
+        record.parse_record(data.numpy()).image
+        for data in tf.data.TFRecordDataset(str(path), compression_type="GZIP")
+    ]
 
 
 def test_a_plan_is_rendered_and_written_in_one_call(tmp_path, sample_mnist):
@@ -95,8 +102,9 @@ class _FailingOnce:
         self._written += 1
 
 
-def test_a_write_that_fails_once_and_runs_again_leaves_no_debris(tmp_path, sample_mnist,
-                                                                 monkeypatch):
+def test_a_write_that_fails_once_and_runs_again_leaves_no_debris(
+    tmp_path, sample_mnist, monkeypatch
+):
     plan, pools = _plan(sample_mnist)
     clean = tmp_path / "clean"
     list(_fn(clean, pools).process(plan))
@@ -127,18 +135,24 @@ def test_writing_a_plan_again_replaces_its_file_with_the_same_bytes(tmp_path, sa
 
 # Shards sized for scale.
 
-@pytest.mark.parametrize("params", [
-    render_params.RenderParams(mode="variable"),
-    render_params.RenderParams(length=20),
-    render_params.preset_params("touching", mode="variable", min_length=1, max_length=8),
-], ids=["variable", "fixed20", "touching"])
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        render_params.RenderParams(mode="variable"),
+        render_params.RenderParams(length=20),
+        render_params.preset_params("touching", mode="variable", min_length=1, max_length=8),
+    ],
+    ids=["variable", "fixed20", "touching"],
+)
 def test_a_hundred_million_sequences_plan_thousands_of_shards_under_the_limit(params):
     count = 100_000_000
     plans = planning.plan_shards(params, {"train": count}, seed=0)
     assert len(plans) >= 1000
     assert sum(p.count for p in plans) == count
-    largest = max(p.count * dataset_writer.estimated_record_bytes(p.length, p.max_width)
-                  for p in plans)
+    largest = max(
+        p.count * dataset_writer.estimated_record_bytes(p.length, p.max_width) for p in plans
+    )
     assert largest <= dataset_writer.MAX_SHARD_BYTES
     # Not needlessly many: every length's shards would overflow with one shard fewer.
     for length in params.lengths:

@@ -10,33 +10,51 @@ from digitseq.pipelines.statistics import RowMoments, RowMomentsFn
 
 def _images(sample_mnist, n=50):
     rng = np.random.default_rng(0)
-    return [np.concatenate(list(sample_mnist.train.images[rng.integers(0, 1000, k)]), axis=1)
-            for k in rng.integers(1, 6, n)]
+    return [
+        np.concatenate(list(sample_mnist.train.images[rng.integers(0, 1000, k)]), axis=1)
+        for k in rng.integers(1, 6, n)
+    ]
 
 
 def test_combine_in_a_pipeline_matches_numpy(sample_mnist):
     images = _images(sample_mnist)
     frames = np.concatenate(images, axis=1).astype(np.float64)
-    expected = {"count": frames.shape[1], "mean": frames.mean(axis=1).tolist(),
-                "std": frames.std(axis=1).tolist()}
+    expected = {
+        "count": frames.shape[1],
+        "mean": frames.mean(axis=1).tolist(),
+        "std": frames.std(axis=1).tolist(),
+    }
     with TestPipeline(runner="FnApiRunner") as pipeline:
-        stats = (pipeline
-                 | beam.Create(images)
-                 | beam.CombineGlobally(RowMomentsFn(height=28, block_columns=300))
-                 | beam.Map(lambda m: m.to_json()))
-        assert_that(stats | beam.Map(lambda s: s["count"]), equal_to([expected["count"]]),
-                    label="count")
-        assert_that(stats | beam.Map(lambda s: bool(
-            np.allclose(s["mean"], expected["mean"], rtol=1e-12, atol=0)
-            and np.allclose(s["std"], expected["std"], rtol=1e-12, atol=1e-12))),
-            equal_to([True]), label="moments")
+        stats = (
+            pipeline
+            | beam.Create(images)
+            | beam.CombineGlobally(RowMomentsFn(height=28, block_columns=300))
+            | beam.Map(lambda m: m.to_json())
+        )
+        assert_that(
+            stats | beam.Map(lambda s: s["count"]), equal_to([expected["count"]]), label="count"
+        )
+        assert_that(
+            stats
+            | beam.Map(
+                lambda s: bool(
+                    np.allclose(s["mean"], expected["mean"], rtol=1e-12, atol=0)
+                    and np.allclose(s["std"], expected["std"], rtol=1e-12, atol=1e-12)
+                )
+            ),
+            equal_to([True]),
+            label="moments",
+        )
 
 
 def test_merge_order_and_blocking_do_not_change_a_bit(sample_mnist):
     images = _images(sample_mnist)
     results = []
-    for block_columns, order in ((1, images), (10_000, images[::-1]), (97, images[1::2] +
-                                                                       images[::2])):
+    for block_columns, order in (
+        (1, images),
+        (10_000, images[::-1]),
+        (97, images[1::2] + images[::2]),
+    ):
         fn = RowMomentsFn(height=28, block_columns=block_columns)
         parts = [fn.create_accumulator() for _ in range(3)]
         for i, image in enumerate(order):

@@ -69,8 +69,12 @@ def _run(events: TestStream, config: PredictConfig, *, with_models: bool) -> Non
     options = PipelineOptions(runner="BundleBasedDirectRunner", streaming=True)
     with beam.Pipeline(options=options) as p:
         stream = p | events
-        streaming.stream_outputs(stream["files"], config=config, height=28,
-                                 model_dirs=stream["models"] if with_models else None)
+        streaming.stream_outputs(
+            stream["files"],
+            config=config,
+            height=28,
+            model_dirs=stream["models"] if with_models else None,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -78,22 +82,38 @@ def streamed(inbox, trained_model, tmp_path_factory):
     """Files in three windows: a duplicate, an unreadable file, a late file within the allowed
     lateness and one beyond it."""
     out = str(tmp_path_factory.mktemp("streamed") / "out")
-    events = (TestStream()
-              .add_elements([_arrival(inbox["f0"], 1), _arrival(inbox["f1"], 2)], tag="files")
-              .advance_watermark_to(BASE + 10, tag="files")
-              .add_elements([_arrival(inbox["f2"], 11), _arrival(inbox["f1"], 12)], tag="files")
-              .add_elements([_arrival(inbox["f3"], 15), _arrival(inbox["png0"], 16)],
-                            tag="files")
-              .advance_watermark_to(BASE + 20, tag="files")
-              .add_elements([_arrival(inbox["f4"], 21), _arrival(inbox["garbage"], 22),
-                             _arrival(inbox["png1"], 23)], tag="files")
-              .advance_watermark_to(BASE + 30, tag="files")
-              .add_elements([_arrival(inbox["f5"], 5)], tag="files")
-              .advance_watermark_to(BASE + 200, tag="files")
-              .add_elements([_arrival(inbox["too_late"], 6)], tag="files")
-              .advance_watermark_to_infinity(tag="files"))
-    _run(events, PredictConfig(model_dir=trained_model, watch="unused/*", out_dir=out,
-                               window=WINDOW, allowed_lateness=LATENESS), with_models=False)
+    events = (
+        TestStream()
+        .add_elements([_arrival(inbox["f0"], 1), _arrival(inbox["f1"], 2)], tag="files")
+        .advance_watermark_to(BASE + 10, tag="files")
+        .add_elements([_arrival(inbox["f2"], 11), _arrival(inbox["f1"], 12)], tag="files")
+        .add_elements([_arrival(inbox["f3"], 15), _arrival(inbox["png0"], 16)], tag="files")
+        .advance_watermark_to(BASE + 20, tag="files")
+        .add_elements(
+            [
+                _arrival(inbox["f4"], 21),
+                _arrival(inbox["garbage"], 22),
+                _arrival(inbox["png1"], 23),
+            ],
+            tag="files",
+        )
+        .advance_watermark_to(BASE + 30, tag="files")
+        .add_elements([_arrival(inbox["f5"], 5)], tag="files")
+        .advance_watermark_to(BASE + 200, tag="files")
+        .add_elements([_arrival(inbox["too_late"], 6)], tag="files")
+        .advance_watermark_to_infinity(tag="files")
+    )
+    _run(
+        events,
+        PredictConfig(
+            model_dir=trained_model,
+            watch="unused/*",
+            out_dir=out,
+            window=WINDOW,
+            allowed_lateness=LATENESS,
+        ),
+        with_models=False,
+    )
     return {"out": out, "model": trained_model}
 
 
@@ -109,19 +129,31 @@ def updated(inbox, trained_model, tmp_path_factory):
     broken.mkdir()
     (broken / "config.json").write_text("{}")
     out = str(root / "out")
-    events = (TestStream()
-              .add_elements([_arrival(inbox["f0"], 1), _arrival(inbox["f1"], 11)], tag="files")
-              .add_elements([TimestampedValue(new_model, BASE + 13),
-                             TimestampedValue(str(broken), BASE + 14)], tag="models")
-              .add_elements([_arrival(inbox["f2"], 15), _arrival(inbox["png0"], 16)],
-                            tag="files")
-              .advance_watermark_to(BASE + 20, tag="files")
-              .advance_watermark_to(BASE + 20, tag="models")
-              .add_elements([_arrival(inbox["f3"], 21)], tag="files")
-              .advance_watermark_to_infinity(tag="files")
-              .advance_watermark_to_infinity(tag="models"))
-    _run(events, PredictConfig(model_dir=trained_model, watch="unused/*", out_dir=out,
-                               window=WINDOW, model_watch="unused/*"), with_models=True)
+    events = (
+        TestStream()
+        .add_elements([_arrival(inbox["f0"], 1), _arrival(inbox["f1"], 11)], tag="files")
+        .add_elements(
+            [TimestampedValue(new_model, BASE + 13), TimestampedValue(str(broken), BASE + 14)],
+            tag="models",
+        )
+        .add_elements([_arrival(inbox["f2"], 15), _arrival(inbox["png0"], 16)], tag="files")
+        .advance_watermark_to(BASE + 20, tag="files")
+        .advance_watermark_to(BASE + 20, tag="models")
+        .add_elements([_arrival(inbox["f3"], 21)], tag="files")
+        .advance_watermark_to_infinity(tag="files")
+        .advance_watermark_to_infinity(tag="models")
+    )
+    _run(
+        events,
+        PredictConfig(
+            model_dir=trained_model,
+            watch="unused/*",
+            out_dir=out,
+            window=WINDOW,
+            model_watch="unused/*",
+        ),
+        with_models=True,
+    )
     return {"out": out, "model": trained_model, "updated": new_model}
 
 
@@ -140,12 +172,11 @@ def _rows(out: str, name: str) -> dict[str, list[dict]]:
     """`{window-pane: rows}` of the files `<out>/<name>-<window>-pane<P>.jsonl`."""
     found = {}
     for path in sorted(glob.glob(os.path.join(out, f"{name}-*.jsonl"))):
-        found[os.path.basename(path)[len(name) + 1:-len(".jsonl")]] = _read(path)
+        found[os.path.basename(path)[len(name) + 1 : -len(".jsonl")]] = _read(path)
     return found
 
 
-def test_three_windows_give_the_batch_rows_each_file_once(streamed, inbox, trained_model,
-                                                          tmp_path):
+def test_three_windows_give_the_batch_rows_each_file_once(streamed, inbox, trained_model, tmp_path):
     rows = _rows(streamed["out"], prediction.PREDICTIONS)
     assert set(rows) == {_window(0), _window(0, 1), _window(10), _window(20)}
     by_file = {}
@@ -161,15 +192,22 @@ def test_three_windows_give_the_batch_rows_each_file_once(streamed, inbox, train
 
     batch = tmp_path / "batch"
     pattern = os.path.join(os.path.dirname(inbox["f0"]), "batch-*.tfrecord")
-    assert cli.run(["predict", "--model", trained_model, "--input", pattern,
-                    "--out", str(batch)]) == 0
-    streamed_rows = sorted(({k: v for k, v in r.items() if k not in ("model", "confidence")}
-                            for found in rows.values() for r in found
-                            if not r["file"].endswith(".png")),
-                           key=lambda r: (r["file"], r["record"]))
+    assert (
+        cli.run(["predict", "--model", trained_model, "--input", pattern, "--out", str(batch)]) == 0
+    )
+    streamed_rows = sorted(
+        (
+            {k: v for k, v in r.items() if k not in ("model", "confidence")}
+            for found in rows.values()
+            for r in found
+            if not r["file"].endswith(".png")
+        ),
+        key=lambda r: (r["file"], r["record"]),
+    )
     batch_rows = sorted(prediction.read_rows(str(batch)), key=lambda r: (r["file"], r["record"]))
-    assert streamed_rows == [{k: v for k, v in r.items() if k not in ("model", "confidence")}
-                             for r in batch_rows]
+    assert streamed_rows == [
+        {k: v for k, v in r.items() if k not in ("model", "confidence")} for r in batch_rows
+    ]
     assert len(streamed_rows) == 60  # f1's second arrival was not scored again
 
 
@@ -203,29 +241,45 @@ def test_window_metrics_add_up_to_the_rows(streamed):
         assert document["sequences"] == len(labeled)
         assert document["characters"] == sum(len(r["label"]) for r in labeled)
         assert document["cer"] * document["characters"] == pytest.approx(
-            sum(r["edits"] for r in labeled))
+            sum(r["edits"] for r in labeled)
+        )
     assert metrics[_window(20)][0]["dead_letters"] == 1
     assert metrics[_window(10)][0]["unlabeled"] == 1  # the PNG has no labels file
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--watch", "in/*.png", "--input", "in/*.png"],
-     "--watch in/*.png: expected one source of files: one of --input, --watch, --subscription"),
-    (["--watch", "in/*", "--window", "0"], "--window 0.0: expected a positive number of seconds"),
-    (["--watch", "in/*", "--window", "-5"], "--window -5.0: expected a positive number"),
-    (["--watch", "in/*", "--window", "nan"], "--window nan: expected a finite number"),
-    (["--watch", "in/*", "--window", "inf"], "--window inf: expected a finite number"),
-    (["--subscription", "my-subscription"], "--subscription my-subscription: expected a "
-                                            "Pub/Sub subscription path"),
-    (["--input", "in/*", "--model-watch", "models/*"],
-     "--model-watch models/*: expected a streaming run"),
-    (["--watch", "in/*"], "--watch in/*: needs a streaming runner, but FnApiRunner runs batch"),
-    (["--watch", "in/*", "--runner", "BundleBasedDirectRunner", "--streaming"],
-     "--watch in/*: polls with fileio.MatchContinuously, which BundleBasedDirectRunner cannot"),
-    (["--watch", "in/*", "--format", "parquet"], "--format parquet: expected jsonl"),
-])
-def test_bad_streaming_flags_are_refused_before_the_job(flags, message, trained_model, tmp_path,
-                                                        capsys):
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--watch", "in/*.png", "--input", "in/*.png"],
+            "--watch in/*.png: expected one source of files: one of --input, --watch, --subscription",
+        ),
+        (
+            ["--watch", "in/*", "--window", "0"],
+            "--window 0.0: expected a positive number of seconds",
+        ),
+        (["--watch", "in/*", "--window", "-5"], "--window -5.0: expected a positive number"),
+        (["--watch", "in/*", "--window", "nan"], "--window nan: expected a finite number"),
+        (["--watch", "in/*", "--window", "inf"], "--window inf: expected a finite number"),
+        (
+            ["--subscription", "my-subscription"],
+            "--subscription my-subscription: expected a Pub/Sub subscription path",
+        ),
+        (
+            ["--input", "in/*", "--model-watch", "models/*"],
+            "--model-watch models/*: expected a streaming run",
+        ),
+        (["--watch", "in/*"], "--watch in/*: needs a streaming runner, but FnApiRunner runs batch"),
+        (
+            ["--watch", "in/*", "--runner", "BundleBasedDirectRunner", "--streaming"],
+            "--watch in/*: polls with fileio.MatchContinuously, which BundleBasedDirectRunner cannot",
+        ),
+        (["--watch", "in/*", "--format", "parquet"], "--format parquet: expected jsonl"),
+    ],
+)
+def test_bad_streaming_flags_are_refused_before_the_job(
+    flags, message, trained_model, tmp_path, capsys
+):
     out = tmp_path / "out"
     assert cli.run(["predict", "--model", trained_model, "--out", str(out), *flags]) == 2
     err = capsys.readouterr().err
@@ -236,11 +290,15 @@ def test_bad_streaming_flags_are_refused_before_the_job(flags, message, trained_
 
 def test_notification_file_reads_cloud_storage_notifications():
     data = json.dumps({"size": "1234", "updated": "2026-12-02T01:00:00.5Z"}).encode()
-    found = streaming.notification_file(data, {"bucketId": "b", "objectId": "in/x.png",
-                                               "eventType": "OBJECT_FINALIZE"})
+    found = streaming.notification_file(
+        data, {"bucketId": "b", "objectId": "in/x.png", "eventType": "OBJECT_FINALIZE"}
+    )
     assert (found.path, found.size_in_bytes) == ("gs://b/in/x.png", 1234)
     assert found.last_updated_in_seconds == pytest.approx(1796173200.5)
-    assert streaming.notification_file(data, {"bucketId": "b", "objectId": "x",
-                                              "eventType": "OBJECT_DELETE"}) is None
-    assert streaming.notification_file(b"gs://b/in/y.tfrecord\n", {}).path == \
-        "gs://b/in/y.tfrecord"
+    assert (
+        streaming.notification_file(
+            data, {"bucketId": "b", "objectId": "x", "eventType": "OBJECT_DELETE"}
+        )
+        is None
+    )
+    assert streaming.notification_file(b"gs://b/in/y.tfrecord\n", {}).path == "gs://b/in/y.tfrecord"

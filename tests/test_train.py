@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 from digitseq import cli
-from digitseq.recognizer.train import checks
-from digitseq.recognizer.model import architectures as models
-from digitseq.recognizer.train import trainer as train
-from digitseq.recognizer.config import ARCHITECTURES, ModelConfig, ReaderConfig, TrainConfig
-from digitseq.schemas import dataset
 from digitseq.core.errors import InvalidInputError
+from digitseq.recognizer.config import ARCHITECTURES, ModelConfig, ReaderConfig, TrainConfig
+from digitseq.recognizer.model import architectures as models
+from digitseq.recognizer.train import checks
+from digitseq.recognizer.train import trainer as train
+from digitseq.schemas import dataset
 from tests.conftest import SMALL, render
 from tests.records import read_split
 
@@ -37,19 +37,29 @@ def _train_cli(*args):
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_each_architecture_learns(variable_dataset, tmp_path, arch):
     config = TrainConfig(
-        data_dir=variable_dataset, model_dir=str(tmp_path / arch), epochs=3, batch_size=16,
-        learning_rate=3e-3, model=ModelConfig(arch=arch, units=16, layers=1,
-                                                     conv_filters=8, dropout=0.0, noise=0.0))
+        data_dir=variable_dataset,
+        model_dir=str(tmp_path / arch),
+        epochs=3,
+        batch_size=16,
+        learning_rate=3e-3,
+        model=ModelConfig(arch=arch, units=16, layers=1, conv_filters=8, dropout=0.0, noise=0.0),
+    )
     result = train.train(config, progress=False)
     losses = [epoch["loss"] for epoch in result["history"]]
     assert losses[-1] < losses[0] * 0.9, losses
-    for name in ("model.keras", "serving/saved_model.pb", "stats.json", "config.json",
-                 "best.keras"):
+    for name in (
+        "model.keras",
+        "serving/saved_model.pb",
+        "stats.json",
+        "config.json",
+        "best.keras",
+    ):
         assert (tmp_path / arch / name).exists(), name
     written = json.loads((tmp_path / arch / "config.json").read_text())
     assert written["run"]["model"]["arch"] == arch and written["height"] == 28
     assert json.loads((tmp_path / arch / "stats.json").read_text()) == dataset.load_stats(
-        variable_dataset)
+        variable_dataset
+    )
     assert (tmp_path / arch / "logs" / "validation").is_dir()
 
 
@@ -97,8 +107,9 @@ def test_two_replicas_match_one_device(variable_dataset):
                           "max_update": max(float(np.abs(a - b).max())
                                             for a, b in zip(one_weights, initial))}}))
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env=ENV, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=ENV, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
@@ -111,10 +122,20 @@ def test_two_replicas_match_one_device(variable_dataset):
 @pytest.mark.parametrize("arch", ["rnn", "convctc"])
 def test_killed_run_resumes_from_the_next_epoch(variable_dataset, tmp_path, arch):
     model_dir = str(tmp_path / "model")
-    command = _train_cli("--data", variable_dataset, "--model-dir", model_dir, "--epochs", "3",
-                         "--arch", arch, *SMALL)
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, env=ENV, cwd=ROOT)
+    command = _train_cli(
+        "--data",
+        variable_dataset,
+        "--model-dir",
+        model_dir,
+        "--epochs",
+        "3",
+        "--arch",
+        arch,
+        *SMALL,
+    )
+    first = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT
+    )
     seen = []
     for line in first.stdout:
         seen.append(line)
@@ -151,11 +172,28 @@ def test_two_workers_train_together_and_the_chief_exports(variable_dataset, tmp_
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        processes.append(subprocess.Popen(
-            _train_cli("--data", variable_dataset, "--model-dir", model_dir, "--epochs", "1",
-                       "--strategy", "multi_worker", "--arch", "rnn", *SMALL),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-            env={**ENV, "TF_CONFIG": json.dumps(tf_config)}))
+        processes.append(
+            subprocess.Popen(
+                _train_cli(
+                    "--data",
+                    variable_dataset,
+                    "--model-dir",
+                    model_dir,
+                    "--epochs",
+                    "1",
+                    "--strategy",
+                    "multi_worker",
+                    "--arch",
+                    "rnn",
+                    *SMALL,
+                ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+                env={**ENV, "TF_CONFIG": json.dumps(tf_config)},
+            )
+        )
     outputs = [p.communicate(timeout=600) for p in processes]
     for process, (_, err) in zip(processes, outputs):
         assert process.returncode == 0, err[-3000:]
@@ -170,8 +208,8 @@ def test_saved_model_decodes_in_a_fresh_process(trained_model, variable_dataset)
     import keras
     import tensorflow as tf
 
-    from digitseq.recognizer.serving import calibration as calibration_lib
     from digitseq.recognizer.data import reader as data
+    from digitseq.recognizer.serving import calibration as calibration_lib
     from digitseq.recognizer.serving import decoding
     from digitseq.schemas import batch
 
@@ -182,52 +220,83 @@ def test_saved_model_decodes_in_a_fresh_process(trained_model, variable_dataset)
     np.save(os.path.join(trained_model, "probe_widths.npy"), widths)
     script = textwrap.dedent(f"""
         import json, numpy as np, tensorflow as tf
-        serving = tf.saved_model.load({os.path.join(trained_model, 'serving')!r})
+        serving = tf.saved_model.load({os.path.join(trained_model, "serving")!r})
         out = serving.signatures["serving_default"](
-            images=tf.constant(np.load({os.path.join(trained_model, 'probe_images.npy')!r})),
-            widths=tf.constant(np.load({os.path.join(trained_model, 'probe_widths.npy')!r})))
+            images=tf.constant(np.load({os.path.join(trained_model, "probe_images.npy")!r})),
+            widths=tf.constant(np.load({os.path.join(trained_model, "probe_widths.npy")!r})))
         print(json.dumps({{k: v.numpy().tolist() for k, v in out.items()}}))
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     served = json.loads(result.stdout.strip().splitlines()[-1])
     model = keras.models.load_model(os.path.join(trained_model, "model.keras"), safe_mode=True)
     out = model({"frames": features[batch.FRAMES], "width": features[batch.WIDTH]})
     digits, lengths, confidence = decoding.decode(out["logits"], out["lengths"])
     assert served["lengths"] == lengths.numpy().tolist()
-    assert decoding.to_strings(np.array(served["digits"]), np.array(served["lengths"])) == \
-        decoding.to_strings(digits, lengths)
+    assert decoding.to_strings(
+        np.array(served["digits"]), np.array(served["lengths"])
+    ) == decoding.to_strings(digits, lengths)
     calibration = calibration_lib.read(trained_model)
     assert calibration is not None  # the fixture's data has a validation split
-    np.testing.assert_allclose(served["confidence"],
-                               calibration.greedy.apply(confidence.numpy()), rtol=1e-4)
+    np.testing.assert_allclose(
+        served["confidence"], calibration.greedy.apply(confidence.numpy()), rtol=1e-4
+    )
     assert all(0.0 <= c <= 1.0 for c in served["confidence"])
     del tf
 
 
 def test_model_dir_of_another_run_is_refused(trained_model, variable_dataset, capsys):
-    code = cli.run(["train", "--data", variable_dataset, "--model-dir", trained_model,
-                    "--epochs", "2", "--arch", "rnn", *SMALL])
+    code = cli.run(
+        [
+            "train",
+            "--data",
+            variable_dataset,
+            "--model-dir",
+            trained_model,
+            "--epochs",
+            "2",
+            "--arch",
+            "rnn",
+            *SMALL,
+        ]
+    )
     assert code == 2 and "holds another run (differs in model)" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("case, message", [
-    ("incomplete", "no COMPLETED file"),
-    ("no_stats", "stats.json: missing"),
-    ("no_tf_config", "TF_CONFIG is not set; strategy multi_worker expects a JSON cluster spec"),
-    ("broken_tf_config", "TF_CONFIG is not valid JSON (Expecting property name"),
-    ("tf_config_without_task", "TF_CONFIG task {\"type\": \"worker\", \"index\": 2}: not in the "
-                               "cluster"),
-    ("infeasible", "labels cannot be aligned by CTC"),
-    ("infeasible_convctc", "labels cannot be aligned by CTC"),
-    ("nan", "training loss became"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("incomplete", "no COMPLETED file"),
+        ("no_stats", "stats.json: missing"),
+        ("no_tf_config", "TF_CONFIG is not set; strategy multi_worker expects a JSON cluster spec"),
+        ("broken_tf_config", "TF_CONFIG is not valid JSON (Expecting property name"),
+        (
+            "tf_config_without_task",
+            'TF_CONFIG task {"type": "worker", "index": 2}: not in the cluster',
+        ),
+        ("infeasible", "labels cannot be aligned by CTC"),
+        ("infeasible_convctc", "labels cannot be aligned by CTC"),
+        ("nan", "training loss became"),
+    ],
+)
 def test_bad_input_is_refused(variable_dataset, tmp_path, capsys, monkeypatch, case, message):
     data_dir = tmp_path / "data"
     shutil.copytree(variable_dataset, data_dir)
-    flags = ["train", "--data", str(data_dir), "--model-dir", str(tmp_path / "model"),
-             "--epochs", "1", *SMALL]
+    flags = [
+        "train",
+        "--data",
+        str(data_dir),
+        "--model-dir",
+        str(tmp_path / "model"),
+        "--epochs",
+        "1",
+        *SMALL,
+    ]
     if case == "incomplete":
         (data_dir / dataset.COMPLETED).unlink()
     elif case == "no_stats":
@@ -239,8 +308,12 @@ def test_bad_input_is_refused(variable_dataset, tmp_path, capsys, monkeypatch, c
         monkeypatch.setenv("TF_CONFIG", "{broken")
         flags += ["--strategy", "multi_worker"]
     elif case == "tf_config_without_task":
-        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
-                                                    "task": {"type": "worker", "index": 2}}))
+        monkeypatch.setenv(
+            "TF_CONFIG",
+            json.dumps(
+                {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}
+            ),
+        )
         flags += ["--strategy", "multi_worker"]
     elif case == "infeasible":
         flags += ["--conv-blocks", "5"]
@@ -266,43 +339,76 @@ def test_feasibility_check_refuses_overlapped_digits_the_model_cannot_align(tmp_
     labels = [r["label"] for r in read_split(str(tmp_path / "pan001"), "train")]
     repeated = sum(any(a == b for a, b in zip(label, label[1:])) for label in labels)
     assert downsample == 16 and 0 < repeated < 60
-    with pytest.raises(InvalidInputError, match=f"{repeated} of 60 labels cannot be aligned by "
-                                                f"CTC .* at downsample 16"):
+    with pytest.raises(
+        InvalidInputError,
+        match=f"{repeated} of 60 labels cannot be aligned by CTC .* at downsample 16",
+    ):
         checks.check_feasible(str(tmp_path / "pan001"), "train", downsample)
     assert checks.check_feasible(str(tmp_path / "plain"), "train", downsample) == 60
     assert checks.check_feasible(str(tmp_path / "pan001"), "train", 8) == 60
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero(tmp_path):
-    config = TrainConfig(data_dir="d", model_dir="m", epochs=10, learning_rate=2e-3,
-                               schedule="cosine", warmup_epochs=1)
+    config = TrainConfig(
+        data_dir="d",
+        model_dir="m",
+        epochs=10,
+        learning_rate=2e-3,
+        schedule="cosine",
+        warmup_epochs=1,
+    )
     schedule = train.learning_rate_schedule(config, steps_per_epoch=100)
     assert float(schedule(0)) == pytest.approx(2e-4)
     assert float(schedule(100)) == pytest.approx(2e-3)
     assert float(schedule(550)) == pytest.approx(1e-3, rel=1e-3)
     assert float(schedule(1000)) == pytest.approx(0, abs=1e-9)
     constant = train.learning_rate_schedule(
-        TrainConfig(data_dir="d", model_dir="m"), steps_per_epoch=100)
+        TrainConfig(data_dir="d", model_dir="m"), steps_per_epoch=100
+    )
     assert constant == 1e-3
 
 
-def test_without_validation_the_criterion_is_the_training_loss_and_examples_are_counted(
-        tmp_path):
+def test_without_validation_the_criterion_is_the_training_loss_and_examples_are_counted(tmp_path):
     from digitseq.recognizer.data import reader as data
     from digitseq.schemas import batch
 
-    assert render(tmp_path / "data", "--mode", "variable", "--train", "120", "--validation", "0",
-                  "--test", "0", "--shards", "1", "--seed", "2") == 0
+    assert (
+        render(
+            tmp_path / "data",
+            "--mode",
+            "variable",
+            "--train",
+            "120",
+            "--validation",
+            "0",
+            "--test",
+            "0",
+            "--shards",
+            "1",
+            "--seed",
+            "2",
+        )
+        == 0
+    )
     config = TrainConfig(
-        data_dir=str(tmp_path / "data"), model_dir=str(tmp_path / "model"), epochs=1,
-        batch_size=16, reader=ReaderConfig(constant_frames=True),
-        model=ModelConfig(arch="rnn", units=8, layers=1))
+        data_dir=str(tmp_path / "data"),
+        model_dir=str(tmp_path / "model"),
+        epochs=1,
+        batch_size=16,
+        reader=ReaderConfig(constant_frames=True),
+        model=ModelConfig(arch="rnn", units=8, layers=1),
+    )
     result = train.train(config, progress=False)
     assert result["criterion"] == "train_loss"
     assert result["best"] == pytest.approx(result["history"][0]["loss"])
     steps = 120 // 16
-    seen = data.make_dataset(config.data_dir[0], "train", 16, training=True, seed=config.seed,
-                             config=config.reader).repeat().take(steps)
+    seen = (
+        data.make_dataset(
+            config.data_dir[0], "train", 16, training=True, seed=config.seed, config=config.reader
+        )
+        .repeat()
+        .take(steps)
+    )
     expected = sum(int(features[batch.WIDTH].shape[0]) for features, _ in seen)
     assert expected != steps * 16  # constant frames: batch sizes differ per bucket
     assert result["history"][0]["examples"] == expected
@@ -312,11 +418,12 @@ def test_importing_the_layers_is_enough_to_load_a_model(trained_model):
     script = textwrap.dedent(f"""
         import keras
         import digitseq.recognizer.model.layers
-        keras.saving.load_model({os.path.join(trained_model, 'model.keras')!r}, safe_mode=True)
+        keras.saving.load_model({os.path.join(trained_model, "model.keras")!r}, safe_mode=True)
         print("loaded")
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env=ENV, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=ENV, cwd=ROOT
+    )
     assert result.returncode == 0 and "loaded" in result.stdout, result.stderr[-2000:]
 
 
@@ -327,19 +434,22 @@ def _one_step(variable_dataset, *, jit_compile: bool, seed: int = 1):
     from digitseq.recognizer.data import reader as data
 
     stats = dataset.load_stats(variable_dataset)
-    config = ModelConfig(arch="convctc", units=8, layers=2, conv_filters=4,
-                                conv_layers=2, dropout=0.0, noise=0.0)
+    config = ModelConfig(
+        arch="convctc", units=8, layers=2, conv_filters=4, conv_layers=2, dropout=0.0, noise=0.0
+    )
     keras.utils.set_random_seed(seed)
-    features = next(iter(data.make_dataset(variable_dataset, "train", 16, training=True,
-                                           seed=seed)))
+    features = next(
+        iter(data.make_dataset(variable_dataset, "train", 16, training=True, seed=seed))
+    )
     model = models.build(config, mean=stats["mean"], std=stats["std"])
     optimizer = keras.optimizers.SGD(0.1)
     optimizer.build(model.trainable_variables)
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
     step = train.make_train_step(model, optimizer, strategy, jit_compile=jit_compile)
     before = [w.numpy() for w in model.weights]
-    loss, examples = step(iter(strategy.experimental_distribute_dataset(
-        tf.data.Dataset.from_tensors(features))))
+    loss, examples = step(
+        iter(strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(features)))
+    )
     return float(loss), int(examples), before, [w.numpy() for w in model.weights]
 
 
@@ -369,7 +479,8 @@ def test_the_same_seed_gives_the_same_convctc_step(variable_dataset):
 
 
 def test_averaged_weights_hold_the_moving_average_inside_and_the_raw_weights_after(
-        variable_dataset):
+    variable_dataset,
+):
     """Keras' EMA: the first update's weights, then average = m * average + (1 - m) * weights."""
     import keras
     import tensorflow as tf
@@ -378,14 +489,20 @@ def test_averaged_weights_hold_the_moving_average_inside_and_the_raw_weights_aft
 
     stats = dataset.load_stats(variable_dataset)
     keras.utils.set_random_seed(0)
-    model = models.build(ModelConfig(arch="convctc", units=8, layers=1, conv_filters=4),
-                         mean=stats["mean"], std=stats["std"])
+    model = models.build(
+        ModelConfig(arch="convctc", units=8, layers=1, conv_filters=4),
+        mean=stats["mean"],
+        std=stats["std"],
+    )
     optimizer = keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5)
     optimizer.build(model.trainable_variables)
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
     step = train.make_train_step(model, optimizer, strategy)
-    batches = iter(strategy.experimental_distribute_dataset(
-        data.make_dataset(variable_dataset, "train", 16, training=True, seed=0).repeat()))
+    batches = iter(
+        strategy.experimental_distribute_dataset(
+            data.make_dataset(variable_dataset, "train", 16, training=True, seed=0).repeat()
+        )
+    )
     seen = []
     for _ in range(3):
         step(batches)
@@ -409,16 +526,22 @@ def test_weight_average_exports_the_average_and_resumes_it(variable_dataset, tmp
     import digitseq.recognizer.model.layers  # noqa: F401  (registers the custom layers)
 
     def config(epochs):
-        return TrainConfig(data_dir=variable_dataset, model_dir=str(tmp_path / "model"),
-                           epochs=epochs, batch_size=16, weight_average=0.9,
-                           model=ModelConfig(arch="convctc", units=16, layers=1, conv_filters=8))
+        return TrainConfig(
+            data_dir=variable_dataset,
+            model_dir=str(tmp_path / "model"),
+            epochs=epochs,
+            batch_size=16,
+            weight_average=0.9,
+            model=ModelConfig(arch="convctc", units=16, layers=1, conv_filters=8),
+        )
 
     first = train.train(config(1), progress=False)
     assert first["history"][-1]["epoch"] == 1
     exported = keras.saving.load_model(str(tmp_path / "model" / "model.keras"), compile=False)
     stats = dataset.load_stats(variable_dataset)
-    run = train._build_run(config(2), tf.distribute.get_strategy(), stats=stats, height=28,
-                           steps=1, worker=0)  # restores the backup of epoch 1
+    run = train._build_run(
+        config(2), tf.distribute.get_strategy(), stats=stats, height=28, steps=1, worker=0
+    )  # restores the backup of epoch 1
     assert int(run.epoch.numpy()) == 1
     averages = run.optimizer._model_variables_moving_average
     raw = {v.path: v.numpy() for v in run.model.trainable_variables}
@@ -448,13 +571,20 @@ def test_the_training_input_is_released_before_export(variable_dataset, tmp_path
         iterator = weakref.ref(holder[0])
         thread = real(holder)
         thread.join()
-        released.append((thread.name, iterator() is None,
-                         (tmp_path / "model" / "model.keras").exists()))
+        released.append(
+            (thread.name, iterator() is None, (tmp_path / "model" / "model.keras").exists())
+        )
         return thread
 
     monkeypatch.setattr(train, "_release_in_background", watch)
-    train.train(TrainConfig(data_dir=variable_dataset, model_dir=str(tmp_path / "model"),
-                            epochs=1, batch_size=16,
-                            model=ModelConfig(arch="convctc", units=8, layers=1,
-                                              conv_filters=4)), progress=False)
+    train.train(
+        TrainConfig(
+            data_dir=variable_dataset,
+            model_dir=str(tmp_path / "model"),
+            epochs=1,
+            batch_size=16,
+            model=ModelConfig(arch="convctc", units=8, layers=1, conv_filters=4),
+        ),
+        progress=False,
+    )
     assert released == [("digitseq-release-training-input", True, False)]

@@ -2,7 +2,7 @@
 before it (digests recorded from that code, `python tests/test_writer_identity.py`).
 
 Shards and `metadata.json` must be byte-identical (metadata compared with the run's temporary
-folder written as `<tmp>`; `NEW_FIELDS` lists any field added since the digests were recorded).
+folder written as `<tmp>`; `IGNORED_FIELDS` lists fields left out of the comparison).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if __name__ == "__main__":
 from digitseq import cli  # noqa: E402
 from tests.scans import write_scans  # noqa: E402
 
-NEW_FIELDS: tuple[str, ...] = ()
+IGNORED_FIELDS: tuple[str, ...] = ()
 """`metadata.json` fields added since the digests were recorded."""
 EXPECTED = {
     "render": "18409be6c5d8140b1665a6f906a372b65fb1d5455637d58f4a270b962aac9f2c",
@@ -28,13 +28,14 @@ EXPECTED = {
 
 
 def fingerprint(out: pathlib.Path, tmp: pathlib.Path) -> str:
-    """sha256 over every shard's path and bytes, and `metadata.json` less `NEW_FIELDS`."""
+    """sha256 over every shard's path and bytes, and `metadata.json` less `IGNORED_FIELDS`."""
     digest = hashlib.sha256()
     for path in sorted(out.glob("*/*.tfrecord.gz")):
-        digest.update(str(path.relative_to(out)).encode() + hashlib.sha256(
-            path.read_bytes()).digest())
+        digest.update(
+            str(path.relative_to(out)).encode() + hashlib.sha256(path.read_bytes()).digest()
+        )
     metadata = json.loads((out / "metadata.json").read_text())
-    for name in NEW_FIELDS:
+    for name in IGNORED_FIELDS:
         metadata.pop(name, None)
     text = json.dumps(metadata, sort_keys=True).replace(str(tmp), "<tmp>")
     digest.update(text.encode())
@@ -44,13 +45,40 @@ def fingerprint(out: pathlib.Path, tmp: pathlib.Path) -> str:
 def run(job: str, tmp: pathlib.Path) -> str:
     out = tmp / "out"
     if job == "render":
-        code = cli.run(["render", "--out", str(out), "--mnist", "sample", "--preset", "touching",
-                        "--mode", "variable", "--train", "60", "--validation", "10", "--test",
-                        "10", "--seed", "4"])
+        code = cli.run(
+            [
+                "render",
+                "--out",
+                str(out),
+                "--mnist",
+                "sample",
+                "--preset",
+                "touching",
+                "--mode",
+                "variable",
+                "--train",
+                "60",
+                "--validation",
+                "10",
+                "--test",
+                "10",
+                "--seed",
+                "4",
+            ]
+        )
     else:
         write_scans(tmp / "in")
-        code = cli.run(["ingest", "--images", str(tmp / "in" / "scans" / "*"), "--labels",
-                        str(tmp / "in" / "labels.csv"), "--out", str(out)])
+        code = cli.run(
+            [
+                "ingest",
+                "--images",
+                str(tmp / "in" / "scans" / "*"),
+                "--labels",
+                str(tmp / "in" / "labels.csv"),
+                "--out",
+                str(out),
+            ]
+        )
     assert code == 0
     return fingerprint(out, tmp)
 

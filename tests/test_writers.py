@@ -1,4 +1,4 @@
-"""Writers and paper (issue 16): per-string styles, elastic distortion, continuous stroke width,
+"""Writers and paper: per-string styles, elastic distortion, continuous stroke width,
 bucket bounds, and one normalisation for rendered scans and image files. Digits come from the
 bundled MNIST sample."""
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from digitseq.pipelines import images
-from digitseq.pipelines.render import drawing, handwriting, paper, params as render_params, planning
+from digitseq.pipelines.render import drawing, handwriting, paper, planning
+from digitseq.pipelines.render import params as render_params
 from digitseq.schemas import dataset
 from tests.conftest import render
 from tests.records import read_split
@@ -21,8 +22,11 @@ def _rendered(params, sample_mnist, *, count=40, seed=3, split="train"):
     plans = planning.plan_shards(params, {split: count}, seed=seed, shards=1)
     source = sample_mnist.test if split == "test" else sample_mnist.train
     pool = planning.digit_pool(source, split)
-    return [(plan, rendered) for plan in plans for rendered in drawing.render_shard(
-        plan, params, seed=seed, pool=pool, mnist_split=source)]
+    return [
+        (plan, rendered)
+        for plan in plans
+        for rendered in drawing.render_shard(plan, params, seed=seed, pool=pool, mnist_split=source)
+    ]
 
 
 def _writer(**fields):
@@ -31,8 +35,22 @@ def _writer(**fields):
 
 # One normalisation for rendered scans and image files.
 
-SCAN_FLAGS = ["--preset", "scanned", "--mode", "variable", "--train", "24", "--validation", "0",
-              "--test", "6", "--shards", "1", "--seed", "5"]
+SCAN_FLAGS = [
+    "--preset",
+    "scanned",
+    "--mode",
+    "variable",
+    "--train",
+    "24",
+    "--validation",
+    "0",
+    "--test",
+    "6",
+    "--shards",
+    "1",
+    "--seed",
+    "5",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +60,15 @@ def scanned_dataset(tmp_path_factory) -> str:
     return str(out)
 
 
-def test_a_scan_written_as_png_and_read_by_the_image_path_is_the_record(scanned_dataset,
-                                                                        sample_mnist):
+def test_a_scan_written_as_png_and_read_by_the_image_path_is_the_record(
+    scanned_dataset, sample_mnist
+):
     import tensorflow as tf
 
     params = render_params.preset_params("scanned", mode="variable")
-    records = {r["id"]: r for split in ("train", "test")
-               for r in read_split(scanned_dataset, split)}
+    records = {
+        r["id"]: r for split in ("train", "test") for r in read_split(scanned_dataset, split)
+    }
     compared = 0
     for split, count in (("train", 24), ("test", 6)):
         for plan, rendered in _rendered(params, sample_mnist, count=count, seed=5, split=split):
@@ -72,14 +92,15 @@ def test_scanned_records_parse_and_stay_in_their_buckets(scanned_dataset):
     metadata = dataset.load_metadata(scanned_dataset)
     assert metadata["params"]["scan"] is True and metadata["params"]["preset"] == "scanned"
     for entry in metadata["files"]["train"]:
-        assert entry["max_width"] == render_params.preset_params(
-            "scanned").max_width(entry["length"])
+        assert entry["max_width"] == render_params.preset_params("scanned").max_width(
+            entry["length"]
+        )
     widths = [int(w) for w in metadata["width_histogram"]["train"]]
     assert len(set(widths)) > 5
     from digitseq.schemas import batch
 
     seen, boundary = 0, max(e["max_width"] for e in metadata["files"]["train"])
-    for features, labels in make_dataset(scanned_dataset, "train", 8):
+    for features, _labels in make_dataset(scanned_dataset, "train", 8):
         seen += int(features[batch.WIDTH].shape[0])
         assert int(features[batch.FRAMES].shape[1]) <= boundary
         assert int(max(features[batch.WIDTH])) <= boundary
@@ -99,8 +120,18 @@ def test_a_wider_normalised_scan_is_squeezed_to_the_bucket():
 
 def test_scan_is_a_pure_function_of_its_look(sample_mnist):
     image = np.concatenate(list(sample_mnist.train.images[:3]), axis=1)
-    look = paper.ScanLook(height=40, ink=40, paper=230, noise=3.0, texture=3.0, blur=0.6,
-                          jpeg=70, margin=0.4, tilt=3.0, seed=11)
+    look = paper.ScanLook(
+        height=40,
+        ink=40,
+        paper=230,
+        noise=3.0,
+        texture=3.0,
+        blur=0.6,
+        jpeg=70,
+        margin=0.4,
+        tilt=3.0,
+        seed=11,
+    )
     first = paper.scan(image, look)
     np.testing.assert_array_equal(first, paper.scan(image, look))
     assert not np.array_equal(first, paper.scan(image, dataclasses.replace(look, seed=12)))
@@ -109,11 +140,12 @@ def test_scan_is_a_pure_function_of_its_look(sample_mnist):
 
 
 def test_a_string_scans_the_same_alone_and_among_others(sample_mnist):
-    params = render_params.preset_params("scanned", scan_blur=(0.0, 2.0), scan_tilt=(-8.0, 8.0),
-                                         scan_height=(16, 90))
+    params = render_params.preset_params(
+        "scanned", scan_blur=(0.0, 2.0), scan_tilt=(-8.0, 8.0), scan_height=(16, 90)
+    )
     looks = paper.draw_looks(np.random.default_rng(3), params, 2 * paper.GROUP + 5)
     digits = sample_mnist.train.images
-    strings = [np.concatenate(list(digits[i:i + 2 + i % 4]), axis=1) for i in range(len(looks))]
+    strings = [np.concatenate(list(digits[i : i + 2 + i % 4]), axis=1) for i in range(len(looks))]
     together = paper.scan_batch(strings, looks)
     assert len({page.shape for page in together}) > paper.GROUP  # groups of mixed sizes
     for string, look, page in zip(strings, looks, together):
@@ -121,6 +153,7 @@ def test_a_string_scans_the_same_alone_and_among_others(sample_mnist):
 
 
 # Handwriting beyond MNIST's writers.
+
 
 def _mass(images_: np.ndarray) -> np.ndarray:
     return images_.astype(np.float64).sum(axis=(-2, -1))
@@ -134,8 +167,9 @@ def test_elastic_distortion_is_reproducible_bounded_and_keeps_the_ink(sample_mni
     # Simard's field: alpha times uniform noise smoothed by a Gaussian of sigma 4, whose standard
     # deviation is about alpha * 0.577 / (2 sqrt(pi) sigma) = 1.38 pixels here.
     assert 0.9 < float(field.std()) < 1.6 and float(np.abs(field).max()) < 8
-    inverse = handwriting.inverse_matrices(scale=np.ones(100), slant=np.zeros(100),
-                                           rotation=np.zeros(100), aspect=np.ones(100))
+    inverse = handwriting.inverse_matrices(
+        scale=np.ones(100), slant=np.zeros(100), rotation=np.zeros(100), aspect=np.ones(100)
+    )
     widths = np.full(100, 28)
     still = handwriting.to_uint8(handwriting.warp_batch(digits, inverse, widths, 28))
     np.testing.assert_array_equal(still, digits)  # no displacement, no change
@@ -148,8 +182,10 @@ def test_elastic_distortion_is_reproducible_bounded_and_keeps_the_ink(sample_mni
     one, again = (_rendered(params, sample_mnist, count=20) for _ in range(2))
     other = _rendered(params, sample_mnist, count=20, seed=4)
     assert all(np.array_equal(a[1].image, b[1].image) for a, b in zip(one, again))
-    assert any(a[1].image.shape != b[1].image.shape or not np.array_equal(a[1].image, b[1].image)
-               for a, b in zip(one, other))
+    assert any(
+        a[1].image.shape != b[1].image.shape or not np.array_equal(a[1].image, b[1].image)
+        for a, b in zip(one, other)
+    )
 
 
 @pytest.mark.parametrize("stroke", [-0.5, -0.25, 0.3, 1.0, 1.5, 2.0])
@@ -164,23 +200,27 @@ def test_stroke_width_varies_continuously_within_its_stated_ink_range(sample_mni
     if stroke < 0:  # the documented blend with one erosion step
         np.testing.assert_allclose(out, (1 + stroke) * digits - stroke * eroded, atol=1e-3)
     elif stroke == int(stroke):  # whole steps are grey dilations by the 3x3 cross
-        np.testing.assert_array_equal(out, np.stack([handwriting.thicken(
-            d, int(stroke)) for d in digits.astype(np.uint8)]))
+        np.testing.assert_array_equal(
+            out, np.stack([handwriting.thicken(d, int(stroke)) for d in digits.astype(np.uint8)])
+        )
     if stroke < 0:
         assert np.all(out >= (1 + stroke) * digits - 1e-3)
         assert ratio.min() >= 1 + stroke - 1e-6 and ratio.max() <= 1
     else:
         assert ratio.min() >= 1 and ratio.max() <= 1 + 2 * stroke
-    a_little_more = handwriting.stroke_batch(digits, np.full(200, stroke + 0.1 if stroke < 2
-                                                                  else stroke))
+    a_little_more = handwriting.stroke_batch(
+        digits, np.full(200, stroke + 0.1 if stroke < 2 else stroke)
+    )
     assert np.all(_mass(a_little_more) >= _mass(out) - 1e-3)  # monotone in the stroke
 
 
 def _lean(image: np.ndarray) -> float:
     """How far right the ink of the top half sits from that of the bottom half, in columns."""
+
     def column(part):
         part = part.astype(np.float64)
         return float((part.sum(axis=0) * np.arange(part.shape[1])).sum() / max(part.sum(), 1))
+
     return column(image[:14]) - column(image[14:])
 
 
@@ -200,9 +240,13 @@ def test_aspect_and_writer_slant_are_per_string_and_slant_is_per_digit(sample_mn
         within, means = [], []
         for _, rendered in _rendered(params, sample_mnist, count=60):
             lefts = rendered.digit_left
-            leans = [_lean(rendered.image[:, left:left + 28]) - _lean(
-                sample_mnist.train.images[np.searchsorted(sample_mnist.train.indices, index)])
-                for left, index in zip(lefts, rendered.source_index)]
+            leans = [
+                _lean(rendered.image[:, left : left + 28])
+                - _lean(
+                    sample_mnist.train.images[np.searchsorted(sample_mnist.train.indices, index)]
+                )
+                for left, index in zip(lefts, rendered.source_index)
+            ]
             within.append(np.std(leans))
             means.append(np.mean(leans))
         return float(np.mean(within)), float(np.std(means))
@@ -215,14 +259,17 @@ def test_aspect_and_writer_slant_are_per_string_and_slant_is_per_digit(sample_mn
 
 def test_spacing_is_per_string_and_its_jitter_per_pair(sample_mnist):
     def advances(params):
-        return [np.diff(r.digit_left).tolist() for _, r in _rendered(params, sample_mnist,
-                                                                     count=60)
-                if len(r.digit_left) > 2]
+        return [
+            np.diff(r.digit_left).tolist()
+            for _, r in _rendered(params, sample_mnist, count=60)
+            if len(r.digit_left) > 2
+        ]
 
     steady = advances(_writer(spacing=(-0.4, 0.6)))
     assert all(len(set(a)) == 1 for a in steady)
     assert len({a[0] for a in steady}) > 8 and min(a[0] for a in steady) < 28 < max(
-        a[0] for a in steady)
+        a[0] for a in steady
+    )
     varying = advances(_writer(spacing=(0.0, 0.0), spacing_jitter=0.3))
     assert sum(len(set(a)) > 1 for a in varying) > 0.8 * len(varying)
     assert all(28 - 8 <= step <= 28 + 8 for a in varying for step in a)  # round(28 * 0.3) = 8
@@ -238,8 +285,9 @@ def test_baseline_drifts_from_the_first_digit_to_the_last(sample_mnist):
         for i, index in enumerate(rendered.source_index):
             shift = int(np.floor(6.0 * (i / (n - 1) - 0.5) + 0.5)) if n > 1 else 0
             digit = source.images[np.searchsorted(source.indices, index)]
-            np.testing.assert_array_equal(rendered.image[:, 28 * i:28 * (i + 1)],
-                                          handwriting.shift_vertically(digit, shift))
+            np.testing.assert_array_equal(
+                rendered.image[:, 28 * i : 28 * (i + 1)], handwriting.shift_vertically(digit, shift)
+            )
         assert n == 1 or abs(int(np.floor(6.0 * 0.5 + 0.5))) == 3
 
 
@@ -247,11 +295,18 @@ def test_max_width_bounds_every_new_option(sample_mnist):
     """Wide boxes, wide gaps with jitter, overlaps and scans: no record is wider than its plan's
     max_width, and the widest layouts come close to it."""
     for fields, tight in (
-            ({"aspect": (1.8, 2.0), "spacing": (0.8, 1.0), "spacing_jitter": 0.5}, True),
-            ({"aspect": (0.5, 2.0), "overlap": (0, 27), "spacing": (-0.5, 0.2),
-              "spacing_jitter": 0.5}, False),
-            ({"gap": (0, 9), "spacing": (0.3, 0.3), "spacing_jitter": 0.2, "aspect": (1.5, 1.5)},
-             True)):
+        ({"aspect": (1.8, 2.0), "spacing": (0.8, 1.0), "spacing_jitter": 0.5}, True),
+        (
+            {
+                "aspect": (0.5, 2.0),
+                "overlap": (0, 27),
+                "spacing": (-0.5, 0.2),
+                "spacing_jitter": 0.5,
+            },
+            False,
+        ),
+        ({"gap": (0, 9), "spacing": (0.3, 0.3), "spacing_jitter": 0.2, "aspect": (1.5, 1.5)}, True),
+    ):
         params = _writer(**fields)
         ratios = []
         for plan, rendered in _rendered(params, sample_mnist, count=60):
@@ -266,10 +321,11 @@ def test_max_width_bounds_every_new_option(sample_mnist):
 def test_old_layouts_keep_the_per_digit_path_and_their_metadata():
     for name in ("plain", "touching", "pan001"):
         params = render_params.preset_params(name)
-        assert params.legacy
+        assert params.digit_by_digit
         assert set(params.metadata()) == {f.name for f in dataclasses.fields(params)} - set(
-            render_params.NEW_FIELDS)
+            render_params.STYLE_FIELDS
+        )
     for name in ("writers", "scanned"):
-        assert not render_params.preset_params(name).legacy
+        assert not render_params.preset_params(name).digit_by_digit
     scanned = render_params.preset_params("scanned").metadata()
     assert set(render_params.SCAN_FIELDS) <= set(scanned)

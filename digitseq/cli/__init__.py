@@ -1,7 +1,7 @@
 """`digitseq <command> [flags]`: the console script.
 
 Each command module registers its flags (built from the libraries' config dataclasses, see
-`digitseq.flags`) and a `run(args, extra_argv)` function. Commands that launch Beam jobs pass the
+`cli.flags`) and a `run(args, extra_argv)` function. Commands that launch Beam jobs pass the
 flags they do not know (`--runner`, `--direct_num_workers`, Dataflow flags, ...) to
 `PipelineOptions`; a flag that neither digitseq nor Beam knows is an error naming the closest
 known one. Bad input ends in a one-line error naming the flag, and exit status 2.
@@ -18,16 +18,29 @@ import logging
 import os
 import re
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from digitseq import __version__
-from digitseq.cli import (calibrate as calibrate_cmd, demo as demo_cmd, ingest as ingest_cmd,
-                          inspect as inspect_cmd, predict as predict_cmd, render as render_cmd,
-                          report as report_cmd, train as train_cmd)
+from digitseq.cli import calibrate as calibrate_cmd
+from digitseq.cli import demo as demo_cmd
+from digitseq.cli import ingest as ingest_cmd
+from digitseq.cli import inspect as inspect_cmd
+from digitseq.cli import predict as predict_cmd
+from digitseq.cli import render as render_cmd
+from digitseq.cli import report as report_cmd
+from digitseq.cli import train as train_cmd
 from digitseq.core.errors import ConfigError, InvalidInputError
 
-COMMANDS = (render_cmd, ingest_cmd, inspect_cmd, train_cmd, calibrate_cmd, predict_cmd, report_cmd,
-            demo_cmd)
+COMMANDS = (
+    render_cmd,
+    ingest_cmd,
+    inspect_cmd,
+    train_cmd,
+    calibrate_cmd,
+    predict_cmd,
+    report_cmd,
+    demo_cmd,
+)
 LIBRARIES = ("digitseq",)
 
 
@@ -57,13 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _build() -> tuple[argparse.ArgumentParser, _Commands]:
     parser = _OneLineErrors(
-        prog="digitseq", description="Handwritten digit-string recognition with Beam, tf.data "
-        "and Keras.")
+        prog="digitseq",
+        description="Handwritten digit-string recognition with Beam, tf.data and Keras.",
+    )
     parser.add_argument("--version", action="version", version=f"digitseq {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="-v: also Beam's and TensorFlow's INFO lines; -vv: debug lines")
-    commands = _Commands(parser.add_subparsers(dest="command", required=True,
-                                               metavar="COMMAND"))
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v: also Beam's and TensorFlow's INFO lines; -vv: debug lines",
+    )
+    commands = _Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     for command in COMMANDS:
         command.register(commands)
     return parser, commands
@@ -76,7 +94,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser, commands = _build()
     try:
         args, extra = parser.parse_known_args(argv)
-        args.argv = argv[argv.index(args.command) + 1:]  # the command's own arguments
+        args.argv = argv[argv.index(args.command) + 1 :]  # the command's own arguments
         beam = getattr(args, "accepts_pipeline_flags", False)
         unknown = unknown_flags(extra, beam=beam)
         if unknown:
@@ -85,7 +103,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             close = difflib.get_close_matches(unknown[0], known, n=1)
             commands.parsers[args.command].error(
                 f"unrecognized argument {unknown[0]}"
-                + (f"; did you mean {close[0]}?" if close else ""))
+                + (f"; did you mean {close[0]}?" if close else "")
+            )
     except SystemExit as stop:  # argparse's own errors (exit 2), --help and --version (exit 0)
         return int(stop.code or 0)
     try:
@@ -124,8 +143,7 @@ class _HarmlessBeamNotes(logging.Filter):
 def configure_logging(verbosity: int) -> None:
     """digitseq's own loggers at INFO (DEBUG with -vv); everything else at WARNING (INFO with
     -v)."""
-    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else \
-        logging.DEBUG
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s")
     root = logging.getLogger()
     root.setLevel(level)
@@ -155,5 +173,17 @@ def unknown_flags(extra: Sequence[str], *, beam: bool) -> list[str]:
 
 
 def main() -> None:
+    """The console script: runs the command, then ends the process as soon as its output is
+    flushed.
+
+    Why `os._exit` rather than a normal interpreter exit: destroying a tf.data iterator joins
+    TensorFlow's autotuning thread, which can sleep out the rest of its period (up to a minute)
+    after the work is done (bench/README.md, "The wait after training"). Every file a command
+    writes is closed before it returns, so nothing is left for the interpreter to do at exit.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if _verbosity(sys.argv[1:]) else "3")
-    sys.exit(run())
+    status = run()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -8,23 +8,27 @@ import json
 
 def register(subparsers) -> None:
     from digitseq.cli.flags import Flags
-    from digitseq.recognizer.train.calibrate import CalibrateConfig
+    from digitseq.recognizer.config import CalibrateConfig
 
     parser = subparsers.add_parser(
-        "calibrate", help="calibrate an exported model's confidence on a validation split",
+        "calibrate",
+        help="calibrate an exported model's confidence on a validation split",
         description="Decode a labeled split (greedy and beam search), fit the map from each "
         "decoder's confidence to the probability that the string is right, write "
         "calibration.json and re-export the serving signatures with it. digitseq train does "
-        "this at export when the data has a validation split.")
+        "this at export when the data has a validation split.",
+    )
     flags = Flags(parser)
     flags.add(CalibrateConfig)
     parser.set_defaults(run=run, flags=flags)
 
 
 def run(args: argparse.Namespace, _: list[str]) -> int:
+    from digitseq.recognizer.config import CalibrateConfig
+
+    config = args.flags.build(CalibrateConfig, args)
     from digitseq.recognizer.train import calibrate
 
-    config = args.flags.build(calibrate.CalibrateConfig, args)
     fitted = calibrate.calibrate_model(config)
     print(json.dumps({"model_dir": config.model_dir, **fitted.to_json()}))
     return 0

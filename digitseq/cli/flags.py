@@ -20,10 +20,12 @@ import inspect
 import re
 import types
 import typing
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from digitseq.core.errors import show_value
 from digitseq.core.options import CHOICES, FLAG, METAVAR
+
 
 def field_docs(cls: type) -> dict[str, str]:
     """`{field: text}` from the `Attributes:` section of `cls`'s Google-style docstring."""
@@ -53,7 +55,8 @@ def _pair(kind: type):
         except ValueError:
             what = "integers" if kind is int else "numbers"
             raise argparse.ArgumentTypeError(
-                f"expected MIN,MAX (two {what}), found '{text}'") from None
+                f"expected MIN,MAX (two {what}), found '{text}'"
+            ) from None
         return low, high
 
     parse.kind = kind
@@ -65,7 +68,8 @@ def _numbers(text: str) -> tuple[float, ...]:
         return tuple(float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, found '{text}'") from None
+            f"expected comma-separated numbers, found '{text}'"
+        ) from None
 
 
 _numbers.kind = float
@@ -87,8 +91,15 @@ class Flags:
         self.by_field: dict[str, str] = {}
         self._actions: list[argparse.Action] = []
 
-    def add(self, cls: type, *, skip: Iterable[str] = (), title: str | None = None,
-            defaults: dict[str, Any] | None = None, docs: dict[str, str] | None = None) -> None:
+    def add(
+        self,
+        cls: type,
+        *,
+        skip: Iterable[str] = (),
+        title: str | None = None,
+        defaults: dict[str, Any] | None = None,
+        docs: dict[str, str] | None = None,
+    ) -> None:
         """Adds a flag for every field of `cls` (and of the configs it nests) not in `skip`.
 
         `defaults` replace the classes' defaults on the command line (None: the flag is only
@@ -102,8 +113,13 @@ class Flags:
                 continue
             kind = _unwrap_optional(hints[field.name])
             if dataclasses.is_dataclass(kind):
-                self.add(kind, skip=skip, title=docs.get(field.name, field.name),
-                         defaults=defaults, docs=docs)
+                self.add(
+                    kind,
+                    skip=skip,
+                    title=docs.get(field.name, field.name),
+                    defaults=defaults,
+                    docs=docs,
+                )
                 continue
             default = (defaults or {}).get(field.name, field.default)
             if default is dataclasses.MISSING and field.default_factory is not dataclasses.MISSING:
@@ -134,7 +150,8 @@ class Flags:
             else:
                 kwargs["type"] = kind
                 kwargs["metavar"] = field.metadata.get(
-                    METAVAR, name.lstrip("-").upper().replace("-", "_"))
+                    METAVAR, name.lstrip("-").upper().replace("-", "_")
+                )
             if CHOICES in field.metadata:
                 kwargs["choices"] = field.metadata[CHOICES]
                 if METAVAR not in field.metadata:

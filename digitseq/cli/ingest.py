@@ -12,11 +12,13 @@ def register(subparsers) -> None:
     from digitseq.cli.flags import Flags
 
     parser = subparsers.add_parser(
-        "ingest", help="turn labeled image files into a TFRecord dataset (Beam job)",
+        "ingest",
+        help="turn labeled image files into a TFRecord dataset (Beam job)",
         description="Normalise labeled image files (PNG, JPEG, BMP, GIF) to white ink on black, "
         "height 28, and write them as the dataset directory digitseq render writes; rejected "
         "files are listed in OUT/rejected.jsonl. Flags not listed here go to Beam's "
-        "PipelineOptions (--runner, --direct_num_workers, --project, --region, ...).")
+        "PipelineOptions (--runner, --direct_num_workers, --project, --region, ...).",
+    )
     flags = Flags(parser)
     flags.add(IngestConfig)
     parser.set_defaults(run=run, flags=flags, accepts_pipeline_flags=True)
@@ -31,6 +33,12 @@ def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
 
     started = time.perf_counter()
     metadata = ingest_dataset(config, pipeline_options(pipeline_argv))
-    print(text.ingest_summary(config.out_dir, metadata, dataset.load_stats(config.out_dir),
-                              time.perf_counter() - started))
+    print(
+        text.ingest_summary(
+            config.out_dir,
+            metadata,
+            dataset.load_stats(config.out_dir),
+            time.perf_counter() - started,
+        )
+    )
     return 0

@@ -13,14 +13,16 @@ def register(subparsers) -> None:
     from digitseq.cli.flags import Flags
 
     parser = subparsers.add_parser(
-        "predict", help="score TFRecords or image files with an exported model, in batch or "
+        "predict",
+        help="score TFRecords or image files with an exported model, in batch or "
         "as they arrive (Beam job)",
         description="Batch prediction with Beam's RunInference: decoded digit strings as JSON "
         "Lines (and Parquet), a review queue of uncertain rows, corpus error metrics with "
         "risk-coverage and calibration error, and dead letters for records that cannot be "
         "scored; or, with --watch or --subscription, a streaming job that scores files as they "
         "land and writes them per window. Flags not listed here go to Beam's PipelineOptions (--runner, "
-        "--direct_num_workers, --direct_running_mode, Dataflow flags, ...).")
+        "--direct_num_workers, --direct_running_mode, Dataflow flags, ...).",
+    )
     flags = Flags(parser)
     flags.add(PredictConfig)
     parser.set_defaults(run=run, flags=flags, accepts_pipeline_flags=True)
@@ -52,6 +54,8 @@ def confidence_summary(result) -> str:
     line = f"review: {result[prediction.REVIEWED]} rows"
     at = [e for e in result.get(prediction.RISK_COVERAGE, []) if e["coverage"] == 0.95]
     if result["sequences"] and at:
-        line += (f"; labeled rows: SER {at[0]['ser']:.2%} at 95% coverage (confidence >= "
-                 f"{at[0]['threshold']:.4f}), ECE {result[prediction.ECE]['value']:.2%}")
+        line += (
+            f"; labeled rows: SER {at[0]['ser']:.2%} at 95% coverage (confidence >= "
+            f"{at[0]['threshold']:.4f}), ECE {result[prediction.ECE]['value']:.2%}"
+        )
     return line

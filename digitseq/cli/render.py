@@ -39,15 +39,20 @@ def register(subparsers) -> None:
     from digitseq.pipelines.render import params as render_params
 
     parser = subparsers.add_parser(
-        "render", help="render MNIST digit sequences into a TFRecord dataset (Beam job)",
+        "render",
+        help="render MNIST digit sequences into a TFRecord dataset (Beam job)",
         description="Render MNIST digit sequences into sharded GZIP TFRecords with statistics. "
         "Layout flags default to the --preset's values (write negative ranges as "
         "--rotation=-8,8). Flags not listed here go to Beam's PipelineOptions (--runner, "
         "--direct_num_workers, --direct_running_mode, --project, --region, --temp_location, "
-        "--setup_file, ...).")
+        "--setup_file, ...).",
+    )
     flags = Flags(parser)
-    flags.add(RenderConfig, defaults=dict.fromkeys(render_params.LAYOUT_FIELDS),
-              docs={"preset": presets_help()})
+    flags.add(
+        RenderConfig,
+        defaults=dict.fromkeys(render_params.LAYOUT_FIELDS),
+        docs={"preset": presets_help()},
+    )
     parser.set_defaults(run=run, flags=flags, accepts_pipeline_flags=True)
 
 
@@ -55,11 +60,19 @@ def config(args: argparse.Namespace):
     """The `RenderConfig` the flags ask for: the preset, then explicit layout flags."""
     from digitseq.pipelines.render import params as render_params
 
-    explicit = {field: getattr(args, field) for field in render_params.LAYOUT_FIELDS
-                if getattr(args, field) is not None}
-    params = render_params.preset_params(args.preset, mode=args.mode, length=args.length,
-                                     min_length=args.min_length, max_length=args.max_length,
-                                     **explicit)
+    explicit = {
+        field: getattr(args, field)
+        for field in render_params.LAYOUT_FIELDS
+        if getattr(args, field) is not None
+    }
+    params = render_params.preset_params(
+        args.preset,
+        mode=args.mode,
+        length=args.length,
+        min_length=args.min_length,
+        max_length=args.max_length,
+        **explicit,
+    )
     return args.flags.build(RenderConfig, args, params=params)
 
 
@@ -72,6 +85,12 @@ def run(args: argparse.Namespace, pipeline_argv: list[str]) -> int:
 
     started = time.perf_counter()
     metadata = render_dataset(render, pipeline_options(pipeline_argv))
-    print(text.render_summary(render.out_dir, metadata, dataset.load_stats(render.out_dir),
-                              time.perf_counter() - started))
+    print(
+        text.render_summary(
+            render.out_dir,
+            metadata,
+            dataset.load_stats(render.out_dir),
+            time.perf_counter() - started,
+        )
+    )
     return 0

@@ -13,9 +13,11 @@ def register(subparsers) -> None:
     from digitseq.cli.flags import Flags
 
     parser = subparsers.add_parser(
-        "train", help="train a CTC recognizer on rendered or ingested datasets",
+        "train",
+        help="train a CTC recognizer on rendered or ingested datasets",
         description="Train a Keras CTC recognizer under a tf.distribute strategy; a run killed "
-        "and restarted with the same command resumes from its last finished epoch.")
+        "and restarted with the same command resumes from its last finished epoch.",
+    )
     flags = Flags(parser)
     flags.add(RecipeChoice)
     flags.add(TrainConfig)
@@ -31,7 +33,16 @@ def run(args: argparse.Namespace, _: list[str]) -> int:
 
     result = train.train(config)
     last = result["history"][-1] if result["history"] else {}
-    print(json.dumps({"model_dir": config.model_dir, "epochs": len(result["history"]),
-                      "criterion": result["criterion"], "best": result["best"],
-                      "last": last, "train_seconds": round(result["train_seconds"], 1)}))
+    print(
+        json.dumps(
+            {
+                "model_dir": config.model_dir,
+                "epochs": len(result["history"]),
+                "criterion": result["criterion"],
+                "best": result["best"],
+                "last": last,
+                "train_seconds": round(result["train_seconds"], 1),
+            }
+        )
+    )
     return 0

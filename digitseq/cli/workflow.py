@@ -3,7 +3,7 @@ test split and report.
 
 For each mode: render it from the MNIST source (Beam). Then train one model on the first mode's
 dataset (by default the variable one) with the default strategy (`digitseq demo` passes the deep
-recipe, `recognizer.recipes.DEEP`): a recognizer of strings of 2..5 digits reads strings of 5
+recipe, `recognizer.train.recipes.DEEP`): a recognizer of strings of 2..5 digits reads strings of 5
 digits too, so the fixed dataset's test split measures the same model on another layout. Then score
 each test split with the Beam prediction job and draw its report PNG.
 Everything goes under `out`, which the demo owns: its earlier outputs there are replaced, so
@@ -20,15 +20,16 @@ import dataclasses
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from digitseq.core.errors import ConfigError
+from digitseq.core.options import check_finite
 from digitseq.pipelines.predict.config import PredictConfig
 from digitseq.pipelines.render.config import RenderConfig
 from digitseq.pipelines.render.params import MODES, RenderParams
 from digitseq.recognizer.config import TrainConfig
 from digitseq.schemas import dataset, prediction
-from digitseq.core.errors import ConfigError
-from digitseq.core.options import check_finite
 
 if TYPE_CHECKING:
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -57,8 +58,9 @@ class DemoConfig:
         check_finite(self)
         modes = self.mode_list
         if not modes or set(modes) - set(MODES) or len(set(modes)) < len(modes):
-            raise ConfigError("modes", self.modes,
-                              f"expected one or both of {', '.join(MODES)}, each once")
+            raise ConfigError(
+                "modes", self.modes, f"expected one or both of {', '.join(MODES)}, each once"
+            )
         if self.epochs < 1:
             raise ConfigError("epochs", self.epochs, "expected at least 1")
 
@@ -72,9 +74,13 @@ def mode_dir(demo: DemoConfig, part: str, mode: str) -> str:
     return os.path.join(demo.out, f"{part}-{mode}")
 
 
-def render_mode(mode: str, demo: DemoConfig, render: RenderConfig,
-                options: Callable[[], PipelineOptions],
-                show: Callable[[str], None] = print) -> str:
+def render_mode(
+    mode: str,
+    demo: DemoConfig,
+    render: RenderConfig,
+    options: Callable[[], PipelineOptions],
+    show: Callable[[str], None] = print,
+) -> str:
     """Renders one mode's dataset under `demo.out`; returns its directory."""
     from digitseq.cli import pictures, text
     from digitseq.pipelines.render.job import render_dataset
@@ -82,19 +88,28 @@ def render_mode(mode: str, demo: DemoConfig, render: RenderConfig,
     data_dir = mode_dir(demo, "data", mode)
     logger.info("demo %s: rendering %s", mode, data_dir)
     started = time.perf_counter()
-    render = dataclasses.replace(render, out_dir=data_dir, params=RenderParams(mode=mode),
-                                 overwrite=True)
+    render = dataclasses.replace(
+        render, out_dir=data_dir, params=RenderParams(mode=mode), overwrite=True
+    )
     metadata = render_dataset(render, options())
-    show(text.render_summary(data_dir, metadata, dataset.load_stats(data_dir),
-                             time.perf_counter() - started))
-    pictures.write_sheet(data_dir, "train",
-                         os.path.join(data_dir, dataset.SHEET.format(split="train")))
+    show(
+        text.render_summary(
+            data_dir, metadata, dataset.load_stats(data_dir), time.perf_counter() - started
+        )
+    )
+    pictures.write_sheet(
+        data_dir, "train", os.path.join(data_dir, dataset.SHEET.format(split="train"))
+    )
     return data_dir
 
 
-def score_mode(mode: str, demo: DemoConfig, model_dir: str,
-               options: Callable[[], PipelineOptions],
-               show: Callable[[str], None] = print) -> dict[str, Any]:
+def score_mode(
+    mode: str,
+    demo: DemoConfig,
+    model_dir: str,
+    options: Callable[[], PipelineOptions],
+    show: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Scores one mode's test split with the model in `model_dir` and draws its report."""
     from digitseq.cli import pictures, text
     from digitseq.pipelines.predict.job import run_prediction
@@ -103,25 +118,40 @@ def score_mode(mode: str, demo: DemoConfig, model_dir: str,
     predictions_dir = mode_dir(demo, "predictions", mode)
     logger.info("demo %s: scoring the test split into %s", mode, predictions_dir)
     started = time.perf_counter()
-    scored = run_prediction(PredictConfig(
-        model_dir=model_dir, input_pattern=os.path.join(data_dir, "test", "*"),
-        out_dir=predictions_dir, overwrite=True), options())
+    scored = run_prediction(
+        PredictConfig(
+            model_dir=model_dir,
+            input_pattern=os.path.join(data_dir, "test", "*"),
+            out_dir=predictions_dir,
+            overwrite=True,
+        ),
+        options(),
+    )
     seconds = time.perf_counter() - started
     show(text.predict_summary(predictions_dir, scored, seconds))
-    report = pictures.write_report(predictions_dir,
-                                   os.path.join(predictions_dir, prediction.REPORT))
-    return {"mode": mode, "metrics": scored, "score_per_second": scored["scored"] / seconds,
-            "report": report}
+    report = pictures.write_report(
+        predictions_dir, os.path.join(predictions_dir, prediction.REPORT)
+    )
+    return {
+        "mode": mode,
+        "metrics": scored,
+        "score_per_second": scored["scored"] / seconds,
+        "report": report,
+    }
 
 
-def run_demo(demo: DemoConfig, render: RenderConfig, training: TrainConfig,
-             options: Callable[[], PipelineOptions],
-             show: Callable[[str], None] = print) -> dict[str, Any]:
+def run_demo(
+    demo: DemoConfig,
+    render: RenderConfig,
+    training: TrainConfig,
+    options: Callable[[], PipelineOptions],
+    show: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Renders every mode of `demo`, trains one model on the first, scores each test split.
 
     Returns:
       `{"train": train()'s summary and the model directory, "rows": one summary row per
-      mode}`, what `digitseq.text.demo_table` prints.
+      mode}`, what `cli.text.demo_table` prints.
     """
     from digitseq.recognizer.train.trainer import train
 
@@ -130,8 +160,10 @@ def run_demo(demo: DemoConfig, render: RenderConfig, training: TrainConfig,
     logger.info("demo: training %s on %s into %s", training.model.arch, data_dirs[0], model_dir)
     _remove(model_dir)
     trained = train(dataclasses.replace(training, data_dir=data_dirs[:1], model_dir=model_dir))
-    return {"train": {**trained, "model_dir": model_dir},
-            "rows": [score_mode(mode, demo, model_dir, options, show) for mode in demo.mode_list]}
+    return {
+        "train": {**trained, "model_dir": model_dir},
+        "rows": [score_mode(mode, demo, model_dir, options, show) for mode in demo.mode_list],
+    }
 
 
 def _remove(path: str) -> None:

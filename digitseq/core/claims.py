@@ -28,7 +28,7 @@ import json
 import os
 import socket
 import uuid
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from digitseq.core import storage
 from digitseq.core.errors import ConfigError
@@ -54,16 +54,23 @@ class Claim:
         return os.path.join(self.directory, CLAIM)
 
     def to_json(self) -> dict:
-        return {"job_id": self.job_id, "host": self.host, "pid": self.pid,
-                "started": self.started, "command": self.command}
+        return {
+            "job_id": self.job_id,
+            "host": self.host,
+            "pid": self.pid,
+            "started": self.started,
+            "command": self.command,
+        }
 
     def identity(self) -> dict:
         """What a prediction run's `run.json` records of the job that wrote it."""
         return {"id": self.job_id, "started": self.started}
 
     def describe(self) -> str:
-        return (f"job {self.job_id} ({self.command}, pid {self.pid} on host {self.host}, "
-                f"started {self.started})")
+        return (
+            f"job {self.job_id} ({self.command}, pid {self.pid} on host {self.host}, "
+            f"started {self.started})"
+        )
 
     def is_alive(self) -> bool | None:
         """Whether its process runs: True or False on this host, None (unknown) elsewhere."""
@@ -81,8 +88,14 @@ class Claim:
 def new_claim(directory: str, command: str) -> Claim:
     """A claim for a new job of this process on `directory` (not yet written)."""
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    return Claim(directory=directory, job_id=uuid.uuid4().hex[:12], host=socket.gethostname(),
-                 pid=os.getpid(), started=started, command=command)
+    return Claim(
+        directory=directory,
+        job_id=uuid.uuid4().hex[:12],
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        started=started,
+        command=command,
+    )
 
 
 def read(directory: str) -> Claim | None:
@@ -92,14 +105,25 @@ def read(directory: str) -> Claim | None:
     path = os.path.join(directory, CLAIM)
     try:
         data = json.loads(storage.read_bytes(path))
-        return Claim(directory=directory, job_id=str(data["job_id"]), host=str(data["host"]),
-                     pid=int(data["pid"]), started=str(data["started"]),
-                     command=str(data["command"]))
+        return Claim(
+            directory=directory,
+            job_id=str(data["job_id"]),
+            host=str(data["host"]),
+            pid=int(data["pid"]),
+            started=str(data["started"]),
+            command=str(data["command"]),
+        )
     except tf.errors.NotFoundError:
         return None
     except (ValueError, KeyError, TypeError):
-        return Claim(directory=directory, job_id="unknown", host="unknown", pid=-1,
-                     started="unknown", command=f"an unreadable {CLAIM}")
+        return Claim(
+            directory=directory,
+            job_id="unknown",
+            host="unknown",
+            pid=-1,
+            started="unknown",
+            command=f"an unreadable {CLAIM}",
+        )
 
 
 def create_exclusive(path: str, data: bytes) -> bool:
@@ -131,8 +155,11 @@ def _create_gcs(path: str, data: bytes) -> bool:
         from google.api_core import exceptions
         from google.cloud import storage as gcs
     except ImportError:
-        raise ConfigError("out_dir", os.path.dirname(path), "claiming a gs:// directory needs "
-                          "google-cloud-storage (pip install 'digitseq[gcp]')") from None
+        raise ConfigError(
+            "out_dir",
+            os.path.dirname(path),
+            "claiming a gs:// directory needs google-cloud-storage (pip install 'digitseq[gcp]')",
+        ) from None
     bucket, _, name = path.removeprefix("gs://").partition("/")
     try:
         gcs.Client().bucket(bucket).blob(name).upload_from_string(data, if_generation_match=0)
@@ -144,14 +171,17 @@ def _create_gcs(path: str, data: bytes) -> bool:
 def _held_error(directory: str, holder: Claim) -> ConfigError:
     alive = holder.is_alive()
     if alive is False:
-        state = (f"whose process is no longer running (a killed job's claim); pass "
-                 f"{CLEAR_FLAG} to clear it")
+        state = (
+            f"whose process is no longer running (a killed job's claim); pass "
+            f"{CLEAR_FLAG} to clear it"
+        )
     elif alive:
         state = "which is still running"
     else:
         state = f"on another host; if that job no longer runs, pass {CLEAR_FLAG} to clear it"
-    return ConfigError("out_dir", directory, f"claimed by {holder.describe()}, {state}",
-                       others=[CLEAR_FLAG])
+    return ConfigError(
+        "out_dir", directory, f"claimed by {holder.describe()}, {state}", others=[CLEAR_FLAG]
+    )
 
 
 def acquire(directory: str, *, command: str, clear_stale: bool = False) -> Claim:
@@ -180,11 +210,20 @@ def acquire(directory: str, *, command: str, clear_stale: bool = False) -> Claim
     return claim
 
 
-def acquire_cleared(directory: str, *, command: str, leftovers: Callable[[], Sequence[str]],
-                    holds: str, overwrite: bool, clear_stale: bool = False) -> Claim:
-    """`acquire`, then what an earlier run left in `directory` (`leftovers()`: paths, files or
-    folders) is removed with `overwrite`, or refused without it; on any failure the claim is
-    released. Returns the claim (the caller releases it when the job ends).
+@contextlib.contextmanager
+def claimed(
+    directory: str,
+    *,
+    command: str,
+    leftovers: Callable[[], Sequence[str]] = list,
+    holds: str = "outputs",
+    overwrite: bool = False,
+    clear_stale: bool = False,
+) -> Iterator[Claim]:
+    """The one claim lifecycle of every job: `with claimed(...) as claim:` holds `directory`
+    for the block and releases it however the block ends. After `acquire`, what an earlier run
+    left in `directory` (`leftovers()`: paths, files or folders) is removed with `overwrite`, or
+    refused without it.
 
     When `clear_stale` clears a killed job's claim, what is left is that job's (it started on an
     empty directory, or emptied it with `overwrite`), half written: it is removed as with
@@ -202,17 +241,20 @@ def acquire_cleared(directory: str, *, command: str, leftovers: Callable[[], Seq
         found = sorted(leftovers())
         if found and not (overwrite or killed):
             shown = os.path.basename(found[0]) + (" ..." if len(found) > 1 else "")
-            raise ConfigError("out_dir", directory, f"already holds {holds} ({shown}); pass "
-                              f"overwrite to replace what is there", others=["overwrite"])
+            raise ConfigError(
+                "out_dir",
+                directory,
+                f"already holds {holds} ({shown}); pass overwrite to replace what is there",
+                others=["overwrite"],
+            )
         for path in found:
             if tf.io.gfile.isdir(path):
                 tf.io.gfile.rmtree(path)
             else:
                 tf.io.gfile.remove(path)
-    except BaseException:
+        yield claim
+    finally:
         release(claim)
-        raise
-    return claim
 
 
 def check_held(claim: Claim) -> None:
@@ -220,8 +262,12 @@ def check_held(claim: Claim) -> None:
     holder = read(claim.directory)
     if holder is None or holder.job_id != claim.job_id:
         now = holder.describe() if holder else "nobody"
-        raise ConfigError("out_dir", claim.directory, f"job {claim.job_id} lost its claim (now "
-                          f"held by {now}); its outputs may be mixed with another job's")
+        raise ConfigError(
+            "out_dir",
+            claim.directory,
+            f"job {claim.job_id} lost its claim (now "
+            f"held by {now}); its outputs may be mixed with another job's",
+        )
 
 
 def release(claim: Claim) -> None:
@@ -231,13 +277,3 @@ def release(claim: Claim) -> None:
     holder = read(claim.directory)
     if holder is not None and holder.job_id == claim.job_id:
         tf.io.gfile.remove(claim.path)
-
-
-@contextlib.contextmanager
-def claimed(directory: str, *, command: str, clear_stale: bool = False) -> Iterator[Claim]:
-    """`acquire` for the duration of the block; released however the block ends."""
-    claim = acquire(directory, command=command, clear_stale=clear_stale)
-    try:
-        yield claim
-    finally:
-        release(claim)

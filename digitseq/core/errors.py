@@ -9,7 +9,8 @@ same message with its flags (`--min-length`), see `ConfigError.render`.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 class InvalidInputError(ValueError):
@@ -33,7 +34,8 @@ class ConfigError(InvalidInputError):
         expected = self.expected
         if self.others:
             pattern = re.compile(
-                r"(?<![\w-])(" + "|".join(map(re.escape, self.others)) + r")(?![\w-])")
+                r"(?<![\w-])(" + "|".join(map(re.escape, self.others)) + r")(?![\w-])"
+            )
             expected = pattern.sub(lambda match: name(match.group(1)), expected)
         return f"{name(self.field)} {show_value(self.value)}: {expected}"
 

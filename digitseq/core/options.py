@@ -3,26 +3,38 @@
 Library configs (`pipelines.render.config.RenderConfig`, `recognizer.config.TrainConfig`, ...) are frozen
 dataclasses documented in a Google-style `Attributes:` section. `option()` adds what a front end
 needs beyond type and default: a flag name other than `--field-name`, the allowed `choices`, a
-`metavar`. `digitseq.flags` builds the command line from these; nothing here parses flags.
+`metavar`. `cli.flags` builds the command line from these; nothing here parses flags.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 FLAG = "flag"
 CHOICES = "choices"
 METAVAR = "metavar"
 
 
-def option(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING,
-           flag: str | None = None, choices: Iterable[Any] | None = None,
-           metavar: str | None = None) -> Any:
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    default_factory: Any = dataclasses.MISSING,
+    flag: str | None = None,
+    choices: Iterable[Any] | None = None,
+    metavar: str | None = None,
+) -> Any:
     """A dataclass field with command-line metadata."""
-    metadata = {key: value for key, value in
-                ((FLAG, flag), (CHOICES, tuple(choices) if choices else None), (METAVAR, metavar))
-                if value is not None}
+    metadata = {
+        key: value
+        for key, value in (
+            (FLAG, flag),
+            (CHOICES, tuple(choices) if choices else None),
+            (METAVAR, metavar),
+        )
+        if value is not None
+    }
     return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata)
 
 
@@ -47,5 +59,10 @@ def check_finite(config: Any) -> None:
         value = getattr(config, field.name)
         values = value if isinstance(value, (tuple, list)) else (value,)
         if any(isinstance(v, float) and not math.isfinite(v) for v in values):
-            raise ConfigError(field.name, value, "expected finite numbers"
-                              if isinstance(value, (tuple, list)) else "expected a finite number")
+            raise ConfigError(
+                field.name,
+                value,
+                "expected finite numbers"
+                if isinstance(value, (tuple, list))
+                else "expected a finite number",
+            )

@@ -24,7 +24,8 @@ import os
 import posixpath
 import uuid
 import zlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from digitseq.core.errors import InvalidInputError
 
@@ -43,7 +44,8 @@ def ensure_filesystem(path: str) -> None:
     except Exception as err:  # ImportError, or NotFoundError when its native ops do not load.
         raise InvalidInputError(
             f"{path}: reading this scheme needs tensorflow-io 0.37.1 with TensorFlow 2.17, but "
-            f"importing tensorflow_io failed ({type(err).__name__}: {err})") from None
+            f"importing tensorflow_io failed ({type(err).__name__}: {err})"
+        ) from None
 
 
 def is_gzip(path: str) -> bool:
@@ -88,8 +90,11 @@ def atomic_file(path: str, *, temp_dir: str | None = None) -> Iterator[str]:
     import tensorflow as tf
 
     name = os.path.basename(path)
-    temp = (os.path.join(temp_dir, f"{name}-{uuid.uuid4().hex}.tmp") if temp_dir else
-            os.path.join(os.path.dirname(path), f".{name}.tmp-{uuid.uuid4().hex}"))
+    temp = (
+        os.path.join(temp_dir, f"{name}-{uuid.uuid4().hex}.tmp")
+        if temp_dir
+        else os.path.join(os.path.dirname(path), f".{name}.tmp-{uuid.uuid4().hex}")
+    )
     tf.io.gfile.makedirs(os.path.dirname(temp))
     tf.io.gfile.makedirs(os.path.dirname(path) or ".")
     try:

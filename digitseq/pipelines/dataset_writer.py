@@ -4,10 +4,10 @@
                                  in one call through .tmp   (stats,      COMPLETED, release the claim)
                                                              metadata)
 
-- `prepare`: the launcher claims the directory for the job (`schemas.claims`: a second job on
+- `prepare`: the launcher claims the directory for the job (`core.claims`: a second job on
   it fails, naming this one), then checks it can take a new dataset; with `overwrite` it removes
   an earlier dataset's parts (never another running job's: the claim comes first).
-- `write_shard`: one GZIP TFRecord file, written through `schemas.storage.atomic_file` with its
+- `write_shard`: one GZIP TFRecord file, written through `core.storage.atomic_file` with its
   temporary name under `<out>/.tmp/` (`schemas.dataset.TEMP`), so no pattern over a split
   directory sees it half-written; the GZIP stream records no name or time, so writing the same
   records again gives the same bytes. A worker killed mid-write leaves at most a file in `.tmp`.
@@ -24,15 +24,16 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import math
 import os
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from digitseq.core import claims
-from digitseq.schemas import dataset, record
-from digitseq.core import storage
+from digitseq.core import claims, storage
 from digitseq.core.errors import InvalidInputError
+from digitseq.schemas import dataset, record
 
 MAX_SHARD_BYTES = 128 * 2**20
 """The largest estimated file size of an automatically sized shard (128 MiB)."""
@@ -81,16 +82,22 @@ def automatic_shards(count: int, record_bytes: int, *, minimum: int = MIN_SHARDS
     return min(count, max(minimum, math.ceil(count / per_shard)))
 
 
-def prepare(out_dir: str, *, overwrite: bool, command: str, clear_claim: bool = False,
-            parts: Sequence[str] = ()) -> claims.Claim:
-    """Claims `out_dir` for a new dataset job and readies it; returns the claim (the caller
-    releases it, `claims.release`, when the job ends).
+def claim_dataset(
+    out_dir: str,
+    *,
+    overwrite: bool,
+    command: str,
+    clear_claim: bool = False,
+    parts: Sequence[str] = (),
+) -> contextlib.AbstractContextManager[claims.Claim]:
+    """Claims `out_dir` for a new dataset job and readies it, for the duration of a `with`
+    block (`claims.claimed`): `with claim_dataset(...) as claim:`.
 
     Args:
       out_dir: the dataset directory.
       overwrite: remove an earlier dataset's parts (the standard ones plus `parts`).
       command: names the job in the claim (`digitseq render`).
-      clear_claim: clear a stale claim first (`schemas.claims`).
+      clear_claim: clear a stale claim first (`core.claims`).
       parts: further names a dataset of this job may hold (ingest: `rejected.jsonl`).
 
     Raises:
@@ -100,13 +107,25 @@ def prepare(out_dir: str, *, overwrite: bool, command: str, clear_claim: bool = 
     import tensorflow as tf
 
     def leftovers() -> list[str]:
-        names = (dataset.COMPLETED, dataset.METADATA, dataset.STATS, dataset.TEMP,
-                 *dataset.SPLITS, *parts)
+        names = (
+            dataset.COMPLETED,
+            dataset.METADATA,
+            dataset.STATS,
+            dataset.TEMP,
+            *dataset.SPLITS,
+            *parts,
+        )
         paths = [os.path.join(out_dir, name) for name in names]
         return [path for path in paths if tf.io.gfile.exists(path)]
 
-    return claims.acquire_cleared(out_dir, command=command, leftovers=leftovers,
-                                  holds="a dataset", overwrite=overwrite, clear_stale=clear_claim)
+    return claims.claimed(
+        out_dir,
+        command=command,
+        leftovers=leftovers,
+        holds="a dataset",
+        overwrite=overwrite,
+        clear_stale=clear_claim,
+    )
 
 
 def write_shard(records: Iterable[bytes], *, out_dir: str, path: str) -> int:
@@ -123,12 +142,20 @@ def write_shard(records: Iterable[bytes], *, out_dir: str, path: str) -> int:
     return tf.io.gfile.stat(final).length
 
 
-def build_metadata(shards: Sequence[WrittenShard], info: Mapping[str, Any], *,
-                   height: int) -> dict[str, Any]:
+def build_metadata(
+    shards: Sequence[WrittenShard], info: Mapping[str, Any], *, height: int
+) -> dict[str, Any]:
     """`metadata.json`: `info` (params, seed, source, ...) plus counts, histograms and files."""
-    metadata = {"schema_version": record.SCHEMA_VERSION, **info, "height": height,
-                "compression": dataset.COMPRESSION, "counts": {}, "length_histogram": {},
-                "width_histogram": {}, "files": {}}
+    metadata = {
+        "schema_version": record.SCHEMA_VERSION,
+        **info,
+        "height": height,
+        "compression": dataset.COMPRESSION,
+        "counts": {},
+        "length_histogram": {},
+        "width_histogram": {},
+        "files": {},
+    }
     for split in dataset.SPLITS:
         mine = sorted((s for s in shards if s.split == split), key=lambda s: s.path)
         lengths, widths = collections.Counter(), collections.Counter()
@@ -139,8 +166,15 @@ def build_metadata(shards: Sequence[WrittenShard], info: Mapping[str, Any], *,
         metadata["length_histogram"][split] = {str(k): lengths[k] for k in sorted(lengths)}
         metadata["width_histogram"][split] = {str(k): widths[k] for k in sorted(widths)}
         metadata["files"][split] = [
-            {"path": s.path, "records": s.records, "length": s.length,
-             "max_width": s.max_width, "bytes": s.bytes} for s in mine]
+            {
+                "path": s.path,
+                "records": s.records,
+                "length": s.length,
+                "max_width": s.max_width,
+                "bytes": s.bytes,
+            }
+            for s in mine
+        ]
     return metadata
 
 
@@ -168,13 +202,13 @@ def verify_files(out_dir: str, metadata: Mapping[str, Any]) -> None:
     for entries in metadata["files"].values():
         listed.update({os.path.join(out_dir, e["path"]): e["bytes"] for e in entries})
     for path, size in sorted(listed.items()):
-        dataset.check_listed_file(path, size,
-                                  otherwise=f"did another job write into {out_dir}?")
+        dataset.check_listed_file(path, size, otherwise=f"did another job write into {out_dir}?")
     for split in dataset.SPLITS:
         for path in sorted(tf.io.gfile.glob(os.path.join(out_dir, split, "*"))):
             if path not in listed:
-                raise InvalidInputError(f"{path}: not written by this job (did another job "
-                                        f"write into {out_dir}?)")
+                raise InvalidInputError(
+                    f"{path}: not written by this job (did another job write into {out_dir}?)"
+                )
 
 
 def complete(claim: claims.Claim) -> None:

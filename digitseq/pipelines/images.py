@@ -72,7 +72,8 @@ def decode(data: bytes, *, where: str = "image") -> np.ndarray:
         raise InvalidInputError(f"{where}: empty image ({height} x {width})")
     if height * width > MAX_PIXELS:
         raise InvalidInputError(
-            f"{where}: {height} x {width} pixels, expected at most {MAX_PIXELS}")
+            f"{where}: {height} x {width} pixels, expected at most {MAX_PIXELS}"
+        )
     if image.dtype != np.uint8:
         image = (image.astype(np.float32) / np.iinfo(image.dtype).max * 255).astype(np.uint8)
     pixels = image.astype(np.float32)
@@ -89,8 +90,9 @@ def border(grey: np.ndarray) -> np.ndarray:
     return np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
 
 
-def normalize(grey: np.ndarray, *, invert: Invert = "auto", crop: bool = True,
-              where: str = "image") -> np.ndarray:
+def normalize(
+    grey: np.ndarray, *, invert: Invert = "auto", crop: bool = True, where: str = "image"
+) -> np.ndarray:
     """Grey pixels `[h, w]` (0..255, any polarity) -> uint8 `[HEIGHT, width]`, white ink on black.
 
     Raises:
@@ -103,7 +105,8 @@ def normalize(grey: np.ndarray, *, invert: Invert = "auto", crop: bool = True,
     background, peak = float(np.median(edge)), float(grey.max())
     if peak - background < 1.0:
         raise NoInkError(
-            f"{where}: no ink (every pixel within 1 level of the background {background:.0f})")
+            f"{where}: no ink (every pixel within 1 level of the background {background:.0f})"
+        )
     stretched = np.clip((grey - background) * (255.0 / (peak - background)), 0.0, 255.0)
     if crop:
         stretched = crop_to_ink(stretched)
@@ -122,9 +125,13 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
     size = np.array([height, width], np.int32)
     resized = tf.raw_ops.ScaleAndTranslate(
-        images=np.asarray(image, np.float32)[None, ..., None], size=size,
+        images=np.asarray(image, np.float32)[None, ..., None],
+        size=size,
         scale=size.astype(np.float32) / np.array(image.shape, np.float32),
-        translation=np.zeros(2, np.float32), kernel_type="triangle", antialias=True)
+        translation=np.zeros(2, np.float32),
+        kernel_type="triangle",
+        antialias=True,
+    )
     return resized.numpy()[0, ..., 0]
 
 
@@ -135,14 +142,15 @@ def crop_to_ink(image: np.ndarray) -> np.ndarray:
     columns = np.flatnonzero((image > INK_LEVEL).any(axis=0))
     if not len(rows):
         return image
-    box = image[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+    box = image[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
     height = box.shape[0]
     vertical, horizontal = int(round(MARGIN_Y * height)), int(round(MARGIN_X * height))
     return np.pad(box, ((vertical, vertical), (horizontal, horizontal)))
 
 
-def normalize_file(data: bytes, *, invert: Invert = "auto", crop: bool = True,
-                   where: str = "image") -> np.ndarray:
+def normalize_file(
+    data: bytes, *, invert: Invert = "auto", crop: bool = True, where: str = "image"
+) -> np.ndarray:
     """The bytes of an image file -> uint8 `[HEIGHT, width]` (see the module docstring)."""
     return normalize(decode(data, where=where), invert=invert, crop=crop, where=where)
 

@@ -24,7 +24,8 @@ import json
 import os
 import posixpath
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from digitseq.core import storage
 from digitseq.core.errors import InvalidInputError
@@ -71,11 +72,14 @@ def problem(rows: Sequence[LabelRow]) -> tuple[str, str] | None:
     rows = sorted(rows, key=lambda r: r.line)
     if len(rows) > 1:
         lines = ", ".join(str(r.line) for r in rows)
-        return DUPLICATE, (f"listed {len(rows)} times in the labels file (lines {lines}), "
-                           f"expected once")
+        return DUPLICATE, (
+            f"listed {len(rows)} times in the labels file (lines {lines}), expected once"
+        )
     if not is_digit_string(rows[0].label):
-        return BAD_LABEL, (f"labels file line {rows[0].line}: label {rows[0].label!r}, expected "
-                           f"a string of digits 0-9 (quoted in JSON, so leading zeros stay)")
+        return BAD_LABEL, (
+            f"labels file line {rows[0].line}: label {rows[0].label!r}, expected "
+            f"a string of digits 0-9 (quoted in JSON, so leading zeros stay)"
+        )
     return None
 
 
@@ -112,14 +116,17 @@ def read_labels(path: str) -> tuple[list[LabelRow], str]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        line = data[:err.start].count(b"\n") + 1
+        line = data[: err.start].count(b"\n") + 1
         raise InvalidInputError(f"{path} line {line}: not UTF-8 text ({err.reason})") from None
     base = posixpath.dirname(path) if "://" in path else os.path.dirname(os.path.abspath(path))
-    json_lines = (path.lower().endswith(JSON_SUFFIXES)
-                  or (not path.lower().endswith(".csv") and text.lstrip().startswith("{")))
+    json_lines = path.lower().endswith(JSON_SUFFIXES) or (
+        not path.lower().endswith(".csv") and text.lstrip().startswith("{")
+    )
     parse = _json_lines if json_lines else _csv
-    rows = [LabelRow(name=name, path=resolve(base, name), label=label, split=split, line=line)
-            for name, label, split, line in parse(text, path)]
+    rows = [
+        LabelRow(name=name, path=resolve(base, name), label=label, split=split, line=line)
+        for name, label, split, line in parse(text, path)
+    ]
     if not rows:
         raise InvalidInputError(f"{path}: no labeled files, expected at least one row")
     return rows, hashlib.sha256(data).hexdigest()
@@ -130,23 +137,29 @@ def _csv(text: str, path: str):
     try:
         header = next(reader, None)
         if header is None:
-            raise InvalidInputError(f"{path} line 1 column 1: empty file, expected a header "
-                                    f"row file,label[,split]")
+            raise InvalidInputError(
+                f"{path} line 1 column 1: empty file, expected a header row file,label[,split]"
+            )
         names = [h.strip() for h in header]
         if sorted(names) not in (sorted(COLUMNS[:2]), sorted(COLUMNS)):
             raise InvalidInputError(
                 f"{path} line 1 column 1: header {','.join(names)}, expected file,label or "
-                f"file,label,split")
+                f"file,label,split"
+            )
         for values in reader:
             line = reader.line_num
             if not values or values == [""]:
                 continue
             if len(values) != len(names):
-                column = (len(",".join(values[:len(names)])) + 2 if len(values) > len(names)
-                          else len(",".join(values)) + 1)
+                column = (
+                    len(",".join(values[: len(names)])) + 2
+                    if len(values) > len(names)
+                    else len(",".join(values)) + 1
+                )
                 raise InvalidInputError(
                     f"{path} line {line} column {column}: {len(values)} fields, expected "
-                    f"{len(names)} ({','.join(names)})")
+                    f"{len(names)} ({','.join(names)})"
+                )
             row = dict(zip(names, (v.strip() for v in values)))
             yield row[FILE], row[LABEL], row.get(SPLIT) or None, line
     except csv.Error as err:
@@ -161,19 +174,28 @@ def _json_lines(text: str, path: str):
             row = json.loads(content)
         except json.JSONDecodeError as err:
             raise InvalidInputError(
-                f"{path} line {line} column {err.colno}: not valid JSON ({err.msg})") from None
+                f"{path} line {line} column {err.colno}: not valid JSON ({err.msg})"
+            ) from None
         if not isinstance(row, dict):
             raise InvalidInputError(
                 f"{path} line {line} column 1: a {type(row).__name__}, expected an object with "
-                f"keys file, label[, split]")
+                f"keys file, label[, split]"
+            )
         unknown = sorted(set(row) - set(COLUMNS))
         missing = [key for key in COLUMNS[:2] if key not in row]
         if unknown or missing:
             raise InvalidInputError(
                 f"{path} line {line} column 1: keys {', '.join(sorted(row)) or 'none'}, expected "
-                f"file, label[, split]")
+                f"file, label[, split]"
+            )
         if not isinstance(row[FILE], str) or not row[FILE]:
             raise InvalidInputError(
-                f"{path} line {line}: file {row[FILE]!r}, expected a non-empty string")
+                f"{path} line {line}: file {row[FILE]!r}, expected a non-empty string"
+            )
         label, split = row[LABEL], row.get(SPLIT)
-        yield row[FILE], label, split if split is None or isinstance(split, str) else str(split), line
+        yield (
+            row[FILE],
+            label,
+            split if split is None or isinstance(split, str) else str(split),
+            line,
+        )

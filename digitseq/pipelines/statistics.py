@@ -27,25 +27,28 @@ class RowMoments:
     squares: np.ndarray  # int64 [height]
 
     @classmethod
-    def empty(cls, height: int) -> "RowMoments":
+    def empty(cls, height: int) -> RowMoments:
         return cls(0, np.zeros(height, np.int64), np.zeros(height, np.int64))
 
     @classmethod
-    def of_image(cls, image: np.ndarray) -> "RowMoments":
+    def of_image(cls, image: np.ndarray) -> RowMoments:
         """Moments of an integer image `[height, width]`, whose columns are the frames."""
         values = image.astype(np.int64)
         return cls(image.shape[1], values.sum(axis=1), (values * values).sum(axis=1))
 
-    def merge(self, other: "RowMoments") -> "RowMoments":
-        return RowMoments(self.count + other.count, self.sums + other.sums,
-                          self.squares + other.squares)
+    def merge(self, other: RowMoments) -> RowMoments:
+        return RowMoments(
+            self.count + other.count, self.sums + other.sums, self.squares + other.squares
+        )
 
     def mean_and_m2(self) -> tuple[list[float], list[float]]:
         """Per-row mean and M2 (sum of squared deviations), each rounded once from exact values."""
         n = self.count
         means = [float(fractions.Fraction(int(s), n)) for s in self.sums]
-        m2s = [float(fractions.Fraction(n * int(q) - int(s) ** 2, n))
-               for s, q in zip(self.sums, self.squares)]
+        m2s = [
+            float(fractions.Fraction(n * int(q) - int(s) ** 2, n))
+            for s, q in zip(self.sums, self.squares)
+        ]
         return means, m2s
 
     def to_json(self) -> dict:
@@ -53,8 +56,13 @@ class RowMoments:
         zeros without frames: an ingested dataset whose train split is empty)."""
         if not self.count:
             height = len(self.sums)
-            return {"count": 0, "mean": [0.0] * height, "std": [0.0] * height,
-                    "global_mean": 0.0, "global_std": 0.0}
+            return {
+                "count": 0,
+                "mean": [0.0] * height,
+                "std": [0.0] * height,
+                "global_mean": 0.0,
+                "global_std": 0.0,
+            }
         n, total = self.count, self.count * len(self.sums)
         sums, squares = int(self.sums.sum()), int(self.squares.sum())
         means, m2s = self.mean_and_m2()
@@ -63,7 +71,7 @@ class RowMoments:
             "mean": means,
             "std": [math.sqrt(m2 / n) for m2 in m2s],
             "global_mean": float(fractions.Fraction(sums, total)),
-            "global_std": math.sqrt(fractions.Fraction(total * squares - sums ** 2, total ** 2)),
+            "global_std": math.sqrt(fractions.Fraction(total * squares - sums**2, total**2)),
         }
 
 
@@ -75,7 +83,7 @@ class _Accumulator:
         self.pending: list[np.ndarray] = []
         self.pending_columns = 0
 
-    def flush(self) -> "_Accumulator":
+    def flush(self) -> _Accumulator:
         if self.pending:
             block = np.concatenate(self.pending, axis=1)
             self.moments = self.moments.merge(RowMoments.of_image(block))
@@ -93,8 +101,9 @@ class RowMomentsFn(beam.CombineFn):
     def __init__(self, *, height: int, block_columns: int = 16384):
         super().__init__()
         if height < 1 or block_columns < 1:
-            raise ValueError(f"height and block_columns must be positive, got {height}, "
-                             f"{block_columns}")
+            raise ValueError(
+                f"height and block_columns must be positive, got {height}, {block_columns}"
+            )
         self._height, self._block_columns = height, block_columns
 
     def create_accumulator(self) -> _Accumulator:

@@ -92,27 +92,42 @@ class ModelConfig:
         check_choice("arch", self.arch, ARCHITECTURES)
         check_choice("cell", self.cell, CELL_NAMES)
         if self.arch != "rnn" and self.cell == "simple":
-            raise ConfigError("cell", self.cell, "only for arch rnn, expected lstm or gru",
-                              others=["arch"])
+            raise ConfigError(
+                "cell", self.cell, "only for arch rnn, expected lstm or gru", others=["arch"]
+            )
         for name in ("units", "layers", "conv_filters", "conv_layers", "kernel_size", "dilation"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "expected at least 1")
         if self.conv_blocks < 0:
             raise ConfigError("conv_blocks", self.conv_blocks, "expected 0 or more")
         if self.width_pools is not None and self.arch not in CONVOLUTIONAL:
-            raise ConfigError("width_pools", self.width_pools,
-                              f"only for arch crnn or convctc, got {self.arch}", others=["arch"])
+            raise ConfigError(
+                "width_pools",
+                self.width_pools,
+                f"only for arch crnn or convctc, got {self.arch}",
+                others=["arch"],
+            )
         if self.width_pools is not None and not 0 <= self.width_pools <= self.conv_blocks:
-            raise ConfigError("width_pools", self.width_pools,
-                              f"expected 0..{self.conv_blocks} (conv_blocks)",
-                              others=["conv_blocks"])
+            raise ConfigError(
+                "width_pools",
+                self.width_pools,
+                f"expected 0..{self.conv_blocks} (conv_blocks)",
+                others=["conv_blocks"],
+            )
         if not 0 <= self.conv_single_blocks <= self.conv_blocks:
-            raise ConfigError("conv_single_blocks", self.conv_single_blocks,
-                              f"expected 0..{self.conv_blocks} (conv_blocks)",
-                              others=["conv_blocks"])
+            raise ConfigError(
+                "conv_single_blocks",
+                self.conv_single_blocks,
+                f"expected 0..{self.conv_blocks} (conv_blocks)",
+                others=["conv_blocks"],
+            )
         if self.conv_single_blocks and self.arch != "convctc":
-            raise ConfigError("conv_single_blocks", self.conv_single_blocks,
-                              f"only for arch convctc, got {self.arch}", others=["arch"])
+            raise ConfigError(
+                "conv_single_blocks",
+                self.conv_single_blocks,
+                f"only for arch convctc, got {self.arch}",
+                others=["arch"],
+            )
         if not 0 <= self.dropout < 1:
             raise ConfigError("dropout", self.dropout, "expected 0 <= dropout < 1")
         if self.noise < 0:
@@ -121,11 +136,13 @@ class ModelConfig:
             widest = self.dilation ** (self.layers - 1) * self.downsample
             if widest > MAX_DILATION_COLUMNS:
                 raise ConfigError(
-                    "dilation", self.dilation,
+                    "dilation",
+                    self.dilation,
                     f"the widest temporal layer steps {widest} input columns between taps "
                     f"(dilation^(layers - 1) x 2^width_pools, width_pools being conv_blocks "
                     f"unless given); expected at most {MAX_DILATION_COLUMNS} (ten digits)",
-                    others=["layers", "width_pools", "conv_blocks"])
+                    others=["layers", "width_pools", "conv_blocks"],
+                )
 
     @property
     def pooled_blocks(self) -> int:
@@ -170,8 +187,13 @@ class Augmentation:
 
     def __post_init__(self):
         check_finite(self)
-        for name, high in (("shear", 1.0), ("scale", 0.5), ("shift", 8.0), ("rotation", 30.0),
-                           ("elastic", 100.0)):
+        for name, high in (
+            ("shear", 1.0),
+            ("scale", 0.5),
+            ("shift", 8.0),
+            ("rotation", 30.0),
+            ("elastic", 100.0),
+        ):
             if not 0 <= getattr(self, name) <= high:
                 raise ConfigError(name, getattr(self, name), f"expected 0..{high:g}")
         if not 1 <= self.elastic_sigma <= 10:
@@ -277,15 +299,23 @@ class TrainConfig:
         if self.data_weights is not None:
             object.__setattr__(self, "data_weights", tuple(self.data_weights))
             if len(self.data_weights) != len(self.data_dir):
-                raise ConfigError("data_weights", self.data_weights,
-                                  f"expected one weight per data_dir ({len(self.data_dir)})",
-                                  others=["data_dir"])
+                raise ConfigError(
+                    "data_weights",
+                    self.data_weights,
+                    f"expected one weight per data_dir ({len(self.data_dir)})",
+                    others=["data_dir"],
+                )
             if not all(w > 0 for w in self.data_weights):
-                raise ConfigError("data_weights", self.data_weights,
-                                  "expected positive finite numbers")
+                raise ConfigError(
+                    "data_weights", self.data_weights, "expected positive finite numbers"
+                )
         if self.freeze_conv and not self.init_from:
-            raise ConfigError("freeze_conv", True, "expected together with init_from (it "
-                              "freezes the initial model's front end)", others=["init_from"])
+            raise ConfigError(
+                "freeze_conv",
+                True,
+                "expected together with init_from (it freezes the initial model's front end)",
+                others=["init_from"],
+            )
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "expected at least 1")
@@ -293,25 +323,40 @@ class TrainConfig:
         check_choice("optimizer", self.optimizer, OPTIMIZER_NAMES)
         check_choice("schedule", self.schedule, SCHEDULES)
         if self.jit_compile and self.model.arch != "convctc":
-            raise ConfigError("jit_compile", True, f"not for arch {self.model.arch}: XLA cannot "
-                              f"differentiate its recurrent loops (TensorList crossing the "
-                              f"XLA/TF boundary); expected arch convctc", others=["arch"])
+            raise ConfigError(
+                "jit_compile",
+                True,
+                f"not for arch {self.model.arch}: XLA cannot "
+                f"differentiate its recurrent loops (TensorList crossing the "
+                f"XLA/TF boundary); expected arch convctc",
+                others=["arch"],
+            )
         if not self.learning_rate > 0:
             raise ConfigError("learning_rate", self.learning_rate, "expected > 0")
         if not 0 <= self.weight_average < 1:
-            raise ConfigError("weight_average", self.weight_average,
-                              "expected at least 0 (0: off) and less than 1")
+            raise ConfigError(
+                "weight_average",
+                self.weight_average,
+                "expected at least 0 (0: off) and less than 1",
+            )
         if self.teacher and not 0 < self.distill_weight < 1:
-            raise ConfigError("distill_weight", self.distill_weight,
-                              "expected more than 0 and less than 1")
+            raise ConfigError(
+                "distill_weight", self.distill_weight, "expected more than 0 and less than 1"
+            )
         if not self.teacher and self.distill_weight != 0.5:
-            raise ConfigError("distill_weight", self.distill_weight, "expected together with "
-                              "teacher (the weight of its share of the loss)",
-                              others=["teacher"])
+            raise ConfigError(
+                "distill_weight",
+                self.distill_weight,
+                "expected together with teacher (the weight of its share of the loss)",
+                others=["teacher"],
+            )
         if not 0 <= self.warmup_epochs < self.epochs:
-            raise ConfigError("warmup_epochs", self.warmup_epochs,
-                              f"expected at least 0 and fewer than epochs ({self.epochs})",
-                              others=["epochs"])
+            raise ConfigError(
+                "warmup_epochs",
+                self.warmup_epochs,
+                f"expected at least 0 and fewer than epochs ({self.epochs})",
+                others=["epochs"],
+            )
         for name in ("early_stopping", "tensorboard_images"):
             if getattr(self, name) < 0:
                 raise ConfigError(name, getattr(self, name), "expected 0 or more")
@@ -319,14 +364,20 @@ class TrainConfig:
     def run_identity(self) -> dict[str, Any]:
         """What makes two runs the same run (epochs may grow between restarts). Options added
         after a run began appear only when set, so that run still resumes."""
-        identity = {"data_dir": [_absolute(d) for d in self.data_dir],
-                    "data_weights": list(self.data_weights) if self.data_weights else None,
-                    "init_from": _absolute(self.init_from) if self.init_from else None,
-                    "freeze_conv": self.freeze_conv, "model": self.model.to_json(),
-                    "reader": dataclasses.asdict(self.reader), "batch_size": self.batch_size,
-                    "optimizer": self.optimizer, "learning_rate": self.learning_rate,
-                    "schedule": self.schedule, "warmup_epochs": self.warmup_epochs,
-                    "seed": self.seed}
+        identity = {
+            "data_dir": [_absolute(d) for d in self.data_dir],
+            "data_weights": list(self.data_weights) if self.data_weights else None,
+            "init_from": _absolute(self.init_from) if self.init_from else None,
+            "freeze_conv": self.freeze_conv,
+            "model": self.model.to_json(),
+            "reader": dataclasses.asdict(self.reader),
+            "batch_size": self.batch_size,
+            "optimizer": self.optimizer,
+            "learning_rate": self.learning_rate,
+            "schedule": self.schedule,
+            "warmup_epochs": self.warmup_epochs,
+            "seed": self.seed,
+        }
         if self.weight_average:
             identity["weight_average"] = self.weight_average
         if self.teacher:
@@ -337,3 +388,29 @@ class TrainConfig:
 
 def _absolute(path: str) -> str:
     return os.path.abspath(path) if "://" not in path else path
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrateConfig:
+    """Calibrating an exported model on a labeled split.
+
+    Attributes:
+      model_dir: exported model directory (digitseq train); its serving signature is rewritten
+        with the calibrated confidence and calibration.json written beside it.
+      data_dir: a rendered or ingested dataset directory with the split.
+      split: the split fitted on (validation: never fit on test).
+      beam_width: beams of the beam decoder whose confidences are fitted.
+      batch_size: sequences per batch while decoding the split.
+    """
+
+    model_dir: str = option(flag="--model")
+    data_dir: str = option(flag="--data")
+    split: str = "validation"
+    beam_width: int = 8
+    batch_size: int = 256
+
+    def __post_init__(self):
+        check_finite(self)
+        for name in ("beam_width", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, getattr(self, name), "expected at least 1")

@@ -1,6 +1,6 @@
 """The contract between the tf.data reader, the recognizer and its training and export code.
 
-A batch from `recognizer.data` is `(features, labels)`:
+A batch from `recognizer.data.reader` is `(features, labels)`:
 
     features = {FRAMES: uint8 [B, T, height], WIDTH: int32 [B]}   (+ ID: string [B] on request)
     labels   = {LABEL: int32 [B, L] padded with LABEL_PAD, LABEL_LENGTH: int32 [B]}

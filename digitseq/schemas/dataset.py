@@ -50,8 +50,9 @@ def check_listed_file(path: str, size: int, *, otherwise: str) -> None:
     except tf.errors.NotFoundError:
         raise InvalidInputError(f"{path}: listed in {METADATA} but missing") from None
     if found != size:
-        raise InvalidInputError(f"{path}: {found} bytes, expected the {size} bytes {METADATA} "
-                                f"lists; {otherwise}")
+        raise InvalidInputError(
+            f"{path}: {found} bytes, expected the {size} bytes {METADATA} lists; {otherwise}"
+        )
 
 
 def shard_path(split: str, max_width: int, shard: int, num_shards: int) -> str:
@@ -66,7 +67,8 @@ def read_completed_json(directory: str, name: str) -> dict[str, Any]:
     if not tf.io.gfile.exists(os.path.join(directory, COMPLETED)):
         raise InvalidInputError(
             f"{directory}: no {COMPLETED} file, so not a complete digitseq dataset (the render job "
-            f"writes it last; was the job interrupted, or is this the wrong directory?)")
+            f"writes it last; was the job interrupted, or is this the wrong directory?)"
+        )
     path = os.path.join(directory, name)
     if not tf.io.gfile.exists(path):
         raise InvalidInputError(f"{path}: missing from a dataset marked {COMPLETED}")
@@ -82,7 +84,8 @@ def load_metadata(directory: str) -> dict[str, Any]:
     if version != record.SCHEMA_VERSION:
         raise InvalidInputError(
             f"{os.path.join(directory, METADATA)}: schema_version {version}, expected "
-            f"{record.SCHEMA_VERSION}")
+            f"{record.SCHEMA_VERSION}"
+        )
     return metadata
 
 
@@ -91,6 +94,5 @@ def load_stats(directory: str) -> dict[str, Any]:
     stats = read_completed_json(directory, STATS)
     missing = {"count", "mean", "std", "global_mean", "global_std"} - set(stats)
     if missing:
-        raise InvalidInputError(
-            f"{os.path.join(directory, STATS)}: keys {sorted(missing)} missing")
+        raise InvalidInputError(f"{os.path.join(directory, STATS)}: keys {sorted(missing)} missing")
     return stats

@@ -8,7 +8,7 @@
                           logits(images, widths) -> logits float32 [B, T', 11], lengths int32 [B]
     <model>/stats.json    the statistics it was trained with
     <model>/config.json   architecture, training parameters and results, the data's metadata
-    <model>/calibration.json   optional (models exported before issue 18 lack it): maps from the
+    <model>/calibration.json   optional (a model exported without a validation split has none): maps from the
                           decoders' raw confidence to P(string right), fitted on validation:
                           {"method": "platt-logit",
                            "decoders": {"greedy": {"a", "b"}, "beam": {"a", "b", "beam_width"}},

@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
-from digitseq.schemas import record
 from digitseq.core import storage
+from digitseq.schemas import record
 
 PREDICTIONS = "predictions"
 REVIEW = "review"
@@ -89,14 +90,24 @@ def low_confidence_reason(confidence: float, threshold: float) -> str:
 
 def no_match_reason(pattern: str, beam_width: int) -> str:
     """A review row's reason when constrained decoding found no string of the format."""
-    return (f"no string matching the pattern {pattern} survived the beam (width {beam_width}); "
-            f"prediction left empty, confidence 0")
+    return (
+        f"no string matching the pattern {pattern} survived the beam (width {beam_width}); "
+        f"prediction left empty, confidence 0"
+    )
 
 
-def prediction_row(*, record_id: str, prediction: str, confidence: float, file: str,
-                   record: int, label: str | None = None,
-                   edits: int | None = None, model: str | None = None,
-                   reason: str | None = None) -> dict[str, Any]:
+def prediction_row(
+    *,
+    record_id: str,
+    prediction: str,
+    confidence: float,
+    file: str,
+    record: int,
+    label: str | None = None,
+    edits: int | None = None,
+    model: str | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
     """One prediction as written to JSON Lines (label and edits only when known; `model`, the
     model directory that scored it; `reason` only in review rows)."""
     row = {ID: record_id, PREDICTION: prediction}
@@ -111,8 +122,9 @@ def prediction_row(*, record_id: str, prediction: str, confidence: float, file: 
     return row
 
 
-def dead_letter_row(*, file: str, record: int, error: str,
-                    record_id: str | None = None) -> dict[str, Any]:
+def dead_letter_row(
+    *, file: str, record: int, error: str, record_id: str | None = None
+) -> dict[str, Any]:
     row = {FILE: file, RECORD: record}
     if record_id is not None:
         row[ID] = record_id
@@ -120,9 +132,16 @@ def dead_letter_row(*, file: str, record: int, error: str,
     return row
 
 
-PARQUET_COLUMNS = ((ID, "string"), (PREDICTION, "string"), (LABEL, "string"), (EDITS, "int64"),
-                   (CONFIDENCE, "float64"), (FILE, "string"), (RECORD, "int64"),
-                   (MODEL, "string"))
+PARQUET_COLUMNS = (
+    (ID, "string"),
+    (PREDICTION, "string"),
+    (LABEL, "string"),
+    (EDITS, "int64"),
+    (CONFIDENCE, "float64"),
+    (FILE, "string"),
+    (RECORD, "int64"),
+    (MODEL, "string"),
+)
 
 
 def parquet_schema():
@@ -159,7 +178,8 @@ def read_images(places: Iterable[tuple[str, int]]) -> dict[tuple[str, int], np.n
         records = tf.data.TFRecordDataset(path, compression_type=storage.compression_type(path))
         for number, serialized in enumerate(records.take(max(numbers) + 1).as_numpy_iterator()):
             if number in numbers:
-                parsed = record.parse_record(serialized, where=f"{path} record {number}",
-                                             require_label=False)
+                parsed = record.parse_record(
+                    serialized, where=f"{path} record {number}", require_label=False
+                )
                 images[(path, number)] = parsed.image
     return images

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -83,16 +83,45 @@ FEATURES: tuple[FeatureDef, ...] = (
     FeatureDef(IMAGE, BYTES, True, description="raw uint8 pixels, row-major [height, width]"),
     FeatureDef(HEIGHT, INT64, True, min_value=1, description="image rows"),
     FeatureDef(WIDTH, INT64, True, min_value=1, description="image columns (frames)"),
-    FeatureDef(LABEL, INT64, False, min_value=0, max_value=NUM_CLASSES - 1,
-               description="digits left to right"),
-    FeatureDef(SOURCE_INDEX, INT64, False, min_value=0, required=False,
-               description="index of each digit in its MNIST split"),
-    FeatureDef(DIGIT_LEFT, INT64, False, min_value=0, required=False,
-               description="left column of each digit's 28-column box"),
-    FeatureDef(SOURCE_FILE, BYTES, False, required=False,
-               description="the image file an ingested record came from"),
-    FeatureDef(SOURCE_SIZE, INT64, False, min_value=1, required=False,
-               description="height and width of that image file in pixels"),
+    FeatureDef(
+        LABEL,
+        INT64,
+        False,
+        min_value=0,
+        max_value=NUM_CLASSES - 1,
+        description="digits left to right",
+    ),
+    FeatureDef(
+        SOURCE_INDEX,
+        INT64,
+        False,
+        min_value=0,
+        required=False,
+        description="index of each digit in its MNIST split",
+    ),
+    FeatureDef(
+        DIGIT_LEFT,
+        INT64,
+        False,
+        min_value=0,
+        required=False,
+        description="left column of each digit's 28-column box",
+    ),
+    FeatureDef(
+        SOURCE_FILE,
+        BYTES,
+        False,
+        required=False,
+        description="the image file an ingested record came from",
+    ),
+    FeatureDef(
+        SOURCE_SIZE,
+        INT64,
+        False,
+        min_value=1,
+        required=False,
+        description="height and width of that image file in pixels",
+    ),
 )
 
 PER_DIGIT = {SOURCE_INDEX: "source indices", DIGIT_LEFT: "digit left columns"}
@@ -117,14 +146,22 @@ def tf_feature_spec(*, optional: bool = False) -> dict:
         if feature.scalar:
             spec[feature.name] = tf.io.FixedLenFeature([], dtypes[feature.kind])
         else:
-            spec[feature.name] = tf.io.RaggedFeature(dtypes[feature.kind], row_splits_dtype=tf.int32)
+            spec[feature.name] = tf.io.RaggedFeature(
+                dtypes[feature.kind], row_splits_dtype=tf.int32
+            )
     return spec
 
 
-def to_example(*, record_id: str, image: np.ndarray, label: Sequence[int],
-               source_index: Sequence[int] | None, digit_left: Sequence[int] | None = None,
-               source_file: str | None = None,
-               source_size: tuple[int, int] | None = None) -> bytes:
+def to_example(
+    *,
+    record_id: str,
+    image: np.ndarray,
+    label: Sequence[int],
+    source_index: Sequence[int] | None,
+    digit_left: Sequence[int] | None = None,
+    source_file: str | None = None,
+    source_size: tuple[int, int] | None = None,
+) -> bytes:
     """Serializes one sequence as a v1 `tf.train.Example`.
 
     Args:
@@ -143,11 +180,13 @@ def to_example(*, record_id: str, image: np.ndarray, label: Sequence[int],
     if image.dtype != np.uint8 or image.ndim != 2:
         raise InvalidInputError(
             f"record {record_id}: image must be uint8 [height, width], found {image.dtype} "
-            f"{list(image.shape)}")
+            f"{list(image.shape)}"
+        )
     for name, values in ((SOURCE_INDEX, source_index), (DIGIT_LEFT, digit_left)):
         if values is not None and len(values) != len(label):
             raise InvalidInputError(
-                f"record {record_id}: {len(label)} labels but {len(values)} {PER_DIGIT[name]}")
+                f"record {record_id}: {len(label)} labels but {len(values)} {PER_DIGIT[name]}"
+            )
     example = example_pb2.Example()
     feature = example.features.feature
     feature[ID].bytes_list.value.append(record_id.encode())
@@ -187,8 +226,7 @@ LABEL_FEATURES = (LABEL, SOURCE_INDEX)
 """What unlabeled records (accepted with `require_label=False`) leave out."""
 
 
-def parse_record(serialized: bytes, *, where: str = "record",
-                 require_label: bool = True) -> Record:
+def parse_record(serialized: bytes, *, where: str = "record", require_label: bool = True) -> Record:
     """Parses one serialized record and checks it against the contract.
 
     Args:
@@ -213,7 +251,8 @@ def parse_record(serialized: bytes, *, where: str = "record",
         raise InvalidInputError(f"{where}: not a tf.train.Example ({err})") from None
     values = {}
     unlabeled = not require_label and not any(
-        _value_count(example.features.feature, name) for name in LABEL_FEATURES)
+        _value_count(example.features.feature, name) for name in LABEL_FEATURES
+    )
     for feature in FEATURES:
         if unlabeled and feature.name in LABEL_FEATURES:
             values[feature.name] = None
@@ -228,38 +267,52 @@ def parse_record(serialized: bytes, *, where: str = "record",
         expected_kind = {BYTES: "bytes_list", INT64: "int64_list"}[feature.kind]
         if kind != expected_kind:
             raise InvalidInputError(
-                f"{where}: feature '{feature.name}' is {kind or 'empty'}, expected {expected_kind}")
+                f"{where}: feature '{feature.name}' is {kind or 'empty'}, expected {expected_kind}"
+            )
         got = list(getattr(proto, kind).value)
         if feature.scalar and len(got) != 1:
             raise InvalidInputError(
-                f"{where}: feature '{feature.name}' has {len(got)} values, expected 1")
+                f"{where}: feature '{feature.name}' has {len(got)} values, expected 1"
+            )
         if not feature.scalar and not got:
-            raise InvalidInputError(f"{where}: feature '{feature.name}' is empty, expected 1 or more")
+            raise InvalidInputError(
+                f"{where}: feature '{feature.name}' is empty, expected 1 or more"
+            )
         for value in got if feature.kind == INT64 else ():
-            if ((feature.min_value is not None and value < feature.min_value)
-                    or (feature.max_value is not None and value > feature.max_value)):
+            if (feature.min_value is not None and value < feature.min_value) or (
+                feature.max_value is not None and value > feature.max_value
+            ):
                 raise InvalidInputError(
                     f"{where}: feature '{feature.name}' has value {value}, expected "
-                    f"{feature.min_value}..{'' if feature.max_value is None else feature.max_value}")
+                    f"{feature.min_value}..{'' if feature.max_value is None else feature.max_value}"
+                )
         values[feature.name] = got[0] if feature.scalar else tuple(got)
     record_id = values[ID].decode("utf-8", errors="replace")
     height, width, image = values[HEIGHT], values[WIDTH], values[IMAGE]
     if len(image) != height * width:
         raise InvalidInputError(
             f"{where} (id {record_id}): image has {len(image)} bytes, expected height x width = "
-            f"{height} x {width} = {height * width}")
+            f"{height} x {width} = {height * width}"
+        )
     for name, noun in PER_DIGIT.items():
         if not unlabeled and values[name] is not None and len(values[LABEL]) != len(values[name]):
             raise InvalidInputError(
                 f"{where} (id {record_id}): {len(values[LABEL])} labels but "
-                f"{len(values[name])} {noun}, expected the same number")
-    return Record(record_id=record_id,
-                  image=np.frombuffer(image, np.uint8).reshape(height, width),
-                  label=values[LABEL], source_index=values[SOURCE_INDEX],
-                  digit_left=values[DIGIT_LEFT],
-                  source_file=(values[SOURCE_FILE][0].decode("utf-8", errors="replace")
-                               if values[SOURCE_FILE] else None),
-                  source_size=values[SOURCE_SIZE])
+                f"{len(values[name])} {noun}, expected the same number"
+            )
+    return Record(
+        record_id=record_id,
+        image=np.frombuffer(image, np.uint8).reshape(height, width),
+        label=values[LABEL],
+        source_index=values[SOURCE_INDEX],
+        digit_left=values[DIGIT_LEFT],
+        source_file=(
+            values[SOURCE_FILE][0].decode("utf-8", errors="replace")
+            if values[SOURCE_FILE]
+            else None
+        ),
+        source_size=values[SOURCE_SIZE],
+    )
 
 
 def _value_count(features, name: str) -> int:
@@ -274,7 +327,7 @@ def schema_text() -> str:
     lines = [
         "# TensorFlow Metadata Schema for digitseq sequence records, schema version "
         f"{SCHEMA_VERSION}.",
-        "# Generated from schemas/record.py (schema_text); a test keeps the two identical.",
+        "# Generated from digitseq/schemas/record.py (schema_text); a test keeps the two identical.",
     ]
     for feature in FEATURES:
         lines.append("feature {")

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from digitseq.pipelines import images
 from digitseq.core.errors import ConfigError
 from digitseq.core.options import check_choice, check_finite, option
+from digitseq.pipelines import images
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +49,10 @@ class IngestConfig:
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(name, value, "expected a fraction from 0 to 1")
         if self.validation_fraction + self.test_fraction > 1.0:
-            raise ConfigError("test_fraction", self.test_fraction,
-                              f"expected at most 1 - validation_fraction "
-                              f"({1.0 - self.validation_fraction:g})",
-                              others=["validation_fraction"])
+            raise ConfigError(
+                "test_fraction",
+                self.test_fraction,
+                f"expected at most 1 - validation_fraction ({1.0 - self.validation_fraction:g})",
+                others=["validation_fraction"],
+            )
         check_choice("invert", self.invert, images.INVERT_CHOICES)

@@ -23,64 +23,89 @@ import hashlib
 import json
 import logging
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from digitseq.pipelines import dataset_writer, images, labels as labels_lib
+from digitseq.core import storage
+from digitseq.core.errors import ConfigError
+from digitseq.pipelines import dataset_writer, images
+from digitseq.pipelines import labels as labels_lib
 from digitseq.pipelines.dataset_writer import WrittenShard
 from digitseq.pipelines.ingest import steps
 from digitseq.pipelines.ingest.config import IngestConfig
 from digitseq.pipelines.statistics import RowMoments, RowMomentsFn
-from digitseq.core import claims
 from digitseq.schemas import dataset
-from digitseq.core import storage
-from digitseq.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 COMMAND = "digitseq ingest"
 
 
-def build_metadata(shards: Sequence[WrittenShard], info: Mapping[str, Any],
-                   counts: Mapping[str, Any]) -> dict[str, Any]:
+def build_metadata(
+    shards: Sequence[WrittenShard], info: Mapping[str, Any], counts: Mapping[str, Any]
+) -> dict[str, Any]:
     """`metadata.json`: the render job's keys, `ingest` (counts and rejections), and a digest of
     every ingested image's sha256 in `source`."""
-    metadata = {**dataset_writer.build_metadata(shards, info, height=images.HEIGHT),
-                "ingest": dict(counts)}
+    metadata = {
+        **dataset_writer.build_metadata(shards, info, height=images.HEIGHT),
+        "ingest": dict(counts),
+    }
     ordered = sorted(shards, key=lambda s: s.path)
-    metadata["source"] = {**metadata["source"], "images_sha256": hashlib.sha256(
-        "".join(s.sources_sha256 for s in ordered).encode()).hexdigest()}
+    metadata["source"] = {
+        **metadata["source"],
+        "images_sha256": hashlib.sha256(
+            "".join(s.sources_sha256 for s in ordered).encode()
+        ).hexdigest(),
+    }
     return metadata
 
 
-def _finish(shards: list[WrittenShard], rejects: list[dict], stats: RowMoments, *, out_dir: str,
-            info: Mapping[str, Any]) -> None:
+def _finish(
+    shards: list[WrittenShard],
+    rejects: list[dict],
+    stats: RowMoments,
+    *,
+    out_dir: str,
+    info: Mapping[str, Any],
+) -> None:
     import tensorflow as tf
 
     rows = sorted(rejects, key=lambda r: (r["file"], r["kind"]))
-    with storage.atomic_file(os.path.join(out_dir, dataset.REJECTED)) as temp, \
-            tf.io.gfile.GFile(temp, "w") as f:
+    with (
+        storage.atomic_file(os.path.join(out_dir, dataset.REJECTED)) as temp,
+        tf.io.gfile.GFile(temp, "w") as f,
+    ):
         f.write("".join(json.dumps(row) + "\n" for row in rows))
-    dataset_writer.write_info(out_dir, stats=stats.to_json(), metadata=build_metadata(
-        shards, info, steps.summary(shards, rows)))
+    dataset_writer.write_info(
+        out_dir,
+        stats=stats.to_json(),
+        metadata=build_metadata(shards, info, steps.summary(shards, rows)),
+    )
 
 
 class IngestImages(beam.PTransform):
     """Image paths and label rows -> the dataset directory `out_dir` (see the module docstring).
 
     Args:
-      out_dir: the dataset directory (prepared by `dataset_writer.prepare`).
+      out_dir: the dataset directory (claimed by `dataset_writer.claim_dataset`).
       paths: the matched image files, normalised (`labels.normalize_path`).
       rows: the labels file's rows.
       config: the job's options.
       info: extra `metadata.json` entries (params, source).
     """
 
-    def __init__(self, *, out_dir: str, paths: Sequence[str],
-                 rows: Sequence[labels_lib.LabelRow], config: IngestConfig,
-                 info: Mapping[str, Any]):
+    def __init__(
+        self,
+        *,
+        out_dir: str,
+        paths: Sequence[str],
+        rows: Sequence[labels_lib.LabelRow],
+        config: IngestConfig,
+        info: Mapping[str, Any],
+    ):
         super().__init__()
         if not paths and not rows:
             raise ValueError("paths and rows must not both be empty")
@@ -89,28 +114,41 @@ class IngestImages(beam.PTransform):
 
     def expand(self, pbegin):
         config = self._config
-        joined = ({"images": pbegin | "MatchedImages" >> beam.Create(self._paths),
-                   "labels": pbegin | "LabelRows" >> beam.Create(self._rows)}
-                  | "JoinLabels" >> steps.JoinLabels(
-                      validation_fraction=config.validation_fraction,
-                      test_fraction=config.test_fraction))
-        normalized = (joined[steps.RECORDS]
-                      | "Distribute" >> beam.Reshuffle()
-                      | "Normalize" >> beam.ParDo(steps.NormalizeFn(
-                          invert=config.invert, crop=config.crop)).with_outputs(
-                          steps.REJECTED, steps.TRAIN_IMAGES,
-                          main=steps.RECORDS))
-        stats = (normalized[steps.TRAIN_IMAGES]
-                 | "TrainStats" >> beam.CombineGlobally(RowMomentsFn(height=images.HEIGHT)))
-        rejects = ((joined[steps.REJECTED], normalized[steps.REJECTED])
-                   | "AllRejected" >> beam.Flatten()
-                   | "CollectRejected" >> beam.combiners.ToList())
-        return (normalized[steps.RECORDS]
-                | "WriteShards" >> steps.WriteShards(out_dir=self._out_dir)
-                | "CollectShards" >> beam.combiners.ToList()
-                | "Finish" >> beam.Map(
-                    _finish, beam.pvalue.AsSingleton(rejects), beam.pvalue.AsSingleton(stats),
-                    out_dir=self._out_dir, info=self._info))
+        joined = {
+            "images": pbegin | "MatchedImages" >> beam.Create(self._paths),
+            "labels": pbegin | "LabelRows" >> beam.Create(self._rows),
+        } | "JoinLabels" >> steps.JoinLabels(
+            validation_fraction=config.validation_fraction, test_fraction=config.test_fraction
+        )
+        normalized = (
+            joined[steps.RECORDS]
+            | "Distribute" >> beam.Reshuffle()
+            | "Normalize"
+            >> beam.ParDo(steps.NormalizeFn(invert=config.invert, crop=config.crop)).with_outputs(
+                steps.REJECTED, steps.TRAIN_IMAGES, main=steps.RECORDS
+            )
+        )
+        stats = normalized[steps.TRAIN_IMAGES] | "TrainStats" >> beam.CombineGlobally(
+            RowMomentsFn(height=images.HEIGHT)
+        )
+        rejects = (
+            (joined[steps.REJECTED], normalized[steps.REJECTED])
+            | "AllRejected" >> beam.Flatten()
+            | "CollectRejected" >> beam.combiners.ToList()
+        )
+        return (
+            normalized[steps.RECORDS]
+            | "WriteShards" >> steps.WriteShards(out_dir=self._out_dir)
+            | "CollectShards" >> beam.combiners.ToList()
+            | "Finish"
+            >> beam.Map(
+                _finish,
+                beam.pvalue.AsSingleton(rejects),
+                beam.pvalue.AsSingleton(stats),
+                out_dir=self._out_dir,
+                info=self._info,
+            )
+        )
 
 
 def match_images(pattern: str, *, labels: str) -> list[str]:
@@ -119,17 +157,19 @@ def match_images(pattern: str, *, labels: str) -> list[str]:
     Raises:
       ConfigError: the pattern matches nothing else.
     """
-    found = {labels_lib.normalize_path(f) for f in
-             storage.match_files(pattern, field="images", expected="image files")}
+    found = {
+        labels_lib.normalize_path(f)
+        for f in storage.match_files(pattern, field="images", expected="image files")
+    }
     found.discard(labels_lib.normalize_path(labels))
     if not found:
-        raise ConfigError("images", pattern, "matches only the labels file, expected image "
-                          "files")
+        raise ConfigError("images", pattern, "matches only the labels file, expected image files")
     return sorted(found)
 
 
-def ingest_dataset(config: IngestConfig,
-                   pipeline_options: PipelineOptions | None = None) -> dict[str, Any]:
+def ingest_dataset(
+    config: IngestConfig, pipeline_options: PipelineOptions | None = None
+) -> dict[str, Any]:
     """Validates the inputs, runs the ingest pipeline, returns `metadata.json`.
 
     Raises:
@@ -139,34 +179,48 @@ def ingest_dataset(config: IngestConfig,
     """
     rows, labels_sha = labels_lib.read_labels(config.labels)
     paths = match_images(config.images, labels=config.labels)
-    claim = dataset_writer.prepare(config.out_dir, overwrite=config.overwrite, command=COMMAND,
-                                   clear_claim=config.clear_claim, parts=(dataset.REJECTED,))
-    try:
+    with dataset_writer.claim_dataset(
+        config.out_dir,
+        overwrite=config.overwrite,
+        command=COMMAND,
+        clear_claim=config.clear_claim,
+        parts=(dataset.REJECTED,),
+    ) as claim:
         info = {
-            "params": {"mode": "ingest", "invert": config.invert, "crop": config.crop,
-                       "validation_fraction": config.validation_fraction,
-                       "test_fraction": config.test_fraction,
-                       "max_rejected": config.max_rejected},
+            "params": {
+                "mode": "ingest",
+                "invert": config.invert,
+                "crop": config.crop,
+                "validation_fraction": config.validation_fraction,
+                "test_fraction": config.test_fraction,
+                "max_rejected": config.max_rejected,
+            },
             "seed": None,
-            "source": {"kind": "images", "location": config.images,
-                       "labels": config.labels, "labels_sha256": labels_sha},
+            "source": {
+                "kind": "images",
+                "location": config.images,
+                "labels": config.labels,
+                "labels_sha256": labels_sha,
+            },
         }
-        logger.info("Ingesting %d images and %d label rows into %s", len(paths), len(rows),
-                    config.out_dir)
+        logger.info(
+            "Ingesting %d images and %d label rows into %s", len(paths), len(rows), config.out_dir
+        )
         with beam.Pipeline(options=pipeline_options or PipelineOptions()) as pipeline:
             _ = pipeline | "IngestImages" >> IngestImages(
-                out_dir=config.out_dir, paths=paths, rows=rows, config=config, info=info)
+                out_dir=config.out_dir, paths=paths, rows=rows, config=config, info=info
+            )
         counts = storage.read_json(os.path.join(config.out_dir, dataset.METADATA))["ingest"]
         if counts["rejected"] <= config.max_rejected * counts["inputs"]:
             dataset_writer.complete(claim)
-    finally:
-        claims.release(claim)
     if counts["rejected"] > config.max_rejected * counts["inputs"]:
         kinds = ", ".join(f"{k} {n}" for k, n in counts["rejected_by_kind"].items())
         raise ConfigError(
-            "max_rejected", config.max_rejected,
+            "max_rejected",
+            config.max_rejected,
             f"{counts['rejected']} of {counts['inputs']} files rejected "
             f"({counts['rejected'] / counts['inputs']:.1%}: {kinds}), more than allowed; see "
             f"{os.path.join(config.out_dir, dataset.REJECTED)} (the dataset has no "
-            f"{dataset.COMPLETED})")
+            f"{dataset.COMPLETED})",
+        )
     return dataset.load_metadata(config.out_dir)

@@ -20,15 +20,17 @@ import collections
 import dataclasses
 import hashlib
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from digitseq.pipelines import dataset_writer, images, labels as labels_lib
+from digitseq.core import storage
+from digitseq.pipelines import dataset_writer, images
+from digitseq.pipelines import labels as labels_lib
 from digitseq.pipelines.labels import LabelRow
 from digitseq.schemas import dataset, record
-from digitseq.core import storage
 
 BUCKET = 28
 """Width buckets are multiples of this many columns (one MNIST digit box)."""
@@ -84,16 +86,17 @@ class MatchLabelsFn(beam.DoFn):
 
     def __init__(self, *, validation_fraction: float, test_fraction: float):
         super().__init__()
-        self._fractions = {"validation_fraction": validation_fraction,
-                           "test_fraction": test_fraction}
+        self._fractions = {
+            "validation_fraction": validation_fraction,
+            "test_fraction": test_fraction,
+        }
         self._matched = Metrics.counter(NAMESPACE, "images_labeled")
 
     def process(self, element):
         path, grouped = element
         found, rows = list(grouped["images"]), sorted(grouped["labels"], key=lambda r: r.line)
         if not rows:
-            yield reject(
-                "no_label", path, "image without a row in the labels file")
+            yield reject("no_label", path, "image without a row in the labels file")
             return
         row: LabelRow = rows[0]
         trouble = labels_lib.problem(rows)
@@ -101,18 +104,27 @@ class MatchLabelsFn(beam.DoFn):
             yield reject(trouble[0], row.name, trouble[1])
         elif not found:
             yield reject(
-                "no_image", row.name, f"labels file line {row.line}: no such file among the "
-                f"images matched ({path})")
+                "no_image",
+                row.name,
+                f"labels file line {row.line}: no such file among the images matched ({path})",
+            )
         elif trouble:
             yield reject(trouble[0], row.name, trouble[1])
         elif row.split is not None and row.split not in dataset.SPLITS:
             yield reject(
-                "bad_split", row.name, f"labels file line {row.line}: split {row.split!r}, "
-                f"expected one of {', '.join(dataset.SPLITS)}")
+                "bad_split",
+                row.name,
+                f"labels file line {row.line}: split {row.split!r}, "
+                f"expected one of {', '.join(dataset.SPLITS)}",
+            )
         else:
             self._matched.inc()
-            yield LabeledImage(name=row.name, path=path, label=tuple(int(c) for c in row.label),
-                       split=row.split or hash_split(row.name, **self._fractions))
+            yield LabeledImage(
+                name=row.name,
+                path=path,
+                label=tuple(int(c) for c in row.label),
+                split=row.split or hash_split(row.name, **self._fractions),
+            )
 
 
 class JoinLabels(beam.PTransform):
@@ -121,15 +133,20 @@ class JoinLabels(beam.PTransform):
 
     def __init__(self, *, validation_fraction: float, test_fraction: float):
         super().__init__()
-        self._fn = MatchLabelsFn(validation_fraction=validation_fraction,
-                                 test_fraction=test_fraction)
+        self._fn = MatchLabelsFn(
+            validation_fraction=validation_fraction, test_fraction=test_fraction
+        )
 
     def expand(self, inputs):
-        keyed = {"images": inputs["images"] | "KeyImages" >> beam.Map(lambda p: (p, p)),
-                 "labels": inputs["labels"] | "KeyLabels" >> beam.Map(lambda r: (r.path, r))}
-        return (keyed
-                | "ByPath" >> beam.CoGroupByKey()
-                | "Match" >> beam.ParDo(self._fn).with_outputs(REJECTED, main=RECORDS))
+        keyed = {
+            "images": inputs["images"] | "KeyImages" >> beam.Map(lambda p: (p, p)),
+            "labels": inputs["labels"] | "KeyLabels" >> beam.Map(lambda r: (r.path, r)),
+        }
+        return (
+            keyed
+            | "ByPath" >> beam.CoGroupByKey()
+            | "Match" >> beam.ParDo(self._fn).with_outputs(REJECTED, main=RECORDS)
+        )
 
 
 class NormalizeFn(beam.DoFn):
@@ -161,11 +178,22 @@ class NormalizeFn(beam.DoFn):
             yield reject(kind, item.name, str(err))
             return
         serialized = record.to_example(
-            record_id=item.name, image=image, label=item.label, source_index=None,
-            source_file=item.name, source_size=grey.shape)
+            record_id=item.name,
+            image=image,
+            label=item.label,
+            source_index=None,
+            source_file=item.name,
+            source_size=grey.shape,
+        )
         self._records.inc()
-        yield EncodedRecord(name=item.name, split=item.split, length=len(item.label),
-                      width=image.shape[1], sha256=images.sha256(data), serialized=serialized)
+        yield EncodedRecord(
+            name=item.name,
+            split=item.split,
+            length=len(item.label),
+            width=image.shape[1],
+            sha256=images.sha256(data),
+            serialized=serialized,
+        )
         if item.split == "train":
             yield beam.pvalue.TaggedOutput(TRAIN_IMAGES, image)
 
@@ -180,7 +208,8 @@ def plan_layout(counts: Iterable[tuple[tuple[str, int, int], int]]) -> dict:
     for group, count in sorted(counts):
         split, length, max_width = group
         shards = dataset_writer.automatic_shards(
-            count, dataset_writer.estimated_record_bytes(length, max_width), minimum=1)
+            count, dataset_writer.estimated_record_bytes(length, max_width), minimum=1
+        )
         layout[group] = (totals[split], shards)
         totals[split] += shards
     return {group: (first, shards, totals[group[0]]) for group, (first, shards) in layout.items()}
@@ -207,14 +236,22 @@ class WriteShardFn(beam.DoFn):
     def process(self, element):
         (path, split, length, max_width), members = element
         members = sorted(members, key=lambda e: e.name)
-        size = dataset_writer.write_shard((e.serialized for e in members), out_dir=self._out_dir, path=path)
+        size = dataset_writer.write_shard(
+            (e.serialized for e in members), out_dir=self._out_dir, path=path
+        )
         digest = hashlib.sha256("".join(f"{e.name}\t{e.sha256}\n" for e in members).encode())
         self._shards.inc()
         self._bytes.inc(size)
-        yield dataset_writer.WrittenShard(path=path, split=split, length=length, max_width=max_width,
-                          records=len(members), bytes=size,
-                          widths=dict(collections.Counter(e.width for e in members)),
-                          sources_sha256=digest.hexdigest())
+        yield dataset_writer.WrittenShard(
+            path=path,
+            split=split,
+            length=length,
+            max_width=max_width,
+            records=len(members),
+            bytes=size,
+            widths=dict(collections.Counter(e.width for e in members)),
+            sources_sha256=digest.hexdigest(),
+        )
 
 
 class WriteShards(beam.PTransform):
@@ -225,21 +262,30 @@ class WriteShards(beam.PTransform):
         self._fn = WriteShardFn(out_dir=out_dir)
 
     def expand(self, encoded):
-        layout = (encoded
-                  | "GroupOf" >> beam.Map(lambda e: ((e.split, e.length, bucket(e.width)), 1))
-                  | "CountGroups" >> beam.CombinePerKey(sum)
-                  | "CollectCounts" >> beam.combiners.ToList()
-                  | "PlanLayout" >> beam.Map(plan_layout))
-        return (encoded
-                | "AssignShards" >> beam.Map(_shard_key, beam.pvalue.AsSingleton(layout))
-                | "GroupShards" >> beam.GroupByKey()
-                | "WriteShard" >> beam.ParDo(self._fn))
+        layout = (
+            encoded
+            | "GroupOf" >> beam.Map(lambda e: ((e.split, e.length, bucket(e.width)), 1))
+            | "CountGroups" >> beam.CombinePerKey(sum)
+            | "CollectCounts" >> beam.combiners.ToList()
+            | "PlanLayout" >> beam.Map(plan_layout)
+        )
+        return (
+            encoded
+            | "AssignShards" >> beam.Map(_shard_key, beam.pvalue.AsSingleton(layout))
+            | "GroupShards" >> beam.GroupByKey()
+            | "WriteShard" >> beam.ParDo(self._fn)
+        )
 
 
-def summary(shards: list[dataset_writer.WrittenShard],
-            rejects: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(
+    shards: list[dataset_writer.WrittenShard], rejects: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Counts for `metadata.json` and the printed summary."""
     records = sum(s.records for s in shards)
     kinds = collections.Counter(r["kind"] for r in rejects)
-    return {"inputs": records + len(rejects), "records": records, "rejected": len(rejects),
-            "rejected_by_kind": dict(sorted(kinds.items()))}
+    return {
+        "inputs": records + len(rejects),
+        "records": records,
+        "rejected": len(rejects),
+        "rejected_by_kind": dict(sorted(kinds.items())),
+    }

@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from digitseq.pipelines import images
-from digitseq.recognizer.serving import patterns
-from digitseq.recognizer.config import BEAM, DECODERS, FLOAT32, GREEDY, PRECISIONS
-from digitseq.schemas import prediction
 from digitseq.core.errors import ConfigError
 from digitseq.core.options import check_choice, check_finite, option
+from digitseq.pipelines import images
+from digitseq.recognizer.config import BEAM, DECODERS, FLOAT32, GREEDY, PRECISIONS
+from digitseq.recognizer.serving import patterns
+from digitseq.schemas import prediction
 
 SUBSCRIPTION = re.compile(r"projects/[^/\s]+/subscriptions/[^/\s]+")
 WIDTH, FIXED = "width", "fixed"
@@ -111,65 +111,100 @@ class PredictConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "expected at least 1")
         if not self.format_list or set(self.format_list) - set(prediction.FORMATS):
-            raise ConfigError("formats", self.formats,
-                              f"expected one or more of {', '.join(prediction.FORMATS)}")
+            raise ConfigError(
+                "formats", self.formats, f"expected one or more of {', '.join(prediction.FORMATS)}"
+            )
         self._check_sources()
         if not 0.0 <= self.review_below <= 1.0:
             raise ConfigError("review_below", self.review_below, "expected a confidence in 0..1")
         if self.length is not None and self.length < 1:
             raise ConfigError("length", self.length, "expected at least 1 digit")
         if self.length is not None and self.lengths is not None:
-            raise ConfigError("lengths", self.lengths, "expected either length or lengths, not "
-                              "both", others=["length"])
+            raise ConfigError(
+                "lengths",
+                self.lengths,
+                "expected either length or lengths, not both",
+                others=["length"],
+            )
         if self.lengths is not None:
             self._length_range()
-        given = [name for name in ("length", "lengths", "pattern")
-                 if getattr(self, name) is not None]
+        given = [
+            name for name in ("length", "lengths", "pattern") if getattr(self, name) is not None
+        ]
         if given and self.decoder != BEAM:
-            raise ConfigError(given[0], getattr(self, given[0]), "expected decoder beam: "
-                              "constrained decoding is a beam search (the greedy decoder "
-                              "cannot follow a format)", others=["decoder"])
+            raise ConfigError(
+                given[0],
+                getattr(self, given[0]),
+                "expected decoder beam: "
+                "constrained decoding is a beam search (the greedy decoder "
+                "cannot follow a format)",
+                others=["decoder"],
+            )
         if self.pattern is not None:
             try:
                 patterns.compile_pattern(self.pattern)
             except patterns.PatternError as err:
-                raise ConfigError("pattern", self.pattern,
-                                  f"expected a regular expression over digits: {err}") from None
+                raise ConfigError(
+                    "pattern", self.pattern, f"expected a regular expression over digits: {err}"
+                ) from None
         if given:
             try:
                 self.automaton()
             except patterns.PatternError as err:
-                raise ConfigError(given[-1], getattr(self, given[-1]), f"expected a format "
-                                  f"some digit string has: {err}") from None
+                raise ConfigError(
+                    given[-1],
+                    getattr(self, given[-1]),
+                    f"expected a format some digit string has: {err}",
+                ) from None
 
     def _check_sources(self) -> None:
-        given = [name for name in ("input_pattern", "watch", "subscription")
-                 if getattr(self, name) is not None]
+        given = [
+            name
+            for name in ("input_pattern", "watch", "subscription")
+            if getattr(self, name) is not None
+        ]
         if not given:
-            raise ConfigError("input_pattern", None, "expected the files to score (or a "
-                              "streaming source: watch or subscription)",
-                              others=["watch", "subscription"])
+            raise ConfigError(
+                "input_pattern",
+                None,
+                "expected the files to score (or a streaming source: watch or subscription)",
+                others=["watch", "subscription"],
+            )
         if len(given) > 1:
-            raise ConfigError(given[1], getattr(self, given[1]), "expected one source of files: "
-                              "one of input_pattern, watch, subscription",
-                              others=["input_pattern", "watch", "subscription"])
+            raise ConfigError(
+                given[1],
+                getattr(self, given[1]),
+                "expected one source of files: one of input_pattern, watch, subscription",
+                others=["input_pattern", "watch", "subscription"],
+            )
         if self.subscription is not None and not SUBSCRIPTION.fullmatch(self.subscription):
-            raise ConfigError("subscription", self.subscription, "expected a Pub/Sub "
-                              "subscription path, projects/PROJECT/subscriptions/NAME")
+            raise ConfigError(
+                "subscription",
+                self.subscription,
+                "expected a Pub/Sub subscription path, projects/PROJECT/subscriptions/NAME",
+            )
         if self.model_watch is not None and not self.streaming:
-            raise ConfigError("model_watch", self.model_watch, "expected a streaming run: "
-                              "model updates need watch or subscription",
-                              others=["watch", "subscription"])
+            raise ConfigError(
+                "model_watch",
+                self.model_watch,
+                "expected a streaming run: model updates need watch or subscription",
+                others=["watch", "subscription"],
+            )
         for name in ("window", "poll_interval", "remember_files"):
             if getattr(self, name) <= 0:
-                raise ConfigError(name, getattr(self, name), "expected a positive number of "
-                                  "seconds")
+                raise ConfigError(
+                    name, getattr(self, name), "expected a positive number of seconds"
+                )
         if self.allowed_lateness < 0:
-            raise ConfigError("allowed_lateness", self.allowed_lateness, "expected 0 or more "
-                              "seconds")
+            raise ConfigError(
+                "allowed_lateness", self.allowed_lateness, "expected 0 or more seconds"
+            )
         if self.streaming and self.format_list != ["jsonl"]:
-            raise ConfigError("formats", self.formats, "expected jsonl: a streaming run writes "
-                              "JSON Lines per window")
+            raise ConfigError(
+                "formats",
+                self.formats,
+                "expected jsonl: a streaming run writes JSON Lines per window",
+            )
 
     @property
     def streaming(self) -> bool:
@@ -184,8 +219,7 @@ class PredictConfig:
         if low < 1:
             raise ConfigError("lengths", self.lengths, "expected MIN at least 1")
         if low > high:
-            raise ConfigError("lengths", self.lengths, f"expected MIN at most MAX ({low} > "
-                              f"{high})")
+            raise ConfigError("lengths", self.lengths, f"expected MIN at most MAX ({low} > {high})")
         return low, high
 
     def constraint(self) -> str | None:
@@ -202,9 +236,11 @@ class PredictConfig:
     def automaton(self) -> patterns.Automaton | None:
         """The automaton of the allowed strings (None: unconstrained)."""
         found = None
-        for text in ([patterns.length_pattern(self.length)] if self.length is not None else []) + \
-                ([patterns.length_pattern(*self._length_range())] if self.lengths else []) + \
-                ([self.pattern] if self.pattern is not None else []):
+        for text in (
+            ([patterns.length_pattern(self.length)] if self.length is not None else [])
+            + ([patterns.length_pattern(*self._length_range())] if self.lengths else [])
+            + ([self.pattern] if self.pattern is not None else [])
+        ):
             automaton = patterns.compile_pattern(text)
             found = automaton if found is None else patterns.intersect(found, automaton)
         return found

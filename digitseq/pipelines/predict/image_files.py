@@ -13,18 +13,19 @@ that is not a digit string is a dead letter, so no bad label enters the metrics 
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 
-from digitseq.pipelines import images, labels as labels_lib
+from digitseq.core import storage
+from digitseq.core.errors import InvalidInputError
+from digitseq.pipelines import images
+from digitseq.pipelines import labels as labels_lib
 from digitseq.pipelines.predict.model_handler import NAMESPACE
 from digitseq.pipelines.predict.records import DEAD, RecordKey, Review, score_examples
 from digitseq.schemas import prediction
-from digitseq.core import storage
-from digitseq.core.errors import InvalidInputError
 
 
 def label_lookup(rows: Sequence[labels_lib.LabelRow]) -> dict[str, tuple[str, str | None]]:
@@ -58,17 +59,28 @@ class _ReadImageFn(beam.DoFn):
     def process(self, path: str, labels: Mapping[str, tuple[str | None, str | None]]):
         label, trouble = labels.get(labels_lib.normalize_path(path), (None, None))
         if trouble:
-            yield beam.pvalue.TaggedOutput(DEAD, prediction.dead_letter_row(
-                file=path, record=0, record_id=path, error=f"{path}: {trouble}"))
+            yield beam.pvalue.TaggedOutput(
+                DEAD,
+                prediction.dead_letter_row(
+                    file=path, record=0, record_id=path, error=f"{path}: {trouble}"
+                ),
+            )
             return
         try:
-            image = images.normalize_file(storage.read_bytes(path), invert=self._invert, crop=self._crop,
-                                          where=path)
+            image = images.normalize_file(
+                storage.read_bytes(path), invert=self._invert, crop=self._crop, where=path
+            )
         except (self._tf.errors.OpError, InvalidInputError) as err:
             self._unreadable.inc()
-            yield beam.pvalue.TaggedOutput(DEAD, prediction.dead_letter_row(
-                file=path, record=0, record_id=path,
-                error=getattr(err, "message", None) or str(err)))
+            yield beam.pvalue.TaggedOutput(
+                DEAD,
+                prediction.dead_letter_row(
+                    file=path,
+                    record=0,
+                    record_id=path,
+                    error=getattr(err, "message", None) or str(err),
+                ),
+            )
             return
         self._read.inc()
         if label is None:
@@ -88,17 +100,29 @@ class ScoreImages(beam.PTransform):
       models: `model_versions.ModelVersion`s in force (None: the handler's model throughout).
     """
 
-    def __init__(self, *, handler: ModelHandler, rows: Sequence[labels_lib.LabelRow] = (),
-                 invert: images.Invert = "auto", crop: bool = True, review: Review = Review(),
-                 models=None):
+    def __init__(
+        self,
+        *,
+        handler: ModelHandler,
+        rows: Sequence[labels_lib.LabelRow] = (),
+        invert: images.Invert = "auto",
+        crop: bool = True,
+        review: Review = Review(),
+        models=None,
+    ):
         super().__init__()
         self._handler, self._review, self._models = handler, review, models
         self._read = ReadImages(rows=rows, invert=invert, crop=crop)
 
     def expand(self, files):
         read = files | "Read" >> self._read
-        return score_examples(read["examples"], [read[DEAD]], handler=self._handler,
-                              review=self._review, models=self._models)
+        return score_examples(
+            read["examples"],
+            [read[DEAD]],
+            handler=self._handler,
+            review=self._review,
+            models=self._models,
+        )
 
 
 class ReadImages(beam.PTransform):
@@ -111,8 +135,14 @@ class ReadImages(beam.PTransform):
       distribute: spread the paths over workers first (`Reshuffle`; as `records.ReadRecords`).
     """
 
-    def __init__(self, *, rows: Sequence[labels_lib.LabelRow] = (),
-                 invert: images.Invert = "auto", crop: bool = True, distribute: bool = True):
+    def __init__(
+        self,
+        *,
+        rows: Sequence[labels_lib.LabelRow] = (),
+        invert: images.Invert = "auto",
+        crop: bool = True,
+        distribute: bool = True,
+    ):
         super().__init__()
         self._lookup, self._distribute = label_lookup(rows), distribute
         self._fn = _ReadImageFn(invert=invert, crop=crop)
@@ -121,7 +151,7 @@ class ReadImages(beam.PTransform):
         lookup = files.pipeline | "Labels" >> beam.Create(sorted(self._lookup.items()))
         if self._distribute:
             files = files | "DistributeFiles" >> beam.Reshuffle()
-        read = (files
-                | "ReadImages" >> beam.ParDo(self._fn, beam.pvalue.AsDict(lookup)).with_outputs(
-                    DEAD, main="examples"))
+        read = files | "ReadImages" >> beam.ParDo(
+            self._fn, beam.pvalue.AsDict(lookup)
+        ).with_outputs(DEAD, main="examples")
         return {"examples": read.examples, DEAD: read[DEAD]}

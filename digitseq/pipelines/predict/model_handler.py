@@ -5,26 +5,26 @@ Elements are `(key, image)` pairs whose key names the model directory that score
 record's file landed; `pipelines.predict.model_versions`). The handler's loaded "model" is a
 `ModelCache`: each SavedModel (`<model>/serving`) is loaded the first time a batch needs it, once
 per worker process, shared by its threads; a batch holding records for two models is scored in
-two calls. The cache also sets the run's precision (`recognizer.precision`) on each thread before
+two calls. The cache also sets the run's precision (`recognizer.serving.precision`) on each thread before
 that thread's first call of a model. Each batch is padded to its own widest image; the handler
 counts the real and the padded columns (`real_columns`, `padded_columns`, `batches`: Beam
 counters). Greedy decoding uses the `serving_default` signature as is (its confidence is
 calibrated when the model directory has `calibration.json`); beam search decodes the `logits`
-signature's output with `recognizer.decoding`, constrained by an automaton when the run has a
+signature's output with `recognizer.serving.decoding`, constrained by an automaton when the run has a
 format, and applies the calibration's beam map to the result.
 
 Batching (`BATCHINGS`): `width` (default): batches come already made, by Beam's
 `SortAndBatchElements` with the image width as the element size (`sort_and_batch_kwargs`), so a
 batch holds images of similar width; `fixed`: `RunInference`'s own `BatchElements` in arrival
-order, `max_batch_size` images each (the behaviour before issue 18, kept for comparison).
+order, `max_batch_size` images each (`bench/predict.py` compares the two).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -32,12 +32,11 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 
 from digitseq.pipelines.predict.config import WIDTH
-from digitseq.recognizer.serving import calibration as calibration_lib, decoding, patterns
-from digitseq.recognizer.serving import precision as precision_lib
 from digitseq.recognizer.config import FLOAT32
+from digitseq.recognizer.serving import calibration as calibration_lib
+from digitseq.recognizer.serving import decoding, exported_model, patterns
+from digitseq.recognizer.serving import precision as precision_lib
 from digitseq.schemas import exported
-from digitseq.core import storage
-from digitseq.core.errors import ConfigError
 
 NAMESPACE = "digitseq.predict"
 """The namespace of the prediction job's Beam counters."""
@@ -76,9 +75,8 @@ class ModelCache:
             self._thread.precision_set = True
         with self._lock:
             if model_dir not in self._loaded:
-                self._loaded[model_dir] = LoadedModel(
-                    tf.saved_model.load(os.path.join(model_dir, exported.SERVING)),
-                    calibration_lib.read(model_dir))
+                opened = exported_model.open_model(model_dir, serving=True)
+                self._loaded[model_dir] = LoadedModel(opened.serving, opened.calibration)
                 while len(self._loaded) > self._keep:
                     self._loaded.pop(next(iter(self._loaded)))
             return self._loaded[model_dir]
@@ -95,7 +93,7 @@ class SequenceModelHandler(ModelHandler[tuple[Any, np.ndarray], tuple[Any, Decod
     `(key, Decoded)` pairs in batch order.
 
     Greedy decoding uses the model's `serving_default` signature as is; beam search decodes the
-    `logits` signature's output with `recognizer.decoding`. The arguments come from a validated
+    `logits` signature's output with `recognizer.serving.decoding`. The arguments come from a validated
     `PredictConfig`.
 
     Args:
@@ -107,13 +105,21 @@ class SequenceModelHandler(ModelHandler[tuple[Any, np.ndarray], tuple[Any, Decod
       max_batch_columns: for width batching, the largest sum of image widths in a batch.
       batching: `width` or `fixed` (module docstring).
       automaton: the allowed strings for constrained beam search (None: unconstrained).
-      precision: the models' arithmetic (`recognizer.precision`).
+      precision: the models' arithmetic (`recognizer.serving.precision`).
     """
 
-    def __init__(self, *, model_dir: str, decoder: str = decoding.GREEDY, beam_width: int = 8,
-                 max_batch_size: int = 128, max_batch_columns: int = 16384,
-                 batching: str = WIDTH, automaton: patterns.Automaton | None = None,
-                 precision: str = FLOAT32):
+    def __init__(
+        self,
+        *,
+        model_dir: str,
+        decoder: str = decoding.GREEDY,
+        beam_width: int = 8,
+        max_batch_size: int = 128,
+        max_batch_columns: int = 16384,
+        batching: str = WIDTH,
+        automaton: patterns.Automaton | None = None,
+        precision: str = FLOAT32,
+    ):
         super().__init__()
         self._model_dir, self._decoder, self._beam_width = model_dir, decoder, beam_width
         self._precision = precision
@@ -134,17 +140,24 @@ class SequenceModelHandler(ModelHandler[tuple[Any, np.ndarray], tuple[Any, Decod
 
     def sort_and_batch_kwargs(self) -> Mapping[str, Any]:
         """For width batching: `beam.transforms.util.SortAndBatchElements`'s arguments."""
-        return {"min_batch_size": 1, "max_batch_size": self._batch_size,
-                "max_batch_weight": self._batch_columns, "element_size_fn": image_width}
+        return {
+            "min_batch_size": 1,
+            "max_batch_size": self._batch_size,
+            "max_batch_weight": self._batch_columns,
+            "element_size_fn": image_width,
+        }
 
     def load_model(self) -> ModelCache:
         cache = ModelCache(precision=self._precision)
         cache.get(self._model_dir)
         return cache
 
-    def run_inference(self, batch: Sequence[tuple[Any, np.ndarray]], model: ModelCache,
-                      inference_args: Mapping[str, Any] | None = None
-                      ) -> list[tuple[Any, Decoded]]:
+    def run_inference(
+        self,
+        batch: Sequence[tuple[Any, np.ndarray]],
+        model: ModelCache,
+        inference_args: Mapping[str, Any] | None = None,
+    ) -> list[tuple[Any, Decoded]]:
         by_model: dict[str, list[int]] = {}
         for i, (key, _) in enumerate(batch):
             by_model.setdefault(key.model, []).append(i)
@@ -160,62 +173,45 @@ class SequenceModelHandler(ModelHandler[tuple[Any, np.ndarray], tuple[Any, Decod
         widths = np.array([image.shape[1] for image in batch], np.int32)
         images = np.zeros((len(batch), batch[0].shape[0], widths.max()), np.uint8)
         for i, image in enumerate(batch):
-            images[i, :, :widths[i]] = image
+            images[i, :, : widths[i]] = image
         self._batches.inc()
         self._real.inc(int(widths.sum()))
         self._padded.inc(int(widths.max()) * len(batch))
         inputs = {exported.IMAGES: tf.constant(images), exported.WIDTHS: tf.constant(widths)}
         if self._decoder == decoding.GREEDY:
             out = model.signatures[exported.SERVING_DEFAULT](**inputs)
-            return [Decoded(text, float(c)) for text, c in zip(
-                decoding.to_strings(out[exported.DIGITS], out[exported.LENGTHS]),
-                out[exported.CONFIDENCE].numpy())]
+            return [
+                Decoded(text, float(c))
+                for text, c in zip(
+                    decoding.to_strings(out[exported.DIGITS], out[exported.LENGTHS]),
+                    out[exported.CONFIDENCE].numpy(),
+                )
+            ]
         out = model.signatures[exported.LOGITS_SIGNATURE](**inputs)
         if self._automaton is None:
             digits, lengths, confidence = decoding.decode(
-                out[exported.LOGITS], out[exported.LENGTHS], method=decoding.BEAM,
-                beam_width=self._beam_width)
+                out[exported.LOGITS],
+                out[exported.LENGTHS],
+                method=decoding.BEAM,
+                beam_width=self._beam_width,
+            )
             found = list(zip(decoding.to_strings(digits, lengths), confidence.numpy().tolist()))
         else:
-            found = decoding.decode_constrained(out[exported.LOGITS], out[exported.LENGTHS],
-                                                self._automaton, beam_width=self._beam_width)
+            found = decoding.decode_constrained(
+                out[exported.LOGITS],
+                out[exported.LENGTHS],
+                self._automaton,
+                beam_width=self._beam_width,
+            )
         raw = np.array([p for _, p in found], np.float64)
         calibrated = raw if loaded.calibration is None else loaded.calibration.beam.apply(raw)
-        return [Decoded(text, float(c)) if text is not None else Decoded("", 0.0, matched=False)
-                for (text, _), c in zip(found, calibrated.tolist())]
+        return [
+            Decoded(text, float(c)) if text is not None else Decoded("", 0.0, matched=False)
+            for (text, _), c in zip(found, calibrated.tolist())
+        ]
 
     def get_num_bytes(self, batch: Sequence[tuple[Any, np.ndarray]]) -> int:
         return sum(image.nbytes for _, image in batch)
 
     def get_metrics_namespace(self) -> str:
         return NAMESPACE
-
-
-def load_model_config(model_dir: str) -> dict[str, Any]:
-    """The exported model's `config.json`, after checking, on the launcher, that the directory is
-    a model export whose SavedModel loads and serves both signatures on raw images.
-
-    Raises:
-      ConfigError: naming the model directory: a file is missing, the SavedModel cannot be
-        loaded (damaged or incompatible), or a signature is missing or takes other inputs.
-    """
-    for name in (os.path.join(exported.SERVING, exported.SAVED_MODEL), exported.CONFIG):
-        if not tf.io.gfile.exists(os.path.join(model_dir, name)):
-            raise ConfigError("model_dir", model_dir, f"no {name}, expected an exported model "
-                              f"directory (digitseq train writes one)")
-    config = storage.read_json(os.path.join(model_dir, exported.CONFIG))
-    try:
-        model = tf.saved_model.load(os.path.join(model_dir, exported.SERVING))
-    except Exception as err:  # any failure to load is the directory's fault, named as such
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise ConfigError("model_dir", model_dir, f"its SavedModel cannot be loaded "
-                          f"({type(err).__name__}: {reason[:300]}); expected the serving/ "
-                          f"directory digitseq train exports") from None
-    for signature in (exported.SERVING_DEFAULT, exported.LOGITS_SIGNATURE):
-        function = model.signatures.get(signature)
-        inputs = set(function.structured_input_signature[1]) if function is not None else set()
-        if inputs != {exported.IMAGES, exported.WIDTHS}:
-            raise ConfigError("model_dir", model_dir, f"its SavedModel has no signature "
-                              f"'{signature}' taking {exported.IMAGES} and {exported.WIDTHS}; "
-                              f"expected a model exported by digitseq train")
-    return config

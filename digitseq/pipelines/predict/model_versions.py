@@ -38,9 +38,10 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 
-from digitseq.pipelines.predict.model_handler import NAMESPACE, load_model_config
-from digitseq.schemas import exported
 from digitseq.core.errors import ConfigError
+from digitseq.pipelines.predict.model_handler import NAMESPACE
+from digitseq.recognizer.serving import exported_model
+from digitseq.schemas import exported
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +62,9 @@ class Initial(beam.PTransform):
         self._model_dir = model_dir
 
     def expand(self, pbegin):
-        return pbegin | "Create" >> beam.Create([ModelVersion(MIN_TIMESTAMP.micros,
-                                                              self._model_dir)])
+        return pbegin | "Create" >> beam.Create(
+            [ModelVersion(MIN_TIMESTAMP.micros, self._model_dir)]
+        )
 
 
 class _AcceptFn(beam.DoFn):
@@ -77,11 +79,9 @@ class _AcceptFn(beam.DoFn):
 
     def process(self, model_dir: str, timestamp=beam.DoFn.TimestampParam):
         try:
-            height = int(load_model_config(model_dir)["height"])
-            if height != self._height:
-                raise ConfigError("model_watch", model_dir, f"takes height {height}, expected "
-                                  f"{self._height} (the run's model)")
-        except (ConfigError, KeyError, ValueError) as err:
+            update = exported_model.open_model(model_dir, field="model_watch", serving=True)
+            update.check_height(self._height, data="the run's model")
+        except ConfigError as err:
             self._refused.inc()
             logger.warning("model update refused, the previous model stays in force: %s", err)
             return
@@ -111,11 +111,16 @@ class WatchModels(beam.PTransform):
         self._pattern, self._interval = pattern, interval
 
     def expand(self, pbegin):
-        return (pbegin
-                | "Match" >> fileio.MatchContinuously(
-                    os.path.join(self._pattern, exported.CONFIG), interval=self._interval,
-                    start_timestamp=Timestamp.now())
-                | "ModelDir" >> beam.Map(lambda found: os.path.dirname(found.path)))
+        return (
+            pbegin
+            | "Match"
+            >> fileio.MatchContinuously(
+                os.path.join(self._pattern, exported.CONFIG),
+                interval=self._interval,
+                start_timestamp=Timestamp.now(),
+            )
+            | "ModelDir" >> beam.Map(lambda found: os.path.dirname(found.path))
+        )
 
 
 def in_force(versions: list[ModelVersion], timestamp: Timestamp) -> str:
@@ -140,6 +145,8 @@ class AttachModel(beam.PTransform):
 
     def expand(self, examples):
         versions = self._versions | "EveryVersion" >> beam.WindowInto(
-            window.GlobalWindows(), trigger=trigger.Repeatedly(trigger.AfterCount(1)),
-            accumulation_mode=trigger.AccumulationMode.ACCUMULATING)
+            window.GlobalWindows(),
+            trigger=trigger.Repeatedly(trigger.AfterCount(1)),
+            accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
+        )
         return examples | "InForce" >> beam.ParDo(_AttachFn(), beam.pvalue.AsList(versions))

@@ -22,7 +22,7 @@ run the version in force when its file landed).
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import apache_beam as beam
 import tensorflow as tf
@@ -30,18 +30,27 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.transforms.util import SortAndBatchElements
 
+from digitseq.core import storage
+from digitseq.core.errors import InvalidInputError
 from digitseq.pipelines.predict import model_versions
 from digitseq.pipelines.predict.config import WIDTH
 from digitseq.pipelines.predict.model_handler import NAMESPACE
 from digitseq.recognizer.serving import metrics as metrics_lib
 from digitseq.schemas import prediction, record
-from digitseq.core import storage
-from digitseq.core.errors import InvalidInputError
 
 DEAD = "dead_letters"
 REVIEW = "review"
-COUNTERS = ("records_read", "unreadable_files", "scored", "reviewed", "unlabeled", "dead_lettered",
-            "batches", "real_columns", "padded_columns")
+COUNTERS = (
+    "records_read",
+    "unreadable_files",
+    "scored",
+    "reviewed",
+    "unlabeled",
+    "dead_lettered",
+    "batches",
+    "real_columns",
+    "padded_columns",
+)
 """Beam counters of the job (namespace `NAMESPACE`), reported in `run.json`."""
 _READ_BLOCK = 256
 """Records taken from tf.data at a time (taking them one at a time is much slower)."""
@@ -72,8 +81,9 @@ class _ReadFileFn(beam.DoFn):
         storage.ensure_filesystem(path)
         compression = storage.compression_type(path)
         index, problem = 0, None
-        records = tf.data.TFRecordDataset(path, compression_type=compression,
-                                          buffer_size=_READ_BUFFER)
+        records = tf.data.TFRecordDataset(
+            path, compression_type=compression, buffer_size=_READ_BUFFER
+        )
         try:
             for block in records.batch(_READ_BLOCK).as_numpy_iterator():
                 for serialized in block:
@@ -86,10 +96,15 @@ class _ReadFileFn(beam.DoFn):
             problem = storage.gzip_problem(path)
         if problem is not None:
             self._unreadable.inc()
-            yield beam.pvalue.TaggedOutput(DEAD, prediction.dead_letter_row(
-                file=path, record=index,
-                error=f"{path}: unreadable from record {index} on ({problem}); the rest of the "
-                      f"file was not scored"))
+            yield beam.pvalue.TaggedOutput(
+                DEAD,
+                prediction.dead_letter_row(
+                    file=path,
+                    record=index,
+                    error=f"{path}: unreadable from record {index} on ({problem}); the rest of the "
+                    f"file was not scored",
+                ),
+            )
 
 
 class _ParseFn(beam.DoFn):
@@ -106,14 +121,21 @@ class _ParseFn(beam.DoFn):
         try:
             parsed = record.parse_record(serialized, where=where, require_label=False)
         except InvalidInputError as err:
-            yield beam.pvalue.TaggedOutput(DEAD, prediction.dead_letter_row(
-                file=path, record=index, error=str(err)))
+            yield beam.pvalue.TaggedOutput(
+                DEAD, prediction.dead_letter_row(file=path, record=index, error=str(err))
+            )
             return
         if parsed.image.shape[0] != self._height:
-            yield beam.pvalue.TaggedOutput(DEAD, prediction.dead_letter_row(
-                file=path, record=index, record_id=parsed.record_id,
-                error=f"{where} (id {parsed.record_id}): height {parsed.image.shape[0]}, "
-                      f"expected {self._height} (the model's)"))
+            yield beam.pvalue.TaggedOutput(
+                DEAD,
+                prediction.dead_letter_row(
+                    file=path,
+                    record=index,
+                    record_id=parsed.record_id,
+                    error=f"{where} (id {parsed.record_id}): height {parsed.image.shape[0]}, "
+                    f"expected {self._height} (the model's)",
+                ),
+            )
             return
         if parsed.label is None:
             self._unlabeled.inc()
@@ -152,10 +174,16 @@ class _ToRowsFn(beam.DoFn):
         elif decoded.confidence < self._review.below:
             reason = prediction.low_confidence_reason(decoded.confidence, self._review.below)
         row = prediction.prediction_row(
-            record_id=key.record_id, prediction=decoded.digits, confidence=decoded.confidence,
-            file=key.file, record=key.record, label=key.label,
+            record_id=key.record_id,
+            prediction=decoded.digits,
+            confidence=decoded.confidence,
+            file=key.file,
+            record=key.record,
+            label=key.label,
             edits=None if key.label is None else self._distance(key.label, decoded.digits),
-            model=key.model, reason=reason)
+            model=key.model,
+            reason=reason,
+        )
         self._scored.inc()
         if reason is None:
             yield row
@@ -167,9 +195,12 @@ class _ToRowsFn(beam.DoFn):
 def _failed_batch_rows(failure):
     batch, (_, error, _) = failure
     for key, _ in batch:
-        yield prediction.dead_letter_row(file=key.file, record=key.record,
-                                         record_id=key.record_id,
-                                         error=f"inference failed for its batch: {error}")
+        yield prediction.dead_letter_row(
+            file=key.file,
+            record=key.record,
+            record_id=key.record_id,
+            error=f"inference failed for its batch: {error}",
+        )
 
 
 class Count(beam.DoFn):
@@ -194,8 +225,14 @@ class ScoreRecords(beam.PTransform):
       models: `model_versions.ModelVersion`s in force (None: the handler's model throughout).
     """
 
-    def __init__(self, *, handler: ModelHandler, height: int, review: Review = Review(),
-                 models: beam.PCollection | None = None):
+    def __init__(
+        self,
+        *,
+        handler: ModelHandler,
+        height: int,
+        review: Review = Review(),
+        models: beam.PCollection | None = None,
+    ):
         super().__init__()
         if height < 1:
             raise InvalidInputError(f"model height {height}: expected at least 1")
@@ -204,8 +241,13 @@ class ScoreRecords(beam.PTransform):
 
     def expand(self, files):
         read = files | "Read" >> ReadRecords(height=self._height)
-        return score_examples(read["examples"], [read[DEAD]], handler=self._handler,
-                              review=self._review, models=self._models)
+        return score_examples(
+            read["examples"],
+            [read[DEAD]],
+            handler=self._handler,
+            review=self._review,
+            models=self._models,
+        )
 
 
 class ReadRecords(beam.PTransform):
@@ -224,17 +266,24 @@ class ReadRecords(beam.PTransform):
     def expand(self, files):
         if self._distribute:
             files = files | "DistributeFiles" >> beam.Reshuffle()
-        read = (files
-                | "ReadRecords" >> beam.ParDo(_ReadFileFn()).with_outputs(DEAD, main="records"))
-        parsed = (read.records
-                  | "ParseRecords" >> beam.ParDo(_ParseFn(height=self._height)).with_outputs(
-                      DEAD, main="examples"))
-        return {"examples": parsed.examples,
-                DEAD: (read[DEAD], parsed[DEAD]) | "ReadDeadLetters" >> beam.Flatten()}
+        read = files | "ReadRecords" >> beam.ParDo(_ReadFileFn()).with_outputs(DEAD, main="records")
+        parsed = read.records | "ParseRecords" >> beam.ParDo(
+            _ParseFn(height=self._height)
+        ).with_outputs(DEAD, main="examples")
+        return {
+            "examples": parsed.examples,
+            DEAD: (read[DEAD], parsed[DEAD]) | "ReadDeadLetters" >> beam.Flatten(),
+        }
 
 
-def score_examples(examples, dead: Sequence, *, handler: ModelHandler, review: Review = Review(),
-                   models: beam.PCollection | None = None) -> dict:
+def score_examples(
+    examples,
+    dead: Sequence,
+    *,
+    handler: ModelHandler,
+    review: Review = Review(),
+    models: beam.PCollection | None = None,
+) -> dict:
     """`(RecordKey, image)` pairs -> `{"predictions", "review", "dead_letters"}` rows, the dead
     letters being `dead` (PCollections of rows) plus the batches inference failed on.
 
@@ -244,15 +293,16 @@ def score_examples(examples, dead: Sequence, *, handler: ModelHandler, review: R
     examples = examples | "AttachModel" >> model_versions.AttachModel(models)
     if getattr(handler, "batching", None) == WIDTH:
         examples = examples | "BatchByWidth" >> SortAndBatchElements(
-            **handler.sort_and_batch_kwargs())
+            **handler.sort_and_batch_kwargs()
+        )
         handler = handler.with_no_batching()
-    results, failed = (examples
-                       | "RunInference" >> RunInference(handler).with_exception_handling())
+    results, failed = examples | "RunInference" >> RunInference(handler).with_exception_handling()
     rows = results | "ToRows" >> beam.ParDo(_ToRowsFn(review)).with_outputs(
-        REVIEW, main="predictions")
-    dead_letters = ((*dead, failed.failed_inferences
-                     | "FailedBatches" >> beam.FlatMap(_failed_batch_rows))
-                    | "AllDeadLetters" >> beam.Flatten()
-                    | "CountDeadLetters" >> beam.ParDo(Count("dead_lettered")))
-    return {"predictions": rows.predictions, "review": rows[REVIEW],
-            "dead_letters": dead_letters}
+        REVIEW, main="predictions"
+    )
+    dead_letters = (
+        (*dead, failed.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch_rows))
+        | "AllDeadLetters" >> beam.Flatten()
+        | "CountDeadLetters" >> beam.ParDo(Count("dead_lettered"))
+    )
+    return {"predictions": rows.predictions, "review": rows[REVIEW], "dead_letters": dead_letters}

@@ -3,6 +3,7 @@ whole run (batch), and one file per window pane (streaming: `WriteWindowed`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -11,10 +12,9 @@ import tensorflow as tf
 from apache_beam.transforms import window as window_lib
 from apache_beam.utils.timestamp import Timestamp
 
-from digitseq.core import claims
-from digitseq.schemas import dataset, prediction
-from digitseq.core import storage
+from digitseq.core import claims, storage
 from digitseq.core.errors import ConfigError
+from digitseq.schemas import dataset, prediction
 
 
 class WriteJsonLines(beam.PTransform):
@@ -25,14 +25,21 @@ class WriteJsonLines(beam.PTransform):
         self._prefix = prefix
 
     def expand(self, rows):
-        return (rows
-                | "ToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=False))
-                | "Write" >> beam.io.WriteToText(self._prefix, file_name_suffix=prediction.JSONL,
-                                                 shard_name_template=prediction.SHARD_TEMPLATE))
+        return (
+            rows
+            | "ToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=False))
+            | "Write"
+            >> beam.io.WriteToText(
+                self._prefix,
+                file_name_suffix=prediction.JSONL,
+                shard_name_template=prediction.SHARD_TEMPLATE,
+            )
+        )
 
 
 def window_name(window: window_lib.IntervalWindow, pane_index: int) -> str:
     """`<start>-<end>-pane<P>` in UTC, e.g. `20261202T010000Z-20261202T010100Z-pane0`."""
+
     def stamp(t: Timestamp) -> str:
         return t.to_utc_datetime().strftime("%Y%m%dT%H%M%SZ")
 
@@ -50,8 +57,9 @@ class _WritePaneFn(beam.DoFn):
     def process(self, item, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
         _, rows = item
         lines = sorted(json.dumps(row, sort_keys=False) for row in rows)
-        path = os.path.join(self._out_dir,
-                            f"{self._name}-{window_name(window, pane.index)}{self._suffix}")
+        path = os.path.join(
+            self._out_dir, f"{self._name}-{window_name(window, pane.index)}{self._suffix}"
+        )
         with storage.atomic_file(path) as temp, tf.io.gfile.GFile(temp, "w") as f:
             f.write("".join(line + "\n" for line in lines))
         yield path
@@ -66,41 +74,59 @@ class WriteWindowed(beam.PTransform):
         self._out_dir, self._name, self._suffix = out_dir, name, suffix
 
     def expand(self, rows):
-        return (rows
-                | "Key" >> beam.Map(lambda row: (None, row))
-                | "GroupPane" >> beam.GroupByKey()
-                | "WritePane" >> beam.ParDo(_WritePaneFn(self._out_dir, self._name,
-                                                         self._suffix)))
+        return (
+            rows
+            | "Key" >> beam.Map(lambda row: (None, row))
+            | "GroupPane" >> beam.GroupByKey()
+            | "WritePane" >> beam.ParDo(_WritePaneFn(self._out_dir, self._name, self._suffix))
+        )
 
 
 def output_files(out_dir: str) -> list[str]:
     """What a prediction run writes in `out_dir` (existing files only), with the temporary
     folders Beam's file sinks write into first (left behind when a run is killed)."""
     found = []
-    for pattern in (f"{prediction.PREDICTIONS}-*", f"{prediction.REVIEW}-*",
-                    f"{prediction.DEAD_LETTER}-*",
-                    prediction.METRICS, f"{prediction.WINDOW_METRICS}-*", prediction.RUN,
-                    f"{prediction.BEAM_TEMP}*"):
+    for pattern in (
+        f"{prediction.PREDICTIONS}-*",
+        f"{prediction.REVIEW}-*",
+        f"{prediction.DEAD_LETTER}-*",
+        prediction.METRICS,
+        f"{prediction.WINDOW_METRICS}-*",
+        prediction.RUN,
+        f"{prediction.BEAM_TEMP}*",
+    ):
         found += tf.io.gfile.glob(os.path.join(out_dir, pattern))
     return sorted(found)
 
 
-def prepare_output_dir(out_dir: str, *, overwrite: bool, command: str,
-                       clear_claim: bool = False) -> claims.Claim:
-    """Claims `out_dir` for the run (`schemas.claims`), then refuses to mix runs: existing
-    outputs need `overwrite`, which deletes them first. Returns the claim (the caller releases
-    it when the run ends).
+def claim_output_dir(
+    out_dir: str, *, overwrite: bool, command: str, clear_claim: bool = False
+) -> contextlib.AbstractContextManager[claims.Claim]:
+    """Claims `out_dir` for the run for the duration of a `with` block (`claims.claimed`),
+    then refuses to mix runs: existing outputs need `overwrite`, which deletes them first.
 
     Raises:
       ConfigError: `out_dir` is a dataset directory (whatever `overwrite` says), another job
         holds the directory, it holds outputs and `overwrite` is false, or it cannot be written.
     """
-    marks = [name for name in (dataset.METADATA, dataset.COMPLETED)
-             if tf.io.gfile.exists(os.path.join(out_dir, name))]
+    marks = [
+        name
+        for name in (dataset.METADATA, dataset.COMPLETED)
+        if tf.io.gfile.exists(os.path.join(out_dir, name))
+    ]
     if marks:
-        raise ConfigError("out_dir", out_dir, f"is a dataset directory (it holds "
-                          f"{' and '.join(marks)}); expected a directory of its own for the "
-                          f"predictions")
-    return claims.acquire_cleared(out_dir, command=command, leftovers=lambda: output_files(out_dir),
-                                  holds="prediction outputs", overwrite=overwrite,
-                                  clear_stale=clear_claim)
+        raise ConfigError(
+            "out_dir",
+            out_dir,
+            f"is a dataset directory (it holds "
+            f"{' and '.join(marks)}); expected a directory of its own for the "
+            f"predictions",
+        )
+    return claims.claimed(
+        out_dir,
+        command=command,
+        leftovers=lambda: output_files(out_dir),
+        holds="prediction outputs",
+        overwrite=overwrite,
+        clear_stale=clear_claim,
+    )

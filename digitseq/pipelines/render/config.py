@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from digitseq.pipelines.render import params as params_lib
-from digitseq.schemas import dataset
 from digitseq.core.errors import ConfigError
 from digitseq.core.options import check_finite, option
+from digitseq.pipelines.render import params as params_lib
+from digitseq.schemas import dataset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,13 +55,20 @@ class RenderConfig:
         if self.shards is not None and self.shards < 1:
             raise ConfigError("shards", self.shards, "expected at least 1")
         if self.fonts is not None and not self.params.font_fraction:
-            raise ConfigError("fonts", self.fonts, "no string would use them: expected "
-                              "font_fraction above 0 (or a preset that sets it)",
-                              others=["font_fraction"])
+            raise ConfigError(
+                "fonts",
+                self.fonts,
+                "no string would use them: expected "
+                "font_fraction above 0 (or a preset that sets it)",
+                others=["font_fraction"],
+            )
         if self.fonts is None and self.params.font_fraction:
-            raise ConfigError("font_fraction", self.params.font_fraction,
-                              "expected fonts, the font directory to draw those strings from",
-                              others=["fonts"])
+            raise ConfigError(
+                "font_fraction",
+                self.params.font_fraction,
+                "expected fonts, the font directory to draw those strings from",
+                others=["fonts"],
+            )
 
     @property
     def counts(self) -> dict[str, int]:

@@ -1,6 +1,6 @@
 """Font families as a digit source: each font file's ten digit glyphs as 28x28 images like MNIST's.
 
-A font directory (`digitseq render --fonts DIR`, local or any scheme `schemas.storage` admits)
+A font directory (`digitseq render --fonts DIR`, local or any scheme `core.storage` admits)
 holds one folder per family with that family's font files (TTF, OTF, WOFF, WOFF2; several weights
 of a family go in its folder); a font file directly in DIR is a family of its own, named by its
 file name without the suffix; names starting with a dot are skipped. `tools/fetch_fonts.py` fills
@@ -24,14 +24,14 @@ import dataclasses
 import hashlib
 import io
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
-from digitseq.pipelines.render.mnist import IMAGE_SIZE
-from digitseq.schemas import dataset
 from digitseq.core import storage
 from digitseq.core.errors import InvalidInputError
+from digitseq.pipelines.render.mnist import IMAGE_SIZE
+from digitseq.schemas import dataset
 
 FONT_SUFFIXES = (".ttf", ".otf", ".woff", ".woff2")
 DRAW_SIZE = 128
@@ -64,8 +64,9 @@ class FontGlyphs:
 
     def split_files(self, split: str) -> np.ndarray:
         """Indices of the files whose family belongs to `split`."""
-        return np.array([i for i, family in enumerate(self.families)
-                         if family_split(family) == split], np.int64)
+        return np.array(
+            [i for i, family in enumerate(self.families) if family_split(family) == split], np.int64
+        )
 
     def split_families(self) -> dict[str, list[str]]:
         """The families of each split, sorted."""
@@ -86,12 +87,16 @@ class FontGlyphs:
                 f"{'s' if len(empty) > 1 else ''} would get no font family; each split asked "
                 f"for sequences needs at least 1 family of its own (families go to splits by "
                 f"name), and the {count} famil{'y' if count == 1 else 'ies'} here give"
-                f"{'s' if count == 1 else ''} {have}")
+                f"{'s' if count == 1 else ''} {have}"
+            )
 
     def metadata(self) -> dict:
         """What `metadata.json` records of the fonts: location, families per split, files."""
-        return {"location": self.location, "families": self.split_families(),
-                "sha256": dict(zip(self.files, self.sha256))}
+        return {
+            "location": self.location,
+            "families": self.split_families(),
+            "sha256": dict(zip(self.files, self.sha256)),
+        }
 
 
 def family_split(family: str) -> str:
@@ -126,8 +131,10 @@ def find_fonts(location: str) -> dict[str, str]:
         elif entry.lower().endswith(FONT_SUFFIXES):
             found[entry] = os.path.splitext(entry)[0]
     if not found:
-        raise InvalidInputError(f"--fonts {location}: no font file ({', '.join(FONT_SUFFIXES)}) "
-                                f"in it or in its family folders")
+        raise InvalidInputError(
+            f"--fonts {location}: no font file ({', '.join(FONT_SUFFIXES)}) "
+            f"in it or in its family folders"
+        )
     return found
 
 
@@ -147,8 +154,13 @@ def load(location: str) -> FontGlyphs:
         data = storage.read_bytes(path)
         images.append(draw_digits(data, name=path))
         digests.append(hashlib.sha256(data).hexdigest())
-    return FontGlyphs(location=location, files=tuple(fonts), families=tuple(fonts.values()),
-                      images=np.stack(images), sha256=tuple(digests))
+    return FontGlyphs(
+        location=location,
+        files=tuple(fonts),
+        families=tuple(fonts.values()),
+        images=np.stack(images),
+        sha256=tuple(digests),
+    )
 
 
 def draw_digits(data: bytes, *, name: str) -> np.ndarray:
@@ -162,15 +174,15 @@ def draw_digits(data: bytes, *, name: str) -> np.ndarray:
     try:
         font = ImageFont.truetype(io.BytesIO(data), DRAW_SIZE)
     except OSError as err:
-        raise InvalidInputError(f"font {name}: not a font file FreeType can open ({err})") \
-            from None
+        raise InvalidInputError(f"font {name}: not a font file FreeType can open ({err})") from None
     missing_glyph = _draw(font, _MISSING)
     glyphs = []
     for digit in range(10):
         glyph = _draw(font, str(digit))
         if not glyph.any() or np.array_equal(glyph, missing_glyph):
-            raise InvalidInputError(f"font {name}: has no glyph for the digit {digit}; expected "
-                                    f"all ten digits")
+            raise InvalidInputError(
+                f"font {name}: has no glyph for the digit {digit}; expected all ten digits"
+            )
         glyphs.append(to_mnist_box(glyph))
     return np.stack(glyphs)
 
@@ -186,7 +198,7 @@ def _draw(font, text: str) -> np.ndarray:
     rows, columns = np.flatnonzero(array.max(1)), np.flatnonzero(array.max(0))
     if not len(rows):
         return np.zeros((0, 0), np.uint8)
-    return array[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+    return array[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
 
 
 def to_mnist_box(ink: np.ndarray) -> np.ndarray:
@@ -199,11 +211,11 @@ def to_mnist_box(ink: np.ndarray) -> np.ndarray:
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     small = np.asarray(Image.fromarray(ink).resize(size, Image.LANCZOS), np.float64)
     small = np.clip(small * (255.0 / max(small.max(), 1.0)), 0, 255)
-    rows, columns = np.mgrid[0:small.shape[0], 0:small.shape[1]]
+    rows, columns = np.mgrid[0 : small.shape[0], 0 : small.shape[1]]
     total = small.sum()
     centre_y, centre_x = (rows * small).sum() / total, (columns * small).sum() / total
     top = int(np.clip(round((IMAGE_SIZE - 1) / 2 - centre_y), 0, IMAGE_SIZE - small.shape[0]))
     left = int(np.clip(round((IMAGE_SIZE - 1) / 2 - centre_x), 0, IMAGE_SIZE - small.shape[1]))
     box = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    box[top:top + small.shape[0], left:left + small.shape[1]] = np.rint(small).astype(np.uint8)
+    box[top : top + small.shape[0], left : left + small.shape[1]] = np.rint(small).astype(np.uint8)
     return box

@@ -102,8 +102,9 @@ def _shifted(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """`image` moved by `dy` rows and `dx` columns, zero-filled."""
     height, width = image.shape
     out = np.zeros_like(image)
-    out[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
-        image[max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
+    out[max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)] = image[
+        max(-dy, 0) : height - max(dy, 0), max(-dx, 0) : width - max(dx, 0)
+    ]
     return out
 
 
@@ -112,8 +113,15 @@ def shift_vertically(image: np.ndarray, shift: int) -> np.ndarray:
     return _shifted(image, shift, 0)
 
 
-def vary(digit: np.ndarray, *, scale: float = 1.0, slant: float = 0.0, rotation: float = 0.0,
-         thickness: int = 0, shift: int = 0) -> np.ndarray:
+def vary(
+    digit: np.ndarray,
+    *,
+    scale: float = 1.0,
+    slant: float = 0.0,
+    rotation: float = 0.0,
+    thickness: int = 0,
+    shift: int = 0,
+) -> np.ndarray:
     """One digit as someone might have written it: warped, thickened or thinned, shifted.
 
     Args:
@@ -129,8 +137,14 @@ def vary(digit: np.ndarray, *, scale: float = 1.0, slant: float = 0.0, rotation:
     """
     if (scale, slant, rotation, thickness, shift) == (1.0, 0.0, 0.0, 0, 0):
         return digit
-    return vary_each(digit[None], scale=[scale], slant=[slant], rotation=[rotation],
-                     thickness=[thickness], shift=[shift])[0]
+    return vary_each(
+        digit[None],
+        scale=[scale],
+        slant=[slant],
+        rotation=[rotation],
+        thickness=[thickness],
+        shift=[shift],
+    )[0]
 
 
 def vary_each(digits: np.ndarray, *, scale, slant, rotation, thickness, shift) -> np.ndarray:
@@ -139,24 +153,33 @@ def vary_each(digits: np.ndarray, *, scale, slant, rotation, thickness, shift) -
     together, then thickened and shifted by the batched steps below (exact on uint8)."""
     result = np.array(digits, np.uint8)
     scale, slant, rotation, thickness, shift = (
-        np.asarray(v) for v in (scale, slant, rotation, thickness, shift))
+        np.asarray(v) for v in (scale, slant, rotation, thickness, shift)
+    )
     warped = np.flatnonzero((scale != 1.0) | (slant != 0.0) | (rotation != 0.0))
     if len(warped):
-        result[warped] = _warp_each(result[warped], np.stack([
-            affine_matrix(scale=float(scale[i]), slant=float(slant[i]),
-                          rotation=float(rotation[i])) for i in warped.tolist()]))
+        result[warped] = _warp_each(
+            result[warped],
+            np.stack(
+                [
+                    affine_matrix(
+                        scale=float(scale[i]), slant=float(slant[i]), rotation=float(rotation[i])
+                    )
+                    for i in warped.tolist()
+                ]
+            ),
+        )
     result = thicken_batch(result, thickness)
     return shift_batch(result, shift) if shift.any() else result
 
 
-# Many digits at a time (issue 16): writers' styles, elastic distortion, continuous stroke width.
+# Many digits at a time: writers' styles, elastic distortion, continuous stroke width.
 # `vary_batch` renders a batch of digits with one set of numpy operations per step, in float32.
 # It is not the per-digit path above: its bytes differ from `vary`'s for the same values, so the
-# layouts that need none of its options (`RenderParams.legacy`) keep `vary`.
+# layouts that need none of its options (`RenderParams.digit_by_digit`) keep `vary`.
 
 ELASTIC_TRUNCATE = 4.0
 """The Gaussian kernel of the elastic field is cut at this many sigmas (as scipy's default)."""
-DISPLACEMENT_STEP = 2.0 ** -10
+DISPLACEMENT_STEP = 2.0**-10
 """Displacements are rounded to this many pixels, so the matrix products that smooth them (whose
 summation order may depend on the BLAS build) give the same field on every worker."""
 _PAD = 2
@@ -203,13 +226,16 @@ def elastic_field(noise: np.ndarray, alpha: np.ndarray, sigma: float) -> np.ndar
     along = (noise.reshape(-1, width) @ columns.T).reshape(count * parts, height, width)
     smoothed = rows @ along.transpose(1, 0, 2).reshape(height, -1)
     smoothed = smoothed.reshape(height, count, parts, width).transpose(1, 2, 0, 3)
-    field = smoothed * (np.asarray(alpha, np.float32) / np.float32(DISPLACEMENT_STEP))[
-        :, None, None, None]
+    field = (
+        smoothed
+        * (np.asarray(alpha, np.float32) / np.float32(DISPLACEMENT_STEP))[:, None, None, None]
+    )
     return np.round(field) * np.float32(DISPLACEMENT_STEP)
 
 
-def inverse_matrices(*, scale: np.ndarray, slant: np.ndarray, rotation: np.ndarray,
-                     aspect: np.ndarray) -> np.ndarray:
+def inverse_matrices(
+    *, scale: np.ndarray, slant: np.ndarray, rotation: np.ndarray, aspect: np.ndarray
+) -> np.ndarray:
     """`[n, 2, 2]` inverses of `affine_matrix(...) @ diag(aspect, 1)` per digit: the map from an
     output offset back to its source offset (the aspect stretches before slant and rotation)."""
     angles = [math.radians(a) for a in np.asarray(rotation, np.float64).tolist()]
@@ -217,16 +243,26 @@ def inverse_matrices(*, scale: np.ndarray, slant: np.ndarray, rotation: np.ndarr
     sin = np.array([math.sin(a) for a in angles])
     scale, slant = np.asarray(scale, np.float64), np.asarray(slant, np.float64)
     across = np.asarray(aspect, np.float64) * scale
-    forward = np.stack([np.stack([cos * across, sin * scale - cos * slant * scale], -1),
-                        np.stack([-sin * across, cos * scale + sin * slant * scale], -1)], -2)
+    forward = np.stack(
+        [
+            np.stack([cos * across, sin * scale - cos * slant * scale], -1),
+            np.stack([-sin * across, cos * scale + sin * slant * scale], -1),
+        ],
+        -2,
+    )
     a, b = forward[:, 0, 0], forward[:, 0, 1]
     c, d = forward[:, 1, 0], forward[:, 1, 1]
     det = a * d - b * c
     return np.stack([np.stack([d, -b], -1), np.stack([-c, a], -1)], -2) / det[:, None, None]
 
 
-def warp_batch(digits: np.ndarray, inverse: np.ndarray, widths: np.ndarray, canvas: int,
-               displacement: np.ndarray | None = None) -> np.ndarray:
+def warp_batch(
+    digits: np.ndarray,
+    inverse: np.ndarray,
+    widths: np.ndarray,
+    canvas: int,
+    displacement: np.ndarray | None = None,
+) -> np.ndarray:
     """Each digit warped into the left `widths[i]` columns of a `[height, canvas]` box.
 
     An output pixel at offset `o` from its box centre (`((widths[i] - 1) / 2, (height - 1) / 2)`),
@@ -245,8 +281,10 @@ def warp_batch(digits: np.ndarray, inverse: np.ndarray, widths: np.ndarray, canv
     """
     count, height, width = digits.shape
     inverse = inverse.astype(np.float32)
-    dx = (np.arange(canvas, dtype=np.float32)[None, None, :]
-          - ((np.asarray(widths, np.float32) - 1) / 2)[:, None, None])
+    dx = (
+        np.arange(canvas, dtype=np.float32)[None, None, :]
+        - ((np.asarray(widths, np.float32) - 1) / 2)[:, None, None]
+    )
     dy = (np.arange(height, dtype=np.float32) - np.float32((height - 1) / 2))[None, :, None]
     if displacement is not None:
         dx, dy = dx + displacement[:, 0], dy + displacement[:, 1]
@@ -262,9 +300,19 @@ def warp_batch(digits: np.ndarray, inverse: np.ndarray, widths: np.ndarray, canv
     padded = np.pad(to_uint8(digits), ((0, 0), (_PAD, _PAD + 1), (_PAD, _PAD)))
     flat = np.pad(padded.reshape(count, -1), ((0, 0), (0, 1)))
     # The four neighbours of every source pixel packed into one uint32, so one gather fetches all.
-    corners = np.stack([flat[:, :rows * stride], flat[:, 1:rows * stride + 1],
-                        flat[:, stride:(rows + 1) * stride],
-                        flat[:, stride + 1:(rows + 1) * stride + 1]], -1).view(np.uint32).ravel()
+    corners = (
+        np.stack(
+            [
+                flat[:, : rows * stride],
+                flat[:, 1 : rows * stride + 1],
+                flat[:, stride : (rows + 1) * stride],
+                flat[:, stride + 1 : (rows + 1) * stride + 1],
+            ],
+            -1,
+        )
+        .view(np.uint32)
+        .ravel()
+    )
     base = np.arange(count, dtype=np.int64) * (rows * stride) + _PAD * stride + _PAD
     index = (y0 * stride + x0).astype(np.int64) + base[:, None, None]
     packed = np.take(corners, index.ravel())
@@ -288,8 +336,11 @@ def _cross(images: np.ndarray, combine) -> np.ndarray:
     padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
     result = images.copy()
     for dy, dx in _CROSS:
-        combine(result, padded[:, 1 + dy:padded.shape[1] - 1 + dy,
-                               1 + dx:padded.shape[2] - 1 + dx], out=result)
+        combine(
+            result,
+            padded[:, 1 + dy : padded.shape[1] - 1 + dy, 1 + dx : padded.shape[2] - 1 + dx],
+            out=result,
+        )
     return result
 
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -30,11 +31,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.utils import shared
 
 from digitseq.pipelines import dataset_writer
+from digitseq.pipelines.render import drawing, planning
+from digitseq.pipelines.render import fonts as fonts_lib
+from digitseq.pipelines.render import mnist as mnist_lib
+from digitseq.pipelines.render import params as params_lib
 from digitseq.pipelines.render.config import RenderConfig
-from digitseq.pipelines.render import drawing, fonts as fonts_lib, mnist as mnist_lib
-from digitseq.pipelines.render import params as params_lib, planning
 from digitseq.pipelines.statistics import MergeRowMomentsFn, RowMomentsFn
-from digitseq.core import claims
 from digitseq.schemas import dataset, record
 
 logger = logging.getLogger(__name__)
@@ -68,9 +70,16 @@ class RenderShardFn(beam.DoFn):
         `params.font_fraction` is above 0.
     """
 
-    def __init__(self, *, out_dir: str, mnist_location: str, params: params_lib.RenderParams,
-                 seed: int, pools: Mapping[str, np.ndarray],
-                 fonts: fonts_lib.FontGlyphs | None = None):
+    def __init__(
+        self,
+        *,
+        out_dir: str,
+        mnist_location: str,
+        params: params_lib.RenderParams,
+        seed: int,
+        pools: Mapping[str, np.ndarray],
+        fonts: fonts_lib.FontGlyphs | None = None,
+    ):
         super().__init__()
         self._out_dir, self._location, self._params = out_dir, mnist_location, params
         self._seed, self._pools, self._fonts = seed, dict(pools), fonts
@@ -81,7 +90,8 @@ class RenderShardFn(beam.DoFn):
 
     def setup(self):
         self._mnist = _MNIST_HANDLE.acquire(
-            lambda: _Loaded(mnist_lib.load(self._location)), tag=self._location)
+            lambda: _Loaded(mnist_lib.load(self._location)), tag=self._location
+        )
 
     def process(self, plan: planning.ShardPlan):
         source = getattr(self._mnist.value, planning.source_split(plan.split))
@@ -90,25 +100,40 @@ class RenderShardFn(beam.DoFn):
         accumulator = stats.create_accumulator() if stats else None
 
         def serialized():
-            for rendered in drawing.render_shard(plan, self._params, seed=self._seed,
-                                                 pool=self._pools[plan.split],
-                                                 mnist_split=source, fonts=self._fonts):
+            for rendered in drawing.render_shard(
+                plan,
+                self._params,
+                seed=self._seed,
+                pool=self._pools[plan.split],
+                mnist_split=source,
+                fonts=self._fonts,
+            ):
                 widths[rendered.image.shape[1]] += 1
                 if rendered.squeezed:
                     self._squeezed.inc()
                 if stats:
                     stats.add_input(accumulator, rendered.image)
                 yield record.to_example(
-                    record_id=rendered.record_id, image=rendered.image, label=rendered.label,
-                    source_index=rendered.source_index, digit_left=rendered.digit_left)
+                    record_id=rendered.record_id,
+                    image=rendered.image,
+                    label=rendered.label,
+                    source_index=rendered.source_index,
+                    digit_left=rendered.digit_left,
+                )
 
         size = dataset_writer.write_shard(serialized(), out_dir=self._out_dir, path=plan.path)
         self._records.inc(plan.count)
         self._shards.inc()
         self._bytes.inc(size)
         yield dataset_writer.WrittenShard(
-            path=plan.path, split=plan.split, length=plan.length, max_width=plan.max_width,
-            records=plan.count, bytes=size, widths=dict(widths))
+            path=plan.path,
+            split=plan.split,
+            length=plan.length,
+            max_width=plan.max_width,
+            records=plan.count,
+            bytes=size,
+            widths=dict(widths),
+        )
         if stats:
             yield beam.pvalue.TaggedOutput(MOMENTS, stats.extract_output(accumulator))
 
@@ -122,14 +147,17 @@ class RenderShards(beam.PTransform):
         self._fn = RenderShardFn(**kwargs)
 
     def expand(self, plans):
-        outputs = (plans
-                   | "DistributeShards" >> beam.Reshuffle()
-                   | "RenderAndWrite" >> beam.ParDo(self._fn).with_outputs(MOMENTS, main=SHARDS))
+        outputs = (
+            plans
+            | "DistributeShards" >> beam.Reshuffle()
+            | "RenderAndWrite" >> beam.ParDo(self._fn).with_outputs(MOMENTS, main=SHARDS)
+        )
         return {SHARDS: outputs[SHARDS], MOMENTS: outputs[MOMENTS]}
 
 
-def _write_dataset_info(shards: list[dataset_writer.WrittenShard], stats, *, out_dir: str,
-                        info: Mapping[str, Any]) -> None:
+def _write_dataset_info(
+    shards: list[dataset_writer.WrittenShard], stats, *, out_dir: str, info: Mapping[str, Any]
+) -> None:
     metadata = dataset_writer.build_metadata(shards, info, height=mnist_lib.IMAGE_SIZE)
     dataset_writer.write_info(out_dir, stats=stats.to_json(), metadata=metadata)
 
@@ -139,7 +167,7 @@ class RenderDataset(beam.PTransform):
     launcher writes `COMPLETED`, `dataset_writer.complete`).
 
     Args:
-      out_dir: the dataset directory (prepared by `dataset_writer.prepare`).
+      out_dir: the dataset directory (claimed by `dataset_writer.claim_dataset`).
       mnist_location: where workers load MNIST from (see `pipelines.render.mnist`).
       params: how sequences look.
       seed: the global seed every shard's seed derives from.
@@ -149,48 +177,78 @@ class RenderDataset(beam.PTransform):
       fonts: the font glyphs when `params.font_fraction` is above 0.
     """
 
-    def __init__(self, *, out_dir: str, mnist_location: str, params: params_lib.RenderParams,
-                 seed: int, plans: Sequence[planning.ShardPlan],
-                 pools: Mapping[str, np.ndarray], info: Mapping[str, Any],
-                 fonts: fonts_lib.FontGlyphs | None = None):
+    def __init__(
+        self,
+        *,
+        out_dir: str,
+        mnist_location: str,
+        params: params_lib.RenderParams,
+        seed: int,
+        plans: Sequence[planning.ShardPlan],
+        pools: Mapping[str, np.ndarray],
+        info: Mapping[str, Any],
+        fonts: fonts_lib.FontGlyphs | None = None,
+    ):
         super().__init__()
         self._out_dir, self._location, self._params = out_dir, mnist_location, params
         self._seed, self._plans, self._pools, self._info = seed, list(plans), pools, dict(info)
         self._fonts = fonts
 
     def expand(self, pbegin):
-        shards = (pbegin
-                  | "PlanShards" >> beam.Create(self._plans, reshuffle=False)
-                  | "RenderShards" >> RenderShards(
-                      out_dir=self._out_dir, mnist_location=self._location, params=self._params,
-                      seed=self._seed, pools=self._pools, fonts=self._fonts))
+        shards = (
+            pbegin
+            | "PlanShards" >> beam.Create(self._plans, reshuffle=False)
+            | "RenderShards"
+            >> RenderShards(
+                out_dir=self._out_dir,
+                mnist_location=self._location,
+                params=self._params,
+                seed=self._seed,
+                pools=self._pools,
+                fonts=self._fonts,
+            )
+        )
         stats = shards[MOMENTS] | "TrainStats" >> beam.CombineGlobally(
-            MergeRowMomentsFn(height=mnist_lib.IMAGE_SIZE))
-        return (shards[SHARDS]
-                | "CollectShards" >> beam.combiners.ToList()
-                | "WriteDatasetInfo" >> beam.Map(
-                    _write_dataset_info, beam.pvalue.AsSingleton(stats), out_dir=self._out_dir,
-                    info=self._info))
+            MergeRowMomentsFn(height=mnist_lib.IMAGE_SIZE)
+        )
+        return (
+            shards[SHARDS]
+            | "CollectShards" >> beam.combiners.ToList()
+            | "WriteDatasetInfo"
+            >> beam.Map(
+                _write_dataset_info,
+                beam.pvalue.AsSingleton(stats),
+                out_dir=self._out_dir,
+                info=self._info,
+            )
+        )
 
 
-def render_dataset(config: RenderConfig,
-                   pipeline_options: PipelineOptions | None = None) -> dict[str, Any]:
+def render_dataset(
+    config: RenderConfig, pipeline_options: PipelineOptions | None = None
+) -> dict[str, Any]:
     """Validates everything it can up front, runs the render pipeline, returns `metadata.json`."""
     mnist = mnist_lib.load(mnist_lib.default_location(config.mnist))
     planning.check_pools(mnist, config.counts)
     fonts = fonts_lib.load(config.fonts) if config.fonts is not None else None
     if fonts is not None:
         fonts.check_splits(config.counts)
-    plans = planning.plan_shards(config.params, config.counts, seed=config.seed,
-                                 shards=config.shards)
-    pools = {split: planning.digit_pool(getattr(mnist, planning.source_split(split)), split)
-             for split in dataset.SPLITS}
-    claim = dataset_writer.prepare(config.out_dir, overwrite=config.overwrite, command=COMMAND,
-                                   clear_claim=config.clear_claim)
-    try:
+    plans = planning.plan_shards(
+        config.params, config.counts, seed=config.seed, shards=config.shards
+    )
+    pools = {
+        split: planning.digit_pool(getattr(mnist, planning.source_split(split)), split)
+        for split in dataset.SPLITS
+    }
+    with dataset_writer.claim_dataset(
+        config.out_dir, overwrite=config.overwrite, command=COMMAND, clear_claim=config.clear_claim
+    ) as claim:
         info = {
-            "params": {**config.params.metadata(), "counts": config.counts,
-                       "shards": config.shards},
+            "params": {
+                **config.params.metadata(),
+                "counts": config.counts,
+                "shards": config.shards,
+            },
             "seed": config.seed,
             "source": {"location": mnist.location, "kind": mnist.kind, "sha256": mnist.sha256},
             **({"fonts": fonts.metadata()} if fonts is not None else {}),
@@ -198,9 +256,14 @@ def render_dataset(config: RenderConfig,
         logger.info("Rendering %s into %s: %d shards", config.counts, config.out_dir, len(plans))
         with beam.Pipeline(options=pipeline_options or PipelineOptions()) as pipeline:
             _ = pipeline | "RenderDataset" >> RenderDataset(
-                out_dir=config.out_dir, mnist_location=mnist.location, params=config.params,
-                seed=config.seed, plans=plans, pools=pools, info=info, fonts=fonts)
+                out_dir=config.out_dir,
+                mnist_location=mnist.location,
+                params=config.params,
+                seed=config.seed,
+                plans=plans,
+                pools=pools,
+                info=info,
+                fonts=fonts,
+            )
         dataset_writer.complete(claim)
-    finally:
-        claims.release(claim)
     return dataset.load_metadata(config.out_dir)

@@ -76,8 +76,11 @@ def default_location(flag: str | None = None) -> str:
     keras_cache = KERAS_CACHE.expanduser()
     if keras_cache.exists():
         return str(keras_cache)
-    logger.info("No --mnist, $MNIST_DIR or %s: using the MNIST sample bundled with digitseq "
-                 "(%s)", KERAS_CACHE, SAMPLE_PATH)
+    logger.info(
+        "No --mnist, $MNIST_DIR or %s: using the MNIST sample bundled with digitseq (%s)",
+        KERAS_CACHE,
+        SAMPLE_PATH,
+    )
     return SAMPLE
 
 
@@ -97,7 +100,8 @@ def load(location: str) -> Mnist:
     if not tf.io.gfile.isdir(location):
         raise InvalidInputError(
             f"MNIST source {location}: not a directory with the IDX files, not an .npz file and "
-            f"not '{SAMPLE}'")
+            f"not '{SAMPLE}'"
+        )
     splits, sha256 = {}, {}
     for split, (images_name, labels_name) in IDX_FILES.items():
         images_path, images_sha = _find_idx(location, images_name)
@@ -107,8 +111,9 @@ def load(location: str) -> Mnist:
         sha256[os.path.basename(images_path)] = images_sha
         sha256[os.path.basename(labels_path)] = labels_sha
         splits[split] = _make_split(images, labels, None, where=f"{images_path} / {labels_path}")
-    return Mnist(train=splits["train"], test=splits["test"], location=location, kind="idx",
-                 sha256=sha256)
+    return Mnist(
+        train=splits["train"], test=splits["test"], location=location, kind="idx", sha256=sha256
+    )
 
 
 def read_idx(path: str, *, expected_magic: int) -> np.ndarray:
@@ -130,19 +135,22 @@ def read_idx(path: str, *, expected_magic: int) -> np.ndarray:
     if magic != expected_magic:
         raise InvalidInputError(
             f"{path}: magic number {magic}, expected {expected_magic} "
-            f"({'images' if expected_magic == IMAGES_MAGIC else 'labels'}, unsigned bytes)")
+            f"({'images' if expected_magic == IMAGES_MAGIC else 'labels'}, unsigned bytes)"
+        )
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     if ndim == 3 and dims[1:] != [IMAGE_SIZE, IMAGE_SIZE]:
         raise InvalidInputError(
-            f"{path}: images of {dims[1]}x{dims[2]} pixels, expected {IMAGE_SIZE}x{IMAGE_SIZE}")
+            f"{path}: images of {dims[1]}x{dims[2]} pixels, expected {IMAGE_SIZE}x{IMAGE_SIZE}"
+        )
     expected_size = header + int(np.prod(dims))
     if len(data) != expected_size:
         state = "truncated" if len(data) < expected_size else "longer than its header says"
         raise InvalidInputError(
             f"{path}: {state}: {len(data)} bytes after decompression, expected {expected_size} "
-            f"for shape {dims}")
+            f"for shape {dims}"
+        )
     return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
 
 
@@ -155,7 +163,8 @@ def _find_idx(directory: str, name: str) -> tuple[str, str]:
             return path, hashlib.sha256(_read_bytes(path)).hexdigest()
     raise InvalidInputError(
         f"MNIST source {directory}: no {name}.gz or {name}; expected the four IDX files "
-        f"{', '.join(n for pair in IDX_FILES.values() for n in pair)} (gzip or raw)")
+        f"{', '.join(n for pair in IDX_FILES.values() for n in pair)} (gzip or raw)"
+    )
 
 
 def _read_bytes(path: str) -> bytes:
@@ -181,35 +190,47 @@ def _load_npz(path: str, *, kind: str, location: str) -> Mnist:
             if missing:
                 raise InvalidInputError(
                     f"{path}: arrays {sorted(missing)} missing, expected x_train, y_train, "
-                    f"x_test, y_test (Keras's mnist.npz layout)")
+                    f"x_test, y_test (Keras's mnist.npz layout)"
+                )
             indices = arrays[f"{split}_index"] if f"{split}_index" in arrays.files else None
-            splits[split] = _make_split(arrays[f"x_{split}"], arrays[f"y_{split}"], indices,
-                                        where=f"{path} [{split}]")
+            splits[split] = _make_split(
+                arrays[f"x_{split}"], arrays[f"y_{split}"], indices, where=f"{path} [{split}]"
+            )
     except InvalidInputError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise InvalidInputError(f"{path}: not a readable .npz file ({err})") from None
-    return Mnist(train=splits["train"], test=splits["test"], location=location, kind=kind,
-                 sha256={os.path.basename(path): hashlib.sha256(data).hexdigest()})
+    return Mnist(
+        train=splits["train"],
+        test=splits["test"],
+        location=location,
+        kind=kind,
+        sha256={os.path.basename(path): hashlib.sha256(data).hexdigest()},
+    )
 
 
-def _make_split(images: np.ndarray, labels: np.ndarray, indices: np.ndarray | None, *,
-                where: str) -> MnistSplit:
+def _make_split(
+    images: np.ndarray, labels: np.ndarray, indices: np.ndarray | None, *, where: str
+) -> MnistSplit:
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         raise InvalidInputError(
             f"{where}: images are {images.dtype} {list(images.shape)}, expected uint8 "
-            f"[n, {IMAGE_SIZE}, {IMAGE_SIZE}]")
+            f"[n, {IMAGE_SIZE}, {IMAGE_SIZE}]"
+        )
     labels = labels.reshape(-1)
     if len(images) != len(labels):
         raise InvalidInputError(
-            f"{where}: {len(images)} images but {len(labels)} labels, expected the same count")
+            f"{where}: {len(images)} images but {len(labels)} labels, expected the same count"
+        )
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
         bad = int(np.flatnonzero((labels < 0) | (labels > 9))[0])
         raise InvalidInputError(
-            f"{where}: label {int(labels[bad])} at index {bad}, expected digits 0..9")
+            f"{where}: label {int(labels[bad])} at index {bad}, expected digits 0..9"
+        )
     if indices is None:
         indices = np.arange(len(labels), dtype=np.int64)
     elif len(indices) != len(labels) or np.any(np.diff(indices) <= 0):
         raise InvalidInputError(f"{where}: index array must be increasing, one per image")
-    return MnistSplit(images=images, labels=labels.astype(np.uint8),
-                      indices=indices.astype(np.int64))
+    return MnistSplit(
+        images=images, labels=labels.astype(np.uint8), indices=indices.astype(np.int64)
+    )

@@ -40,7 +40,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -75,21 +75,41 @@ class ScanLook:
 
 def draw_looks(rng: np.random.Generator, params: RenderParams, count: int) -> list[ScanLook]:
     """`count` looks drawn from `rng` in a fixed order, field by field."""
-    integers = {name: rng.integers(low, high + 1, size=count) for name, (low, high) in (
-        ("height", params.scan_height), ("ink", params.scan_ink), ("paper", params.scan_paper))}
-    floats = {name: rng.uniform(*values, size=count) for name, values in (
-        ("noise", params.scan_noise), ("texture", params.scan_texture),
-        ("blur", params.scan_blur))}
+    integers = {
+        name: rng.integers(low, high + 1, size=count)
+        for name, (low, high) in (
+            ("height", params.scan_height),
+            ("ink", params.scan_ink),
+            ("paper", params.scan_paper),
+        )
+    }
+    floats = {
+        name: rng.uniform(*values, size=count)
+        for name, values in (
+            ("noise", params.scan_noise),
+            ("texture", params.scan_texture),
+            ("blur", params.scan_blur),
+        )
+    }
     jpeg = rng.integers(params.scan_jpeg[0], params.scan_jpeg[1] + 1, size=count)
     margin = rng.uniform(*params.scan_margin, size=count)
     tilt = rng.uniform(*params.scan_tilt, size=count)
-    seeds = rng.integers(0, 2 ** 63, size=count)
-    return [ScanLook(height=int(integers["height"][i]), ink=int(integers["ink"][i]),
-                     paper=int(integers["paper"][i]), noise=float(floats["noise"][i]),
-                     texture=float(floats["texture"][i]), blur=float(floats["blur"][i]),
-                     jpeg=int(jpeg[i]), margin=float(margin[i]), tilt=float(tilt[i]),
-                     seed=int(seeds[i]))
-            for i in range(count)]
+    seeds = rng.integers(0, 2**63, size=count)
+    return [
+        ScanLook(
+            height=int(integers["height"][i]),
+            ink=int(integers["ink"][i]),
+            paper=int(integers["paper"][i]),
+            noise=float(floats["noise"][i]),
+            texture=float(floats["texture"][i]),
+            blur=float(floats["blur"][i]),
+            jpeg=int(jpeg[i]),
+            margin=float(margin[i]),
+            tilt=float(tilt[i]),
+            seed=int(seeds[i]),
+        )
+        for i in range(count)
+    ]
 
 
 def scan(image: np.ndarray, look: ScanLook) -> np.ndarray:
@@ -112,20 +132,24 @@ def scan_batch(strings: Sequence[np.ndarray], looks: Sequence[ScanLook]) -> list
     import tensorflow as tf
 
     tilts = handwriting.inverse_matrices(
-        scale=np.ones(len(looks)), slant=np.zeros(len(looks)),
-        rotation=[look.tilt for look in looks], aspect=np.ones(len(looks)))
-    geometry = [_Geometry.of(image, look, tilt)
-                for image, look, tilt in zip(strings, looks, tilts)]
+        scale=np.ones(len(looks)),
+        slant=np.zeros(len(looks)),
+        rotation=[look.tilt for look in looks],
+        aspect=np.ones(len(looks)),
+    )
+    geometry = [_Geometry.of(image, look, tilt) for image, look, tilt in zip(strings, looks, tilts)]
     order = sorted(range(len(strings)), key=lambda i: geometry[i].size)
     papers: list[np.ndarray | None] = [None] * len(strings)
     for first in range(0, len(order), GROUP):
-        group = order[first:first + GROUP]
+        group = order[first : first + GROUP]
         greys = _paper_group(
-            [strings[i] for i in group], [looks[i] for i in group], [geometry[i] for i in group])
+            [strings[i] for i in group], [looks[i] for i in group], [geometry[i] for i in group]
+        )
         for i, grey in zip(group, greys):
             look = looks[i]
             noise = np.random.default_rng([look.seed, NOISE_STREAM]).random(
-                size=grey.shape, dtype=np.float32)
+                size=grey.shape, dtype=np.float32
+            )
             paper = handwriting.to_uint8(grey + np.float32(look.noise) * (2 * noise - 1))
             if look.jpeg:
                 encoded = tf.io.encode_jpeg(paper[..., None], quality=look.jpeg)
@@ -160,42 +184,64 @@ class _Geometry:
         centre_x = (cover[1] - 1) / 2 - margin
         centre_y = (cover[0] - 1) / 2 - margin - rise
         (a, b), (c, d) = tilt.tolist()
-        transform = (a / scale_x, b / scale_y, a * offset_x + b * offset_y + centre_x,
-                     c / scale_x, d / scale_y, c * offset_x + d * offset_y + centre_y, 0.0, 0.0)
+        transform = (
+            a / scale_x,
+            b / scale_y,
+            a * offset_x + b * offset_y + centre_x,
+            c / scale_x,
+            d / scale_y,
+            c * offset_x + d * offset_y + centre_y,
+            0.0,
+            0.0,
+        )
         # Sampling a smaller scan bilinearly smooths less than its pixels' area would: the
         # missing variance, (1 - factor^2) / 6 scan pixels squared, joins the blur.
         lost = max(0.0, 1.0 - min(scale_x, scale_y) ** 2) / 6
-        return cls(size=size, transform=transform, sigma=math.sqrt(look.blur ** 2 + lost))
+        return cls(size=size, transform=transform, sigma=math.sqrt(look.blur**2 + lost))
 
 
-def _paper_group(strings: list[np.ndarray], looks: list[ScanLook],
-                 geometry: list[_Geometry]) -> list[np.ndarray]:
+def _paper_group(
+    strings: list[np.ndarray], looks: list[ScanLook], geometry: list[_Geometry]
+) -> list[np.ndarray]:
     """The grey paper images (float32, before noise and rounding) of a group of strings."""
     rows = max(g.size[0] for g in geometry)
     columns = max(g.size[1] for g in geometry)
     width = max(image.shape[1] for image in strings)
     source = np.zeros((len(strings), IMAGE_SIZE, width, 1), np.float32)
     for i, image in enumerate(strings):
-        source[i, :, :image.shape[1], 0] = image
+        source[i, :, : image.shape[1], 0] = image
     source /= 255
     taps = [handwriting.gaussian_taps(g.sigma) for g in geometry]
     reach = max(len(t) for t in taps) // 2
     kernel = np.zeros((len(strings), 2 * reach + 1), np.float32)
     for i, t in enumerate(taps):
-        kernel[i, reach - len(t) // 2:reach + len(t) // 2 + 1] = t
-    grids = [np.random.default_rng([look.seed, TEXTURE_STREAM]).uniform(
-        -1, 1, size=(g.size[0] // TEXTURE_CELL + 2, g.size[1] // TEXTURE_CELL + 2))
-        for look, g in zip(looks, geometry)]
-    grid_batch = np.zeros((len(grids), rows // TEXTURE_CELL + 2, columns // TEXTURE_CELL + 2, 1),
-                          np.float32)
+        kernel[i, reach - len(t) // 2 : reach + len(t) // 2 + 1] = t
+    grids = [
+        np.random.default_rng([look.seed, TEXTURE_STREAM]).uniform(
+            -1, 1, size=(g.size[0] // TEXTURE_CELL + 2, g.size[1] // TEXTURE_CELL + 2)
+        )
+        for look, g in zip(looks, geometry)
+    ]
+    grid_batch = np.zeros(
+        (len(grids), rows // TEXTURE_CELL + 2, columns // TEXTURE_CELL + 2, 1), np.float32
+    )
     for i, grid in enumerate(grids):
-        grid_batch[i, :grid.shape[0], :grid.shape[1], 0] = grid
-    ink, bare, texture = (np.array([getattr(look, field) for look in looks], np.float32)
-                          for field in ("ink", "paper", "texture"))
+        grid_batch[i, : grid.shape[0], : grid.shape[1], 0] = grid
+    ink, bare, texture = (
+        np.array([getattr(look, field) for look in looks], np.float32)
+        for field in ("ink", "paper", "texture")
+    )
     greys = _paper_function()(
-        source, np.array([g.transform for g in geometry], np.float32),
-        np.array([rows, columns], np.int32), kernel, grid_batch, ink, bare, texture).numpy()
-    return [greys[i, :g.size[0], :g.size[1]] for i, g in enumerate(geometry)]
+        source,
+        np.array([g.transform for g in geometry], np.float32),
+        np.array([rows, columns], np.int32),
+        kernel,
+        grid_batch,
+        ink,
+        bare,
+        texture,
+    ).numpy()
+    return [greys[i, : g.size[0], : g.size[1]] for i, g in enumerate(geometry)]
 
 
 @functools.cache
@@ -206,27 +252,41 @@ def _paper_function():
     spec = tf.TensorSpec
     scalar = spec([None], tf.float32)
 
-    @tf.function(input_signature=[
-        spec([None, None, None, 1], tf.float32), spec([None, 8], tf.float32), spec([2], tf.int32),
-        spec([None, None], tf.float32),
-        spec([None, None, None, 1], tf.float32), scalar, scalar, scalar])
+    @tf.function(
+        input_signature=[
+            spec([None, None, None, 1], tf.float32),
+            spec([None, 8], tf.float32),
+            spec([2], tf.int32),
+            spec([None, None], tf.float32),
+            spec([None, None, None, 1], tf.float32),
+            scalar,
+            scalar,
+            scalar,
+        ]
+    )
     def paper(source, transforms, shape, kernel, grids, ink, bare, texture):
         cover = tf.raw_ops.ImageProjectiveTransformV3(
-            images=source, transforms=transforms, output_shape=shape, fill_value=0.0,
-            interpolation="BILINEAR", fill_mode="CONSTANT")[..., 0]
+            images=source,
+            transforms=transforms,
+            output_shape=shape,
+            fill_value=0.0,
+            interpolation="BILINEAR",
+            fill_mode="CONSTANT",
+        )[..., 0]
         # The blur: each string's own Gaussian, one axis after the other, zero outside its scan
         # (the strings are the channels of one depthwise convolution).
         channels = tf.transpose(cover, [1, 2, 0])[None]
         taps = tf.transpose(kernel)[:, None, :, None]
         channels = tf.nn.depthwise_conv2d(channels, taps, [1, 1, 1, 1], "SAME")
-        channels = tf.nn.depthwise_conv2d(channels, tf.transpose(taps, [1, 0, 2, 3]),
-                                          [1, 1, 1, 1], "SAME")
+        channels = tf.nn.depthwise_conv2d(
+            channels, tf.transpose(taps, [1, 0, 2, 3]), [1, 1, 1, 1], "SAME"
+        )
         cover = tf.transpose(channels[0], [2, 0, 1])
         grey = bare[:, None, None] - (bare - ink)[:, None, None] * tf.clip_by_value(cover, 0, 1)
         # The texture: each grid point every TEXTURE_CELL pixels, linear in between.
         cells = (tf.shape(grids)[1:3] - 1) * TEXTURE_CELL + 1
         smooth = tf.raw_ops.ResizeBilinear(images=grids, size=cells, align_corners=True)
-        return grey + texture[:, None, None] * smooth[:, :shape[0], :shape[1], 0]
+        return grey + texture[:, None, None] * smooth[:, : shape[0], : shape[1], 0]
 
     return paper
 

@@ -7,7 +7,7 @@ rotation, stroke thickness, vertical shift), so a sequence's width depends on it
 overlaps alone: `28 * n + sum(gaps) - sum(overlaps)`. With every option at its default the digits
 are the MNIST images side by side, pixel for pixel.
 
-Writers and paper (issue 16; every field neutral by default, so the layouts above render the same
+Writers and paper (every field neutral by default, so the layouts above render the same
 bytes): a string may have a writer's style (`writer_scale`, `writer_slant`, `aspect` and `stroke`
 drawn once per string, the per-digit `scale` and `slant` then acting as jitter around it), elastic
 distortion, a drifting baseline and a `spacing` that varies within the string. A digit's box is
@@ -27,9 +27,9 @@ import dataclasses
 import math
 from typing import Any
 
-from digitseq.pipelines.render.mnist import IMAGE_SIZE
 from digitseq.core.errors import ConfigError
 from digitseq.core.options import check_choice, check_finite, option
+from digitseq.pipelines.render.mnist import IMAGE_SIZE
 
 MODES = ("fixed", "variable")
 PRESET_NAMES = ("plain", "touching", "pan001", "writers", "scanned", "handwriting")
@@ -55,19 +55,59 @@ MAX_SCAN_MARGIN = 2.0
 MAX_SCAN_TILT = 10.0
 SCAN_WIDTH_FACTOR = 1.5
 """With `scan`, a bucket's boundary is this factor times the layout's (`max_width`)."""
-RANGES = ("gap", "overlap", "scale", "rotation", "slant", "thickness", "writer_scale",
-          "writer_slant", "aspect", "stroke", "elastic", "baseline", "spacing", "scan_height",
-          "scan_ink", "scan_paper", "scan_noise", "scan_texture", "scan_blur", "scan_jpeg",
-          "scan_margin", "scan_tilt")
+RANGES = (
+    "gap",
+    "overlap",
+    "scale",
+    "rotation",
+    "slant",
+    "thickness",
+    "writer_scale",
+    "writer_slant",
+    "aspect",
+    "stroke",
+    "elastic",
+    "baseline",
+    "spacing",
+    "scan_height",
+    "scan_ink",
+    "scan_paper",
+    "scan_noise",
+    "scan_texture",
+    "scan_blur",
+    "scan_jpeg",
+    "scan_margin",
+    "scan_tilt",
+)
 """The `RenderParams` fields that are `(MIN, MAX)` ranges."""
-WRITER_FIELDS = ("writer_scale", "writer_slant", "aspect", "stroke", "elastic", "elastic_sigma",
-                 "baseline", "spacing", "spacing_jitter")
-SCAN_FIELDS = ("scan", "scan_height", "scan_ink", "scan_paper", "scan_noise", "scan_texture",
-               "scan_blur", "scan_jpeg", "scan_margin", "scan_tilt")
+WRITER_FIELDS = (
+    "writer_scale",
+    "writer_slant",
+    "aspect",
+    "stroke",
+    "elastic",
+    "elastic_sigma",
+    "baseline",
+    "spacing",
+    "spacing_jitter",
+)
+SCAN_FIELDS = (
+    "scan",
+    "scan_height",
+    "scan_ink",
+    "scan_paper",
+    "scan_noise",
+    "scan_texture",
+    "scan_blur",
+    "scan_jpeg",
+    "scan_margin",
+    "scan_tilt",
+)
 FONT_FIELDS = ("font_fraction",)
-NEW_FIELDS = WRITER_FIELDS + SCAN_FIELDS + FONT_FIELDS
-"""The fields only the batched writer path draws; `metadata()` leaves them out while they hold
-their defaults, so the metadata of layouts without them does not mention them."""
+STYLE_FIELDS = WRITER_FIELDS + SCAN_FIELDS + FONT_FIELDS
+"""The writer, paper and font fields: only the batched writer path draws them; `metadata()`
+leaves them out while they hold their defaults, so the metadata of layouts without them does not
+mention them."""
 FONT_MARGIN = 4
 """Blank columns left and right of a string written in a font (about what an MNIST box leaves)."""
 FONT_GAP = 4
@@ -197,35 +237,62 @@ class RenderParams:
         if self.mode == "variable" and self.min_length < 1:
             raise ConfigError("min_length", self.min_length, "expected at least 1")
         if self.mode == "variable" and self.min_length > self.max_length:
-            raise ConfigError("min_length", self.min_length,
-                              f"expected at most max_length {self.max_length}",
-                              others=["max_length"])
+            raise ConfigError(
+                "min_length",
+                self.min_length,
+                f"expected at most max_length {self.max_length}",
+                others=["max_length"],
+            )
         if not 0 <= self.jitter < IMAGE_SIZE:
             raise ConfigError("jitter", self.jitter, f"expected 0..{IMAGE_SIZE - 1}")
         _check_range("gap", self.gap, "0 <= MIN <= MAX", low=0)
-        _check_range("overlap", self.overlap, f"0 <= MIN <= MAX <= {MAX_OVERLAP}", low=0,
-                     high=MAX_OVERLAP)
+        _check_range(
+            "overlap", self.overlap, f"0 <= MIN <= MAX <= {MAX_OVERLAP}", low=0, high=MAX_OVERLAP
+        )
         _check_range("scale", self.scale, "0 < MIN <= MAX", low=0, open_low=True)
-        _check_range("rotation", self.rotation, f"{-MAX_ROTATION:g} <= MIN <= MAX <= "
-                     f"{MAX_ROTATION:g}", low=-MAX_ROTATION, high=MAX_ROTATION)
-        _check_range("slant", self.slant, f"{-MAX_SLANT:g} <= MIN <= MAX <= {MAX_SLANT:g}",
-                     low=-MAX_SLANT, high=MAX_SLANT)
-        _check_range("thickness", self.thickness, f"{-MAX_THICKNESS} <= MIN <= MAX <= "
-                     f"{MAX_THICKNESS}", low=-MAX_THICKNESS, high=MAX_THICKNESS)
+        _check_range(
+            "rotation",
+            self.rotation,
+            f"{-MAX_ROTATION:g} <= MIN <= MAX <= {MAX_ROTATION:g}",
+            low=-MAX_ROTATION,
+            high=MAX_ROTATION,
+        )
+        _check_range(
+            "slant",
+            self.slant,
+            f"{-MAX_SLANT:g} <= MIN <= MAX <= {MAX_SLANT:g}",
+            low=-MAX_SLANT,
+            high=MAX_SLANT,
+        )
+        _check_range(
+            "thickness",
+            self.thickness,
+            f"{-MAX_THICKNESS} <= MIN <= MAX <= {MAX_THICKNESS}",
+            low=-MAX_THICKNESS,
+            high=MAX_THICKNESS,
+        )
         self._check_writer()
         self._check_scan()
         if not 0 <= self.font_fraction <= 1:
             raise ConfigError("font_fraction", self.font_fraction, "expected 0..1")
         if self.gap != (0, 0) and self.overlap != (0, 0):
-            raise ConfigError("gap", self.gap, f"digits are either apart or overlapping, but "
-                              f"overlap is {_pair(self.overlap)} too; expected one of them 0,0",
-                              others=["overlap"])
+            raise ConfigError(
+                "gap",
+                self.gap,
+                f"digits are either apart or overlapping, but "
+                f"overlap is {_pair(self.overlap)} too; expected one of them 0,0",
+                others=["overlap"],
+            )
 
     def _check_writer(self) -> None:
         _check_range("writer_scale", self.writer_scale, "0 < MIN <= MAX", low=0, open_low=True)
-        _check_range("writer_slant", self.writer_slant,
-                     f"{-MAX_SLANT:g} <= MIN <= MAX <= {MAX_SLANT:g}", low=-MAX_SLANT,
-                     high=MAX_SLANT)
+        _check_range(
+            "writer_slant",
+            self.writer_slant,
+            f"{-MAX_SLANT:g} <= MIN <= MAX <= {MAX_SLANT:g}",
+            low=-MAX_SLANT,
+            high=MAX_SLANT,
+        )
         _check_limits("aspect", self.aspect, ASPECT_LIMITS)
         _check_limits("stroke", self.stroke, STROKE_LIMITS)
         _check_limits("elastic", self.elastic, (0, MAX_ELASTIC))
@@ -235,31 +302,42 @@ class RenderParams:
         _check_limits("baseline", self.baseline, (-MAX_BASELINE, MAX_BASELINE))
         _check_limits("spacing", self.spacing, SPACING_LIMITS)
         if not 0 <= self.spacing_jitter <= MAX_SPACING_JITTER:
-            raise ConfigError("spacing_jitter", self.spacing_jitter,
-                              f"expected 0..{MAX_SPACING_JITTER:g}")
+            raise ConfigError(
+                "spacing_jitter", self.spacing_jitter, f"expected 0..{MAX_SPACING_JITTER:g}"
+            )
 
     def _check_scan(self) -> None:
         _check_limits("scan_height", self.scan_height, SCAN_HEIGHT_LIMITS)
         _check_limits("scan_paper", self.scan_paper, (MIN_SCAN_PAPER, 255))
         darkest = self.scan_paper[0] - MIN_SCAN_CONTRAST
-        _check_range("scan_ink", self.scan_ink, f"0 <= MIN <= MAX <= scan_paper MIN - "
-                     f"{MIN_SCAN_CONTRAST} ({darkest})", low=0, high=darkest,
-                     others=["scan_paper"])
+        _check_range(
+            "scan_ink",
+            self.scan_ink,
+            f"0 <= MIN <= MAX <= scan_paper MIN - {MIN_SCAN_CONTRAST} ({darkest})",
+            low=0,
+            high=darkest,
+            others=["scan_paper"],
+        )
         _check_limits("scan_noise", self.scan_noise, (0, MAX_SCAN_NOISE))
         _check_limits("scan_texture", self.scan_texture, (0, MAX_SCAN_TEXTURE))
         _check_limits("scan_blur", self.scan_blur, (0, MAX_SCAN_BLUR))
         if self.scan_jpeg != (0, 0):
             low, high = SCAN_JPEG_LIMITS
-            _check_range("scan_jpeg", self.scan_jpeg, f"0,0 (no JPEG) or {low} <= MIN <= MAX "
-                         f"<= {high}", low=low, high=high)
+            _check_range(
+                "scan_jpeg",
+                self.scan_jpeg,
+                f"0,0 (no JPEG) or {low} <= MIN <= MAX <= {high}",
+                low=low,
+                high=high,
+            )
         _check_limits("scan_margin", self.scan_margin, (0, MAX_SCAN_MARGIN))
         _check_limits("scan_tilt", self.scan_tilt, (-MAX_SCAN_TILT, MAX_SCAN_TILT))
 
     @property
-    def legacy(self) -> bool:
+    def digit_by_digit(self) -> bool:
         """Every writer, scan and font field at its default: rendered digit by digit
         (`pipelines.render.drawing.render_each`)."""
-        return all(getattr(self, name) == _DEFAULTS[name] for name in NEW_FIELDS)
+        return all(getattr(self, name) == _DEFAULTS[name] for name in STYLE_FIELDS)
 
     @property
     def box_width(self) -> int:
@@ -267,10 +345,10 @@ class RenderParams:
         return box_width(self.aspect[1])
 
     def metadata(self) -> dict[str, Any]:
-        """The fields as `metadata.json` records them: `NEW_FIELDS` only where they are not at
+        """The fields as `metadata.json` records them: `STYLE_FIELDS` only where they are not at
         their defaults (unless `scan` is on, which records every scan field)."""
         fields = dataclasses.asdict(self)
-        for name in NEW_FIELDS:
+        for name in STYLE_FIELDS:
             if fields[name] == _DEFAULTS[name] and not (self.scan and name in SCAN_FIELDS):
                 del fields[name]
         return fields
@@ -284,8 +362,9 @@ class RenderParams:
     def layout_width(self, length: int) -> int:
         """Widest layout (before any scan) a sequence of `length` digits can have."""
         box = self.box_width
-        most = self.gap[1] - self.overlap[0] + spacing_columns(self.spacing[1]
-                                                               + self.spacing_jitter)
+        most = (
+            self.gap[1] - self.overlap[0] + spacing_columns(self.spacing[1] + self.spacing_jitter)
+        )
         boxes = box + max(1, box + most) * (length - 1)
         if not self.font_fraction:
             return boxes
@@ -314,9 +393,16 @@ def _pair(values: tuple) -> str:
     return ",".join(f"{v:g}" for v in values)
 
 
-def _check_range(name: str, values: tuple, expected: str, *, low: float,
-                 high: float | None = None, open_low: bool = False,
-                 others: tuple[str, ...] | list[str] = ()) -> None:
+def _check_range(
+    name: str,
+    values: tuple,
+    expected: str,
+    *,
+    low: float,
+    high: float | None = None,
+    open_low: bool = False,
+    others: tuple[str, ...] | list[str] = (),
+) -> None:
     """Raises `ConfigError` naming field `name` unless `low <= MIN <= MAX <= high`."""
     least, most = values
     below = least <= low if open_low else least < low
@@ -332,24 +418,63 @@ def _check_limits(name: str, values: tuple, limits: tuple[float, float]) -> None
 
 PRESETS: dict[str, dict[str, Any]] = {  # keys: PRESET_NAMES
     "plain": {},
-    "touching": {"overlap": (0, 12), "scale": (0.85, 1.15), "rotation": (-8.0, 8.0),
-                 "slant": (-0.25, 0.25), "thickness": (0, 1), "jitter": 2},
+    "touching": {
+        "overlap": (0, 12),
+        "scale": (0.85, 1.15),
+        "rotation": (-8.0, 8.0),
+        "slant": (-0.25, 0.25),
+        "thickness": (0, 1),
+        "jitter": 2,
+    },
     "pan001": {"overlap": (15, 15)},
-    "writers": {"overlap": (0, 6), "scale": (0.95, 1.05), "rotation": (-4.0, 4.0),
-                "slant": (-0.06, 0.06), "jitter": 1, "writer_scale": (0.8, 1.1),
-                "writer_slant": (-0.3, 0.4), "aspect": (0.7, 1.25), "stroke": (-0.4, 1.5),
-                "elastic": (0.0, 34.0), "baseline": (-3.0, 3.0), "spacing": (-0.2, 0.15),
-                "spacing_jitter": 0.1},
-    "scanned": {"overlap": (0, 6), "scale": (0.95, 1.05), "rotation": (-4.0, 4.0),
-                "slant": (-0.06, 0.06), "jitter": 1, "writer_scale": (0.8, 1.1),
-                "writer_slant": (-0.3, 0.4), "aspect": (0.7, 1.25), "stroke": (-0.4, 1.5),
-                "elastic": (0.0, 34.0), "baseline": (-3.0, 3.0), "spacing": (-0.2, 0.15),
-                "spacing_jitter": 0.1, "scan": True},
-    "handwriting": {"overlap": (0, 6), "scale": (0.9, 1.1), "rotation": (-8.0, 8.0),
-                    "slant": (-0.1, 0.1), "jitter": 1, "writer_scale": (0.8, 1.1),
-                    "writer_slant": (-0.3, 0.4), "aspect": (0.6, 1.3), "stroke": (-0.4, 1.5),
-                    "elastic": (0.0, 34.0), "baseline": (-3.0, 3.0), "spacing": (-0.25, 0.3),
-                    "spacing_jitter": 0.1, "scan": True, "font_fraction": 0.5},
+    "writers": {
+        "overlap": (0, 6),
+        "scale": (0.95, 1.05),
+        "rotation": (-4.0, 4.0),
+        "slant": (-0.06, 0.06),
+        "jitter": 1,
+        "writer_scale": (0.8, 1.1),
+        "writer_slant": (-0.3, 0.4),
+        "aspect": (0.7, 1.25),
+        "stroke": (-0.4, 1.5),
+        "elastic": (0.0, 34.0),
+        "baseline": (-3.0, 3.0),
+        "spacing": (-0.2, 0.15),
+        "spacing_jitter": 0.1,
+    },
+    "scanned": {
+        "overlap": (0, 6),
+        "scale": (0.95, 1.05),
+        "rotation": (-4.0, 4.0),
+        "slant": (-0.06, 0.06),
+        "jitter": 1,
+        "writer_scale": (0.8, 1.1),
+        "writer_slant": (-0.3, 0.4),
+        "aspect": (0.7, 1.25),
+        "stroke": (-0.4, 1.5),
+        "elastic": (0.0, 34.0),
+        "baseline": (-3.0, 3.0),
+        "spacing": (-0.2, 0.15),
+        "spacing_jitter": 0.1,
+        "scan": True,
+    },
+    "handwriting": {
+        "overlap": (0, 6),
+        "scale": (0.9, 1.1),
+        "rotation": (-8.0, 8.0),
+        "slant": (-0.1, 0.1),
+        "jitter": 1,
+        "writer_scale": (0.8, 1.1),
+        "writer_slant": (-0.3, 0.4),
+        "aspect": (0.6, 1.3),
+        "stroke": (-0.4, 1.5),
+        "elastic": (0.0, 34.0),
+        "baseline": (-3.0, 3.0),
+        "spacing": (-0.25, 0.3),
+        "spacing_jitter": 0.1,
+        "scan": True,
+        "font_fraction": 0.5,
+    },
 }
 """Named layouts, as `RenderParams` fields. `plain`: the MNIST digits side by side (the course
 practical's layout, every field at its default). `touching`: digits written close together, so
@@ -374,8 +499,16 @@ def preset_params(preset: str = "plain", **fields: Any) -> RenderParams:
     return RenderParams(**{**PRESETS.get(preset, {}), **fields, "preset": preset})
 
 
-LAYOUT_FIELDS = ("gap", "jitter", "overlap", "scale", "rotation", "slant", "thickness",
-                 *NEW_FIELDS)
+LAYOUT_FIELDS = (
+    "gap",
+    "jitter",
+    "overlap",
+    "scale",
+    "rotation",
+    "slant",
+    "thickness",
+    *STYLE_FIELDS,
+)
 """The `RenderParams` fields a preset may set."""
 
 _DEFAULTS = {field.name: field.default for field in dataclasses.fields(RenderParams)}

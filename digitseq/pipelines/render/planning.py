@@ -18,15 +18,15 @@ counts depend on the counts and the parameters alone, never on the runner.
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
+from digitseq.core.errors import ConfigError
 from digitseq.pipelines import dataset_writer
 from digitseq.pipelines.render.mnist import Mnist, MnistSplit
 from digitseq.pipelines.render.params import RenderParams
 from digitseq.schemas import dataset
-from digitseq.core.errors import ConfigError
 
 VALIDATION_START = 55000
 SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
@@ -67,19 +67,28 @@ def check_pools(mnist: Mnist, counts: Mapping[str, int]) -> None:
     """Fails early if a split asked for sequences has no digits to draw from."""
     for split, count in counts.items():
         if count and not len(digit_pool(getattr(mnist, source_split(split)), split)):
-            where = {"train": f"MNIST train indices below {VALIDATION_START}",
-                     "validation": f"MNIST train indices {VALIDATION_START} and above",
-                     "test": "MNIST test"}[split]
-            raise ConfigError(split, count, f"the {split} split draws digits from {where}, but "
-                              f"{mnist.location} has none")
+            where = {
+                "train": f"MNIST train indices below {VALIDATION_START}",
+                "validation": f"MNIST train indices {VALIDATION_START} and above",
+                "test": "MNIST test",
+            }[split]
+            raise ConfigError(
+                split,
+                count,
+                f"the {split} split draws digits from {where}, but {mnist.location} has none",
+            )
     if counts.get("train", 0) < 1:
-        raise ConfigError("train", counts.get("train", 0),
-                          "the standardization statistics come from the train split, expected "
-                          "at least 1 training sequence")
+        raise ConfigError(
+            "train",
+            counts.get("train", 0),
+            "the standardization statistics come from the train split, expected "
+            "at least 1 training sequence",
+        )
 
 
-def plan_shards(params: RenderParams, counts: Mapping[str, int], *, seed: int,
-                shards: int | None = None) -> list[ShardPlan]:
+def plan_shards(
+    params: RenderParams, counts: Mapping[str, int], *, seed: int, shards: int | None = None
+) -> list[ShardPlan]:
     """Splits every split into shards, one length per shard, and each length into `shards` shards
     (fewer if it has fewer sequences); None: `automatic_shards`, from the count and the estimated
     record size (`dataset_writer.automatic_shards`). Shards of one length differ in size by at most one record.
@@ -96,14 +105,25 @@ def plan_shards(params: RenderParams, counts: Mapping[str, int], *, seed: int,
         start = 0
         for length, length_count in zip(lengths, per_length):
             max_width = params.max_width(length)
-            num_shards = int(min(shards, length_count) if shards is not None else
-                             dataset_writer.automatic_shards(
-                                 int(length_count),
-                                 dataset_writer.estimated_record_bytes(length, max_width)))
+            num_shards = int(
+                min(shards, length_count)
+                if shards is not None
+                else dataset_writer.automatic_shards(
+                    int(length_count), dataset_writer.estimated_record_bytes(length, max_width)
+                )
+            )
             for shard in range(num_shards):
                 shard_count = int(length_count // num_shards + (shard < length_count % num_shards))
-                plans.append(ShardPlan(split=split, length=length, shard=shard,
-                                       num_shards=num_shards, start=start, count=shard_count,
-                                       max_width=max_width))
+                plans.append(
+                    ShardPlan(
+                        split=split,
+                        length=length,
+                        shard=shard,
+                        num_shards=num_shards,
+                        start=start,
+                        count=shard_count,
+                        max_width=max_width,
+                    )
+                )
                 start += shard_count
     return plans

@@ -10,7 +10,7 @@ and what leaves the image is cut (the ranges are small enough that MNIST's four 
 and columns absorb it). Pixels beyond each sequence's width stay zero.
 
 Randomness is stateless: every batch draws its parameters from a seed pair that the caller
-supplies (in `recognizer.data`, a `tf.data.Dataset.random` stream from the training seed), so the
+supplies (in `recognizer.data.reader`, a `tf.data.Dataset.random` stream from the training seed), so the
 same seed gives the same warps in the same order.
 """
 
@@ -24,8 +24,9 @@ import tensorflow as tf
 from digitseq.recognizer.config import Augmentation
 
 
-def warp_frames(frames: tf.Tensor, widths: tf.Tensor, seed: tf.Tensor,
-                augmentation: Augmentation) -> tf.Tensor:
+def warp_frames(
+    frames: tf.Tensor, widths: tf.Tensor, seed: tf.Tensor, augmentation: Augmentation
+) -> tf.Tensor:
     """Warps a batch of frames `uint8 [B, T, height]`; returns the same shape and dtype.
 
     Args:
@@ -58,13 +59,19 @@ def warp_frames(frames: tf.Tensor, widths: tf.Tensor, seed: tf.Tensor,
     transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
     images = tf.transpose(tf.cast(frames, tf.float32), [0, 2, 1])[..., None]
     warped = keras.ops.image.affine_transform(
-        images, transforms, interpolation="bilinear", fill_mode="constant", fill_value=0.0,
-        data_format="channels_last")
+        images,
+        transforms,
+        interpolation="bilinear",
+        fill_mode="constant",
+        fill_value=0.0,
+        data_format="channels_last",
+    )
     warped = tf.transpose(warped[..., 0], [0, 2, 1])
     if augmentation.elastic > 0:
         # Seeds of their own, so that adding the distortion leaves the affine warps as they were.
         more = tf.random.experimental.stateless_split(
-            tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 1), 2)
+            tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 1), 2
+        )
         strength = tf.random.stateless_uniform([batch], more[0], 0, augmentation.elastic)
         field = elastic_field(tf.shape(warped), strength, augmentation.elastic_sigma, more[1])
         warped = displace(warped, field)
@@ -73,8 +80,9 @@ def warp_frames(frames: tf.Tensor, widths: tf.Tensor, seed: tf.Tensor,
     return tf.cast(tf.clip_by_value(tf.round(warped), 0, 255), tf.uint8)
 
 
-def elastic_field(shape: tf.Tensor, strength: tf.Tensor, sigma: float,
-                  seed: tf.Tensor) -> tf.Tensor:
+def elastic_field(
+    shape: tf.Tensor, strength: tf.Tensor, sigma: float, seed: tf.Tensor
+) -> tf.Tensor:
     """Random displacements `float32 [B, 2, T, height]` (columns, then rows), in pixels.
 
     Uniform noise in -1..1, smoothed by a Gaussian of `sigma` pixels (cut at four sigmas, zero
@@ -110,15 +118,25 @@ def displace(images: tf.Tensor, field: tf.Tensor) -> tf.Tensor:
     shape = tf.shape(images)
     columns, rows = shape[1] + 2, shape[2] + 2
     padded = tf.reshape(tf.pad(images, [[0, 0], [1, 1], [1, 1]]), [-1])
-    t = tf.clip_by_value(tf.cast(tf.range(1, columns - 1), tf.float32)[None, :, None]
-                         + field[:, 0], 0.0, tf.cast(columns - 1, tf.float32))
-    y = tf.clip_by_value(tf.cast(tf.range(1, rows - 1), tf.float32)[None, None, :]
-                         + field[:, 1], 0.0, tf.cast(rows - 1, tf.float32))
+    t = tf.clip_by_value(
+        tf.cast(tf.range(1, columns - 1), tf.float32)[None, :, None] + field[:, 0],
+        0.0,
+        tf.cast(columns - 1, tf.float32),
+    )
+    y = tf.clip_by_value(
+        tf.cast(tf.range(1, rows - 1), tf.float32)[None, None, :] + field[:, 1],
+        0.0,
+        tf.cast(rows - 1, tf.float32),
+    )
     t0 = tf.minimum(tf.floor(t), tf.cast(columns - 2, tf.float32))
     y0 = tf.minimum(tf.floor(y), tf.cast(rows - 2, tf.float32))
     dt, dy = t - t0, y - y0
-    corner = (tf.range(shape[0]) * columns * rows)[:, None, None] + tf.cast(
-        t0, tf.int32) * rows + tf.cast(y0, tf.int32)
+    corner = (
+        (tf.range(shape[0]) * columns * rows)[:, None, None]
+        + tf.cast(t0, tf.int32) * rows
+        + tf.cast(y0, tf.int32)
+    )
     values = tf.gather(padded, tf.stack([corner, corner + 1, corner + rows, corner + rows + 1]))
-    return ((1 - dt) * ((1 - dy) * values[0] + dy * values[1])
-            + dt * ((1 - dy) * values[2] + dy * values[3]))
+    return (1 - dt) * ((1 - dy) * values[0] + dy * values[1]) + dt * (
+        (1 - dy) * values[2] + dy * values[3]
+    )

@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from digitseq.schemas import dataset
 from digitseq.core import storage
 from digitseq.core.errors import InvalidInputError
+from digitseq.schemas import dataset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,19 +54,26 @@ def split_info(data_dir: str, split: str) -> SplitInfo:
     files = metadata.get("files", {})
     if split not in files:
         raise InvalidInputError(
-            f"{data_dir}: no split '{split}', expected one of {', '.join(sorted(files))}")
+            f"{data_dir}: no split '{split}', expected one of {', '.join(sorted(files))}"
+        )
     if not metadata["counts"].get(split):
         raise InvalidInputError(f"{data_dir}: split '{split}' is empty (0 records)")
     grouped: dict[int, list[dict]] = {}
     for entry in files[split]:
         path = os.path.join(data_dir, entry["path"])
-        dataset.check_listed_file(path, entry["bytes"],
-                                  otherwise="the file is truncated or was replaced")
+        dataset.check_listed_file(
+            path, entry["bytes"], otherwise="the file is truncated or was replaced"
+        )
         grouped.setdefault(entry["max_width"], []).append({**entry, "path": path})
     buckets = tuple(
-        Bucket(boundary=width, max_label=max(e["length"] for e in entries),
-               files=tuple(e["path"] for e in entries),
-               file_records=tuple(e["records"] for e in entries))
-        for width, entries in sorted(grouped.items()))
-    return SplitInfo(data_dir=data_dir, split=split, height=int(metadata["height"]),
-                     buckets=buckets)
+        Bucket(
+            boundary=width,
+            max_label=max(e["length"] for e in entries),
+            files=tuple(e["path"] for e in entries),
+            file_records=tuple(e["records"] for e in entries),
+        )
+        for width, entries in sorted(grouped.items())
+    )
+    return SplitInfo(
+        data_dir=data_dir, split=split, height=int(metadata["height"]), buckets=buckets
+    )

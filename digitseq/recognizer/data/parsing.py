@@ -17,7 +17,7 @@ def error_reason(err: tf.errors.OpError) -> str:
     text = err.message.split("\n")[0]
     for start in ("Name: ", "assertion failed: "):
         if start in text:
-            return text[text.index(start):].split(" [Op:")[0].strip()
+            return text[text.index(start) :].split(" [Op:")[0].strip()
     return text.split(" [Op:")[0].split("}}")[-1].strip()
 
 
@@ -26,28 +26,43 @@ def _first_bad(names, bad, found):
     return [names[index], "found", tf.gather(found, index)]
 
 
-def check_records(names, *, heights, widths, sizes, label, height: int,
-                   boundary: int | tf.Tensor | None):
+def check_records(
+    names, *, heights, widths, sizes, label, height: int, boundary: int | tf.Tensor | None
+):
     """One cheap test per batch; only a failing batch builds the message naming the record."""
     label_ok = tf.reduce_all((label >= 0) & (label < record.NUM_CLASSES), axis=1)
     checks = [  # (bad records, message, what was found there)
-        (tf.not_equal(heights, height), f"record height differs from the dataset's {height}:",
-         heights),
-        (tf.not_equal(sizes, height * widths),
-         "image size is not height x width (bytes found, then expected):",
-         tf.stack([sizes, height * widths], axis=1)),
+        (
+            tf.not_equal(heights, height),
+            f"record height differs from the dataset's {height}:",
+            heights,
+        ),
+        (
+            tf.not_equal(sizes, height * widths),
+            "image size is not height x width (bytes found, then expected):",
+            tf.stack([sizes, height * widths], axis=1),
+        ),
         (tf.logical_not(label_ok), "label outside 0..9:", label.to_tensor(batch.LABEL_PAD)),
         (tf.equal(label.row_lengths(), 0), "label is empty:", label.row_lengths()),
     ]
     if boundary is not None:
-        checks.append((widths > boundary, "width beyond its bucket's boundary (found, then "
-                       "boundary):", tf.stack([widths, tf.broadcast_to(boundary, tf.shape(widths))],
-                                              axis=1)))
+        checks.append(
+            (
+                widths > boundary,
+                "width beyond its bucket's boundary (found, then boundary):",
+                tf.stack([widths, tf.broadcast_to(boundary, tf.shape(widths))], axis=1),
+            )
+        )
 
     def report():
-        asserts = [tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)),
-                                       [message, *_first_bad(names, bad, found)], summarize=8)
-                   for bad, message, found in checks]
+        asserts = [
+            tf.debugging.Assert(
+                tf.logical_not(tf.reduce_any(bad)),
+                [message, *_first_bad(names, bad, found)],
+                summarize=8,
+            )
+            for bad, message, found in checks
+        ]
         with tf.control_dependencies(asserts):
             return tf.constant(False)
 
@@ -55,8 +70,15 @@ def check_records(names, *, heights, widths, sizes, label, height: int,
     return tf.cond(any_bad, report, lambda: tf.constant(True))
 
 
-def parse_batch(serialized, *, names=None, height: int, boundary: int | tf.Tensor | None,
-                 max_label: int | None, with_ids: bool):
+def parse_batch(
+    serialized,
+    *,
+    names=None,
+    height: int,
+    boundary: int | tf.Tensor | None,
+    max_label: int | None,
+    with_ids: bool,
+):
     """Parses a batch of records; returns `(features, labels)`.
 
     With `names` (one per record) the batch is also checked against the contract and errors name
@@ -69,17 +91,31 @@ def parse_batch(serialized, *, names=None, height: int, boundary: int | tf.Tenso
     widths = tf.cast(parsed[record.WIDTH], tf.int32)
     images = parsed[record.IMAGE]
     label = tf.cast(parsed[record.LABEL], tf.int32)
-    checks = [] if names is None else [check_records(
-        names, heights=tf.cast(parsed[record.HEIGHT], tf.int32), widths=widths,
-        sizes=tf.strings.length(images), label=label, height=height, boundary=boundary)]
+    checks = (
+        []
+        if names is None
+        else [
+            check_records(
+                names,
+                heights=tf.cast(parsed[record.HEIGHT], tf.int32),
+                widths=widths,
+                sizes=tf.strings.length(images),
+                label=label,
+                height=height,
+                boundary=boundary,
+            )
+        ]
+    )
     with tf.control_dependencies(checks):
         pad_width = boundary if isinstance(boundary, int) else tf.reduce_max(widths)
         frames = columns(images, widths, height, pad_width)
     features = {batch.FRAMES: frames, batch.WIDTH: widths}
     if with_ids:
         features[batch.ID] = parsed[record.ID]
-    labels = {batch.LABEL: label.to_tensor(batch.LABEL_PAD, shape=[None, max_label]),
-              batch.LABEL_LENGTH: tf.cast(label.row_lengths(), tf.int32)}
+    labels = {
+        batch.LABEL: label.to_tensor(batch.LABEL_PAD, shape=[None, max_label]),
+        batch.LABEL_LENGTH: tf.cast(label.row_lengths(), tf.int32),
+    }
     return features, labels
 
 

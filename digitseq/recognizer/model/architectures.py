@@ -16,7 +16,7 @@ and its downsampling.
 - `crnn` (default): convolution blocks that each halve the height and the width (two by default:
   / 4; `width_pools` may keep the last blocks from halving the width), then
   bidirectional LSTMs (the captcha-OCR / CRNN design).
-- `convctc`: no recurrence (`recognizer.convctc`): residual 2D convolution blocks with batch
+- `convctc`: no recurrence (`recognizer.model.convctc`): residual 2D convolution blocks with batch
   normalization that each halve the height and (the first `width_pools`) the width, the height
   folded into column features, then
   residual dilated (optionally depthwise-separable) 1D convolutions over the columns; every
@@ -31,21 +31,22 @@ batch statistics (the reader pads each width bucket to a boundary at most a few 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 from keras import layers
 
-from digitseq.recognizer.model import convctc, ctc
 from digitseq.recognizer.config import ModelConfig
+from digitseq.recognizer.model import convctc, ctc
 from digitseq.recognizer.model.layers import LengthMask, OutputLengths, Standardize, ZeroBeyondWidth
 from digitseq.schemas import batch
 
 CELLS = {"simple": layers.SimpleRNN, "gru": layers.GRU, "lstm": layers.LSTM}  # keys: CELL_NAMES
 
 
-def build(config: ModelConfig, *, mean: Sequence[float], std: Sequence[float],
-          height: int = 28) -> keras.Model:
+def build(
+    config: ModelConfig, *, mean: Sequence[float], std: Sequence[float], height: int = 28
+) -> keras.Model:
     """Builds the named architecture; `mean`/`std` per image row come from `stats.json`."""
     frames = keras.Input(shape=(None, height), dtype="uint8", name=batch.FRAMES)
     width = keras.Input(shape=(), dtype="int32", name=batch.WIDTH)
@@ -55,8 +56,11 @@ def build(config: ModelConfig, *, mean: Sequence[float], std: Sequence[float],
     x = ZeroBeyondWidth(name="zero_padding")([x, width])
     if config.arch == "convctc":
         logits, lengths = convctc.head(x, width, config, height)
-        return keras.Model({batch.FRAMES: frames, batch.WIDTH: width},
-                           {batch.LOGITS: logits, batch.LENGTHS: lengths}, name=config.arch)
+        return keras.Model(
+            {batch.FRAMES: frames, batch.WIDTH: width},
+            {batch.LOGITS: logits, batch.LENGTHS: lengths},
+            name=config.arch,
+        )
     if config.arch == "crnn":
         x = _conv_front_end(x, width, config, height)
     lengths = OutputLengths(config.downsample, name="lengths")(width)
@@ -64,14 +68,18 @@ def build(config: ModelConfig, *, mean: Sequence[float], std: Sequence[float],
     bidirectional = config.bidirectional or config.arch in ("brnn", "crnn")
     for i in range(config.layers):
         cell = CELLS[config.cell](config.units, return_sequences=True, name=f"{config.cell}_{i}")
-        recurrent = layers.Bidirectional(cell, name=f"bi_{config.cell}_{i}") if bidirectional \
-            else cell
+        recurrent = (
+            layers.Bidirectional(cell, name=f"bi_{config.cell}_{i}") if bidirectional else cell
+        )
         x = recurrent(x, mask=mask)
         if config.dropout:
             x = layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     logits = layers.Dense(ctc.NUM_OUTPUTS, name="logits")(x)
-    return keras.Model({batch.FRAMES: frames, batch.WIDTH: width},
-                       {batch.LOGITS: logits, batch.LENGTHS: lengths}, name=config.arch)
+    return keras.Model(
+        {batch.FRAMES: frames, batch.WIDTH: width},
+        {batch.LOGITS: logits, batch.LENGTHS: lengths},
+        name=config.arch,
+    )
 
 
 def _conv_front_end(x, width, config: ModelConfig, height: int):
@@ -79,7 +87,7 @@ def _conv_front_end(x, width, config: ModelConfig, height: int):
     x = layers.Reshape((-1, height, 1), name="to_image")(x)
     rows = height
     for i in range(config.conv_blocks):
-        filters = config.conv_filters * 2 ** i
+        filters = config.conv_filters * 2**i
         for j in range(config.conv_layers):
             name = f"conv_{i}" if config.conv_layers == 1 else f"conv_{i}_{j}"
             if config.batch_norm:
@@ -88,8 +96,7 @@ def _conv_front_end(x, width, config: ModelConfig, height: int):
                 x = layers.Activation("relu", name=f"{name}_relu")(x)
             else:
                 x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
-            x = ZeroBeyondWidth(config.width_downsample(i),
-                                name=f"{name}_zero_padding")([x, width])
+            x = ZeroBeyondWidth(config.width_downsample(i), name=f"{name}_zero_padding")([x, width])
         x = convctc.pool(x, config, i)
         x = ZeroBeyondWidth(config.width_downsample(i + 1), name=f"zero_padding_{i}")([x, width])
         rows = math.ceil(rows / 2)

@@ -32,8 +32,9 @@ if TYPE_CHECKING:
     from digitseq.recognizer.config import ModelConfig
 
 
-def _conv_bn_relu(x, width, filters: int, downsample: int, name: str, *, residual: bool,
-                  separable: bool = False):
+def _conv_bn_relu(
+    x, width, filters: int, downsample: int, name: str, *, residual: bool, separable: bool = False
+):
     conv = layers.SeparableConv2D if separable else layers.Conv2D
     y = conv(filters, 3, padding="same", use_bias=False, name=name)(x)
     y = layers.BatchNormalization(name=f"{name}_norm")(y)
@@ -46,8 +47,14 @@ def _conv_bn_relu(x, width, filters: int, downsample: int, name: str, *, residua
 def _temporal(x, width, config: ModelConfig, i: int):
     name = f"temporal_{i}"
     conv = layers.SeparableConv1D if config.separable else layers.Conv1D
-    y = conv(config.units, config.kernel_size, padding="same", dilation_rate=config.dilation ** i,
-             use_bias=False, name=name)(x)
+    y = conv(
+        config.units,
+        config.kernel_size,
+        padding="same",
+        dilation_rate=config.dilation**i,
+        use_bias=False,
+        name=name,
+    )(x)
     y = layers.BatchNormalization(name=f"{name}_norm")(y)
     y = layers.Activation("relu", name=f"{name}_relu")(y)
     if config.dropout:
@@ -68,10 +75,17 @@ def head(x, width, config: ModelConfig, height: int):
     x = layers.Reshape((-1, height, 1), name="to_image")(x)
     rows, channels = height, 1
     for i in range(config.conv_blocks):
-        channels = config.conv_filters * 2 ** i
+        channels = config.conv_filters * 2**i
         for j in range(1 if i < config.conv_single_blocks else config.conv_layers):
-            x = _conv_bn_relu(x, width, channels, config.width_downsample(i), f"conv_{i}_{j}",
-                              residual=j > 0, separable=j > 0 and config.conv_separable)
+            x = _conv_bn_relu(
+                x,
+                width,
+                channels,
+                config.width_downsample(i),
+                f"conv_{i}_{j}",
+                residual=j > 0,
+                separable=j > 0 and config.conv_separable,
+            )
         x = pool(x, config, i)
         x = ZeroBeyondWidth(config.width_downsample(i + 1), name=f"zero_padding_{i}")([x, width])
         rows = math.ceil(rows / 2)

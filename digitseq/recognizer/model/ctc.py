@@ -37,8 +37,9 @@ def sparse_labels(labels, label_length) -> tf.SparseTensor:
     labels = tf.cast(labels, tf.int32)
     mask = tf.sequence_mask(label_length, tf.shape(labels)[1])
     indices = tf.where(mask)
-    return tf.SparseTensor(indices, tf.gather_nd(labels, indices),
-                           tf.cast(tf.shape(labels), tf.int64))
+    return tf.SparseTensor(
+        indices, tf.gather_nd(labels, indices), tf.cast(tf.shape(labels), tf.int64)
+    )
 
 
 def loss_per_example(labels, label_length, logits, logit_length):
@@ -52,9 +53,14 @@ def loss_per_example(labels, label_length, logits, logit_length):
     """
     floor = tf.stop_gradient(tf.reduce_max(logits, axis=-1, keepdims=True) - LOGIT_RANGE)
     logits = logits + tf.stop_gradient(tf.maximum(logits, floor) - logits)
-    return tf.nn.ctc_loss(labels=sparse_labels(labels, label_length), logits=logits,
-                          label_length=None, logit_length=tf.cast(logit_length, tf.int32),
-                          logits_time_major=False, blank_index=BLANK)
+    return tf.nn.ctc_loss(
+        labels=sparse_labels(labels, label_length),
+        logits=logits,
+        label_length=None,
+        logit_length=tf.cast(logit_length, tf.int32),
+        logits_time_major=False,
+        blank_index=BLANK,
+    )
 
 
 def required_frames(labels, label_length):

@@ -1,11 +1,11 @@
 """Custom Keras layers of the recognizer, registered so `model.keras` loads with safe_mode=True.
 
-`import recognizer.layers` registers them.
+`import recognizer.model.layers` registers them.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 from keras import ops
@@ -101,8 +101,9 @@ class ZeroBeyondWidth(keras.layers.Layer):
 
     def call(self, inputs):
         x, width = inputs
-        keep = ops.cast(frame_mask(output_lengths(width, self.downsample), ops.shape(x)[1]),
-                        x.dtype)
+        keep = ops.cast(
+            frame_mask(output_lengths(width, self.downsample), ops.shape(x)[1]), x.dtype
+        )
         for _ in range(len(x.shape) - 2):
             keep = ops.expand_dims(keep, -1)
         return x * keep

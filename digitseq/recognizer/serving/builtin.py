@@ -21,17 +21,18 @@ import json
 import os
 import re
 import shutil
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from digitseq.schemas import exported
 from digitseq.core.errors import ConfigError
+from digitseq.recognizer.serving import exported_model
+from digitseq.schemas import exported
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "builtin")
 MANIFEST = os.path.join(HERE, "models.json")
 ALIASES = os.path.join(HERE, "aliases.json")
 CARD = "MODEL_CARD.md"
-SHIPPED = (exported.MODEL, exported.CONFIG, exported.STATS, exported.CALIBRATION,
-           exported.SERVING)
+SHIPPED = (exported.MODEL, exported.CONFIG, exported.STATS, exported.CALIBRATION, exported.SERVING)
 """What a builtin model holds: the exported model contract (not `best.keras`, `backup/`, logs)."""
 _NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
 _verified: set[str] = set()
@@ -88,36 +89,54 @@ def resolve(value: str, *, field: str) -> str:
         return resolve(aliases()[value], field=field)
     if value not in models:
         names = sorted([*models, *aliases()])
-        raise ConfigError(field, value, f"no builtin model of that name (builtin: "
-                          f"{', '.join(names) or 'none'}) and no such path; expected a "
-                          f"builtin model name or an exported model directory")
+        raise ConfigError(
+            field,
+            value,
+            f"no builtin model of that name (builtin: "
+            f"{', '.join(names) or 'none'}) and no such path; expected a "
+            f"builtin model name or an exported model directory",
+        )
     directory = os.path.join(HERE, value)
     if value not in _verified:
         expected = models[value]["sha256"]
         found = _files(directory) if os.path.isdir(directory) else {}
         for rel in sorted(set(expected) | set(found)):
             if found.get(rel) != expected.get(rel):
-                what = ("missing" if rel not in found else "not shipped" if rel not in expected
-                        else f"sha256 {found[rel][:12]}..., shipped {expected[rel][:12]}...")
-                raise ConfigError(field, value, f"the builtin model's {rel} is {what}; expected "
-                                  f"the files recorded in {MANIFEST} (reinstall digitseq)")
+                what = (
+                    "missing"
+                    if rel not in found
+                    else "not shipped"
+                    if rel not in expected
+                    else f"sha256 {found[rel][:12]}..., shipped {expected[rel][:12]}..."
+                )
+                raise ConfigError(
+                    field,
+                    value,
+                    f"the builtin model's {rel} is {what}; expected "
+                    f"the files recorded in {MANIFEST} (reinstall digitseq)",
+                )
         _verified.add(value)
     return directory
 
 
-def install(model_dir: str, name: str, *, card: Mapping[str, Any], card_text: str,
-            alias: str | None = None) -> str:
+def install(
+    model_dir: str, name: str, *, card: Mapping[str, Any], card_text: str, alias: str | None = None
+) -> str:
     """Copies the exported model `model_dir` into the package as builtin `name`, writes its model
     card and records its checksums (and makes `alias` name it); returns the builtin directory."""
     if not _NAME.fullmatch(name):
         raise ConfigError("name", name, "expected lower-case letters, digits, dashes and dots")
     if name in aliases():
-        raise ConfigError("name", name, f"is an alias (of {aliases()[name]}); expected a name "
-                          f"of its own")
-    if alias is not None and (not _NAME.fullmatch(alias) or alias in manifest()
-                              or alias == name):
-        raise ConfigError("alias", alias, "expected lower-case letters, digits, dashes and "
-                          "dots, not a model's own name")
+        raise ConfigError(
+            "name", name, f"is an alias (of {aliases()[name]}); expected a name of its own"
+        )
+    if alias is not None and (not _NAME.fullmatch(alias) or alias in manifest() or alias == name):
+        raise ConfigError(
+            "alias",
+            alias,
+            "expected lower-case letters, digits, dashes and dots, not a model's own name",
+        )
+    exported_model.open_model(model_dir, keras=True, serving=True)
     target = os.path.join(HERE, name)
     if os.path.exists(target):
         shutil.rmtree(target)
@@ -128,9 +147,6 @@ def install(model_dir: str, name: str, *, card: Mapping[str, Any], card_text: st
             shutil.copytree(source, os.path.join(target, part))
         elif os.path.exists(source):
             shutil.copy2(source, os.path.join(target, part))
-        elif part != exported.CALIBRATION:
-            raise ConfigError("model_dir", model_dir, f"no {part}; expected an exported model "
-                              f"directory (digitseq train writes one)")
     with open(os.path.join(target, CARD), "w") as f:
         f.write(card_text)
     models = manifest()

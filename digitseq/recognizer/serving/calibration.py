@@ -1,6 +1,6 @@
 """Calibrated confidence: the probability that a whole decoded string is right.
 
-The decoders' raw confidence is a path probability (`recognizer.decoding`), which is not how often
+The decoders' raw confidence is a path probability (`recognizer.serving.decoding`), which is not how often
 a string of that confidence is right. Calibration maps it, per decoder, with Platt scaling on its
 log-odds:
 
@@ -34,19 +34,19 @@ import collections
 import dataclasses
 import math
 import os
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from digitseq.core.errors import InvalidInputError
 from digitseq.schemas import exported
-from digitseq.core.errors import ConfigError, InvalidInputError
-from digitseq.core.options import check_finite, option
 
 METHOD = "platt-logit"
 CLIP = 1e-7
 MIN_SLOPE = 1e-3
 ECE_BINS = 15
-RESOLUTION = 10 ** 6
+RESOLUTION = 10**6
 """Confidences are counted in units of 1 / RESOLUTION."""
 COVERAGES = (1.0, 0.99, 0.98, 0.95, 0.9)
 
@@ -91,8 +91,9 @@ def fit_platt(raw: Sequence[float], correct: Sequence[bool]) -> Platt:
         p = np.exp(-np.logaddexp(0, -(a * x + b)))
         weight = np.maximum(p * (1 - p), 1e-12)
         gradient = np.array([np.sum((p - y) * x), np.sum(p - y)])
-        hessian = np.array([[np.sum(weight * x * x), np.sum(weight * x)],
-                            [np.sum(weight * x), np.sum(weight)]]) + 1e-9 * np.eye(2)
+        hessian = np.array(
+            [[np.sum(weight * x * x), np.sum(weight * x)], [np.sum(weight * x), np.sum(weight)]]
+        ) + 1e-9 * np.eye(2)
         step = np.linalg.solve(hessian, gradient)
         scale = 1.0
         while scale > 1e-8 and loss(a - scale * step[0], b - scale * step[1]) > current:
@@ -117,26 +118,33 @@ class Calibration:
         return self.greedy if decoder == "greedy" else self.beam
 
     def to_json(self) -> dict[str, Any]:
-        return {exported.CALIBRATION_METHOD: METHOD,
-                exported.CALIBRATION_DECODERS: {
-                    "greedy": dataclasses.asdict(self.greedy),
-                    "beam": {**dataclasses.asdict(self.beam), "beam_width": self.beam_width}},
-                exported.CALIBRATION_FITTED: dict(self.fitted)}
+        return {
+            exported.CALIBRATION_METHOD: METHOD,
+            exported.CALIBRATION_DECODERS: {
+                "greedy": dataclasses.asdict(self.greedy),
+                "beam": {**dataclasses.asdict(self.beam), "beam_width": self.beam_width},
+            },
+            exported.CALIBRATION_FITTED: dict(self.fitted),
+        }
 
     @classmethod
-    def from_json(cls, doc: Mapping[str, Any], *, where: str) -> "Calibration":
+    def from_json(cls, doc: Mapping[str, Any], *, where: str) -> Calibration:
         try:
             if doc[exported.CALIBRATION_METHOD] != METHOD:
                 raise ValueError(f"method {doc[exported.CALIBRATION_METHOD]!r}")
             decoders = doc[exported.CALIBRATION_DECODERS]
             greedy, beam = decoders["greedy"], decoders["beam"]
-            return cls(greedy=Platt(float(greedy["a"]), float(greedy["b"])),
-                       beam=Platt(float(beam["a"]), float(beam["b"])),
-                       beam_width=int(beam["beam_width"]),
-                       fitted=doc.get(exported.CALIBRATION_FITTED, {}))
+            return cls(
+                greedy=Platt(float(greedy["a"]), float(greedy["b"])),
+                beam=Platt(float(beam["a"]), float(beam["b"])),
+                beam_width=int(beam["beam_width"]),
+                fitted=doc.get(exported.CALIBRATION_FITTED, {}),
+            )
         except (KeyError, TypeError, ValueError) as err:
-            raise InvalidInputError(f"{where}: not a calibration this version reads ({err}); "
-                                    f"expected method {METHOD} with greedy and beam maps") from None
+            raise InvalidInputError(
+                f"{where}: not a calibration this version reads ({err}); "
+                f"expected method {METHOD} with greedy and beam maps"
+            ) from None
 
 
 def read(model_dir: str) -> Calibration | None:
@@ -179,7 +187,7 @@ class ConfidenceCounts:
         self.levels[(level, 2)] += edits
         self.levels[(level, 3)] += characters
 
-    def merge(self, other: "ConfidenceCounts") -> "ConfidenceCounts":
+    def merge(self, other: ConfidenceCounts) -> ConfidenceCounts:
         merged = collections.Counter(self.levels)
         merged.update(other.levels)
         return ConfidenceCounts(merged)
@@ -203,15 +211,30 @@ class ConfidenceCounts:
         found = []
         for coverage in coverages:
             if not total:
-                found.append({"coverage": coverage, "threshold": None, "accepted": 0,
-                              "actual_coverage": 0.0, "ser": 0.0, "cer": 0.0})
+                found.append(
+                    {
+                        "coverage": coverage,
+                        "threshold": None,
+                        "accepted": 0,
+                        "actual_coverage": 0.0,
+                        "ser": 0.0,
+                        "cer": 0.0,
+                    }
+                )
                 continue
             wanted = max(1, math.ceil(coverage * total - 1e-9))
             at = int(np.searchsorted(cumulative[:, 0], wanted))
             rows, errors, edits, characters = (int(v) for v in cumulative[at])
-            found.append({"coverage": coverage, "threshold": int(table[at, 0]) / RESOLUTION,
-                          "accepted": rows, "actual_coverage": rows / total,
-                          "ser": errors / rows, "cer": edits / characters if characters else 0.0})
+            found.append(
+                {
+                    "coverage": coverage,
+                    "threshold": int(table[at, 0]) / RESOLUTION,
+                    "accepted": rows,
+                    "actual_coverage": rows / total,
+                    "ser": errors / rows,
+                    "cer": edits / characters if characters else 0.0,
+                }
+            )
         return found
 
     def reliability(self, bins: int = ECE_BINS) -> list[dict[str, Any]]:
@@ -221,16 +244,30 @@ class ConfidenceCounts:
         for level, rows, errors, _, _ in table.tolist():
             k = min(level * bins // RESOLUTION, bins - 1)
             sums[k] += (rows, rows - errors, level * rows)
-        return [{"low": k / bins, "high": (k + 1) / bins, "rows": int(rows),
-                 "confidence": level_sum / RESOLUTION / rows if rows else None,
-                 "accuracy": right / rows if rows else None}
-                for k, (rows, right, level_sum) in enumerate(sums.tolist())]
+        return [
+            {
+                "low": k / bins,
+                "high": (k + 1) / bins,
+                "rows": int(rows),
+                "confidence": level_sum / RESOLUTION / rows if rows else None,
+                "accuracy": right / rows if rows else None,
+            }
+            for k, (rows, right, level_sum) in enumerate(sums.tolist())
+        ]
 
     def ece(self, bins: int = ECE_BINS) -> float:
         cells = self.reliability(bins)
         total = sum(cell["rows"] for cell in cells)
-        return sum(cell["rows"] * abs(cell["accuracy"] - cell["confidence"])
-                   for cell in cells if cell["rows"]) / total if total else 0.0
+        return (
+            sum(
+                cell["rows"] * abs(cell["accuracy"] - cell["confidence"])
+                for cell in cells
+                if cell["rows"]
+            )
+            / total
+            if total
+            else 0.0
+        )
 
 
 def quantize(confidence: float) -> int:

@@ -9,7 +9,7 @@ bench/README.md): keep the width small.
 
 Decoding that knows the format (`constrained_beam_search`, `decode_constrained`) is a CTC prefix
 beam search in numpy over log probabilities, restricted by an automaton of the allowed strings
-(`recognizer.patterns`: a length such as `[0-9]{5}` or a pattern such as `0[0-9]{9}`): a prefix
+(`recognizer.serving.patterns`: a length such as `[0-9]{5}` or a pattern such as `0[0-9]{9}`): a prefix
 is extended by a digit only where the automaton has a live transition, and the answer is the most
 probable kept prefix the automaton accepts, or None when none survived the beam.
 """
@@ -22,9 +22,9 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from digitseq.recognizer.config import BEAM, DECODERS, GREEDY  # noqa: F401  (decoding.GREEDY, ...)
 from digitseq.recognizer.model import ctc
 from digitseq.recognizer.serving import patterns
-from digitseq.recognizer.config import BEAM, DECODERS, GREEDY  # noqa: F401  (decoding.GREEDY, ...)
 
 PAD = -1
 
@@ -39,19 +39,25 @@ def decode(logits, lengths, *, method: str = GREEDY, beam_width: int = 8):
     time_major = tf.transpose(log_probs, [1, 0, 2])
     lengths = tf.cast(lengths, tf.int32)
     if method == GREEDY:
-        decoded, neg_sum = tf.nn.ctc_greedy_decoder(time_major, lengths, merge_repeated=True,
-                                                    blank_index=ctc.BLANK)
+        decoded, neg_sum = tf.nn.ctc_greedy_decoder(
+            time_major, lengths, merge_repeated=True, blank_index=ctc.BLANK
+        )
         score = -neg_sum[:, 0]
     else:
-        decoded, log_prob = tf.nn.ctc_beam_search_decoder(time_major, lengths,
-                                                          beam_width=beam_width, top_paths=1)
+        decoded, log_prob = tf.nn.ctc_beam_search_decoder(
+            time_major, lengths, beam_width=beam_width, top_paths=1
+        )
         score = log_prob[:, 0]
     batch = tf.shape(logits)[0]
     best = decoded[0]
     dense = tf.sparse.to_dense(
-        tf.SparseTensor(best.indices, tf.cast(best.values, tf.int32),
-                        tf.stack([tf.cast(batch, tf.int64), tf.maximum(best.dense_shape[1], 1)])),
-        default_value=PAD)
+        tf.SparseTensor(
+            best.indices,
+            tf.cast(best.values, tf.int32),
+            tf.stack([tf.cast(batch, tf.int64), tf.maximum(best.dense_shape[1], 1)]),
+        ),
+        default_value=PAD,
+    )
     lengths_out = tf.reduce_sum(tf.cast(dense != PAD, tf.int32), axis=1)
     return dense, lengths_out, tf.exp(score)
 
@@ -71,14 +77,18 @@ PRUNE_LOG_PROB = -20.0
 2e-9): such an extension cannot change which string wins except in near-ties."""
 
 
-def constrained_beam_search(log_probs: np.ndarray, automaton: patterns.Automaton, *,
-                            beam_width: int = 8,
-                            prune_log_prob: float = PRUNE_LOG_PROB) -> tuple[str | None, float]:
+def constrained_beam_search(
+    log_probs: np.ndarray,
+    automaton: patterns.Automaton,
+    *,
+    beam_width: int = 8,
+    prune_log_prob: float = PRUNE_LOG_PROB,
+) -> tuple[str | None, float]:
     """CTC prefix beam search over one sequence's real frames, restricted to `automaton`.
 
     Args:
       log_probs: `[T, NUM_OUTPUTS]` log probabilities (log-softmax) of the real frames.
-      automaton: the allowed strings (`recognizer.patterns.compile_pattern`).
+      automaton: the allowed strings (`recognizer.serving.patterns.compile_pattern`).
       beam_width: prefixes kept after each frame; a prefix is kept only while the automaton can
         still complete it.
       prune_log_prob: digits below this log probability at a frame are not tried there.
@@ -113,11 +123,15 @@ def constrained_beam_search(log_probs: np.ndarray, automaton: patterns.Automaton
                 entry = grown.get(extended)
                 if entry is None:
                     entry = grown[extended] = [_NEG_INF, _NEG_INF, target]
-                entry[1] = _logaddexp(entry[1], (p_blank if digit == last else total)
-                                      + frame[digit])
+                entry[1] = _logaddexp(
+                    entry[1], (p_blank if digit == last else total) + frame[digit]
+                )
         if len(grown) > beam_width:
-            beams = dict(heapq.nlargest(beam_width, grown.items(),
-                                        key=lambda item: _logaddexp(item[1][0], item[1][1])))
+            beams = dict(
+                heapq.nlargest(
+                    beam_width, grown.items(), key=lambda item: _logaddexp(item[1][0], item[1][1])
+                )
+            )
         else:
             beams = grown
     best, score = None, _NEG_INF
@@ -141,8 +155,9 @@ def _logaddexp(a: float, b: float) -> float:
     return a + math.log1p(math.exp(b - a))
 
 
-def decode_constrained(logits, lengths, automaton: patterns.Automaton, *,
-                       beam_width: int = 8) -> list[tuple[str | None, float]]:
+def decode_constrained(
+    logits, lengths, automaton: patterns.Automaton, *, beam_width: int = 8
+) -> list[tuple[str | None, float]]:
     """`constrained_beam_search` for each sequence of `logits [B, T, NUM_OUTPUTS]` (numpy or
     tensors; log-softmax is applied here) with `lengths [B]` real frames: `(digits or None,
     probability)` per sequence."""

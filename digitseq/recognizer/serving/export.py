@@ -1,10 +1,10 @@
-"""Writing the exported model directory (layout and signature names: `schemas/exported.py`).
+"""Writing the exported model directory (layout and signature names: `digitseq/schemas/exported.py`).
 
 Standardization is inside the model, so both signatures take raw uint8 images. They run the model
-with its batch normalization folded into the layers before it (`recognizer.folding`: the same
+with its batch normalization folded into the layers before it (`recognizer.serving.folding`: the same
 function, faster); `model.keras` keeps the model as trained. `serving_default` decodes greedily,
 `logits` serves other decoders (beam search in batch prediction). With a
-`recognizer.calibration.Calibration`, `serving_default`'s confidence is the calibrated one (the
+`recognizer.serving.calibration.Calibration`, `serving_default`'s confidence is the calibrated one (the
 greedy map, in the graph) and `calibration.json` holds both maps (the beam map is applied after
 beam search by its users: batch prediction reads the file).
 """
@@ -12,26 +12,30 @@ beam search by its users: batch prediction reads the file).
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 import tensorflow as tf
 
-from digitseq.recognizer.serving import calibration as calibration_lib, decoding, folding
+from digitseq.core.storage import write_json
+from digitseq.recognizer.serving import calibration as calibration_lib
+from digitseq.recognizer.serving import decoding, folding
 from digitseq.recognizer.serving.calibration import Calibration
 from digitseq.schemas import batch, exported
-from digitseq.core.storage import write_json
-
 
 
 def _signature(height: int) -> list[tf.TensorSpec]:
-    return [tf.TensorSpec([None, height, None], tf.uint8, name=exported.IMAGES),
-            tf.TensorSpec([None], tf.int32, name=exported.WIDTHS)]
+    return [
+        tf.TensorSpec([None, height, None], tf.uint8, name=exported.IMAGES),
+        tf.TensorSpec([None], tf.int32, name=exported.WIDTHS),
+    ]
 
 
 def _call(model: keras.Model, images, widths) -> dict:
-    return model({batch.FRAMES: tf.transpose(images, [0, 2, 1]), batch.WIDTH: widths},
-                 training=False)
+    return model(
+        {batch.FRAMES: tf.transpose(images, [0, 2, 1]), batch.WIDTH: widths}, training=False
+    )
 
 
 def serving_function(model: keras.Model, height: int, calibration: Calibration | None = None):
@@ -44,8 +48,7 @@ def serving_function(model: keras.Model, height: int, calibration: Calibration |
         digits, lengths, confidence = decoding.decode(out[batch.LOGITS], out[batch.LENGTHS])
         if calibration is not None:
             confidence = calibration.greedy.apply_tf(confidence)
-        return {exported.DIGITS: digits, exported.LENGTHS: lengths,
-                exported.CONFIDENCE: confidence}
+        return {exported.DIGITS: digits, exported.LENGTHS: lengths, exported.CONFIDENCE: confidence}
 
     return serve
 
@@ -61,8 +64,9 @@ def logits_function(model: keras.Model, height: int):
     return logits
 
 
-def write_serving(model: keras.Model, model_dir: str, *, height: int,
-                  calibration: Calibration | None = None) -> None:
+def write_serving(
+    model: keras.Model, model_dir: str, *, height: int, calibration: Calibration | None = None
+) -> None:
     """Writes `<model_dir>/serving` (both signatures, batch normalization folded) and, with a
     calibration, `calibration.json`; without one, removes a `calibration.json` that would not
     match."""
@@ -82,16 +86,30 @@ def write_serving(model: keras.Model, model_dir: str, *, height: int,
         tf.io.gfile.remove(path)
 
 
-def export_model(model: keras.Model, model_dir: str, *, stats: Mapping[str, Any],
-                 metadata: Mapping[str, Any], config: Mapping[str, Any],
-                 calibration: Calibration | None = None) -> None:
+def export_model(
+    model: keras.Model,
+    model_dir: str,
+    *,
+    stats: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    config: Mapping[str, Any],
+    calibration: Calibration | None = None,
+) -> None:
     """Writes the model directory (see the module docstring), with `calibration.json` when given
     a calibration."""
     tf.io.gfile.makedirs(model_dir)
     model.save(os.path.join(model_dir, exported.MODEL))
     write_serving(model, model_dir, height=int(metadata["height"]), calibration=calibration)
     write_json(os.path.join(model_dir, exported.STATS), dict(stats))
-    write_json(os.path.join(model_dir, exported.CONFIG), {
-        **config, "height": metadata["height"],
-        "data": {k: metadata[k] for k in ("schema_version", "params", "seed", "source", "counts")
-                 if k in metadata}})
+    write_json(
+        os.path.join(model_dir, exported.CONFIG),
+        {
+            **config,
+            "height": metadata["height"],
+            "data": {
+                k: metadata[k]
+                for k in ("schema_version", "params", "seed", "source", "counts")
+                if k in metadata
+            },
+        },
+    )

@@ -5,9 +5,9 @@ In inference a `BatchNormalization` is an affine map per channel, `x * scale + s
 its input comes straight from a convolution or Dense layer without an activation that feeds
 nothing else, the map folds into that layer's output channels: kernel times `scale`, bias
 `bias * scale + shift`, and the normalization becomes an identity. The folded model computes the
-same function in inference (up to float rounding); on CPU the separate normalization was a fifth
-of the `convctc` models' time (bench/README.md, issue 17, seventh round). Training keeps the
-unfolded model: folding is for the exported serving signatures only (`recognizer.export`).
+same function in inference (up to float rounding); on CPU the separate normalization costs a
+large share of the `convctc` models' time (bench/README.md). Training keeps the
+unfolded model: folding is for the exported serving signatures only (`recognizer.serving.export`).
 
 Assumptions: the model is a Keras functional model whose layers have unique names; normalization
 is over the last axis (channels last, Keras' default).
@@ -19,8 +19,13 @@ import keras
 import numpy as np
 from keras import layers
 
-_FOLDS_INTO = (layers.Conv1D, layers.Conv2D, layers.Dense, layers.SeparableConv1D,
-               layers.SeparableConv2D)
+_FOLDS_INTO = (
+    layers.Conv1D,
+    layers.Conv2D,
+    layers.Dense,
+    layers.SeparableConv1D,
+    layers.SeparableConv2D,
+)
 """Layers whose output channels are a kernel's last axis plus a bias, so a per-channel affine map
 after them folds in."""
 
@@ -66,8 +71,11 @@ def _pairs(model: keras.Model, configs: list[dict]) -> dict[str, str]:
             continue
         producer = model.get_layer(producers[0])
         rank = len(layer.input.shape)
-        if (isinstance(producer, _FOLDS_INTO) and producer.activation is keras.activations.linear
-                and layer.axis in (-1, rank - 1)):
+        if (
+            isinstance(producer, _FOLDS_INTO)
+            and producer.activation is keras.activations.linear
+            and layer.axis in (-1, rank - 1)
+        ):
             pairs[layer.name] = producer.name
     return pairs
 
@@ -75,10 +83,16 @@ def _pairs(model: keras.Model, configs: list[dict]) -> dict[str, str]:
 def _scale_and_shift(norm: layers.BatchNormalization) -> tuple[np.ndarray, np.ndarray]:
     mean = keras.ops.convert_to_numpy(norm.moving_mean).astype(np.float64)
     variance = keras.ops.convert_to_numpy(norm.moving_variance).astype(np.float64)
-    gamma = (keras.ops.convert_to_numpy(norm.gamma).astype(np.float64) if norm.scale
-             else np.ones_like(mean))
-    beta = (keras.ops.convert_to_numpy(norm.beta).astype(np.float64) if norm.center
-            else np.zeros_like(mean))
+    gamma = (
+        keras.ops.convert_to_numpy(norm.gamma).astype(np.float64)
+        if norm.scale
+        else np.ones_like(mean)
+    )
+    beta = (
+        keras.ops.convert_to_numpy(norm.beta).astype(np.float64)
+        if norm.center
+        else np.zeros_like(mean)
+    )
     scale = gamma / np.sqrt(variance + norm.epsilon)
     return scale, beta - mean * scale
 
@@ -96,9 +110,16 @@ def fold_batch_norm(model: keras.Model) -> keras.Model:
         if layer_config["name"] in folded_into:
             layer_config["config"]["use_bias"] = True
         elif layer_config["name"] in pairs:
-            layer_config.update(class_name="Identity", module="keras.layers", registered_name=None,
-                                config={"name": layer_config["name"], "trainable": False,
-                                        "dtype": layer_config["config"].get("dtype")})
+            layer_config.update(
+                class_name="Identity",
+                module="keras.layers",
+                registered_name=None,
+                config={
+                    "name": layer_config["name"],
+                    "trainable": False,
+                    "dtype": layer_config["config"].get("dtype"),
+                },
+            )
             for node in layer_config["inbound_nodes"]:
                 node["kwargs"].pop("mask", None)
     folded = keras.Model.from_config(config)
@@ -116,8 +137,11 @@ def _set_folded(layer, source, norm: layers.BatchNormalization) -> None:
     scale, shift = _scale_and_shift(norm)
     kernel_name = "pointwise_kernel" if hasattr(source, "pointwise_kernel") else "kernel"
     kernel = keras.ops.convert_to_numpy(getattr(source, kernel_name)).astype(np.float64)
-    bias = (keras.ops.convert_to_numpy(source.bias).astype(np.float64) if source.use_bias
-            else np.zeros_like(shift))
+    bias = (
+        keras.ops.convert_to_numpy(source.bias).astype(np.float64)
+        if source.use_bias
+        else np.zeros_like(shift)
+    )
     if hasattr(source, "depthwise_kernel"):
         layer.depthwise_kernel.assign(source.depthwise_kernel)
     getattr(layer, kernel_name).assign((kernel * scale).astype(np.float32))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Iterable
+from collections.abc import Iterable
 
 import editdistance
 
@@ -32,19 +32,23 @@ class EditTotals:
     sequence_errors: int = 0
     normalized_edits: float = 0.0
 
-    def merge(self, other: "EditTotals") -> "EditTotals":
-        return EditTotals(*(getattr(self, f.name) + getattr(other, f.name)
-                            for f in dataclasses.fields(self)))
+    def merge(self, other: EditTotals) -> EditTotals:
+        return EditTotals(
+            *(getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(self))
+        )
 
     def rates(self) -> dict:
         def ratio(a, b):
             return a / b if b else 0.0
 
-        return {"sequences": self.sequences, "characters": self.characters,
-                "cer": ratio(self.character_edits, self.characters),
-                "wer": ratio(self.word_edits, self.words),
-                "ser": ratio(self.sequence_errors, self.sequences),
-                "ler": ratio(self.normalized_edits, self.sequences)}
+        return {
+            "sequences": self.sequences,
+            "characters": self.characters,
+            "cer": ratio(self.character_edits, self.characters),
+            "wer": ratio(self.word_edits, self.words),
+            "ser": ratio(self.sequence_errors, self.sequences),
+            "ler": ratio(self.normalized_edits, self.sequences),
+        }
 
 
 @dataclasses.dataclass
@@ -67,9 +71,15 @@ class ErrorCounts:
             normalized = edits / len(reference)
         else:
             normalized = 0.0 if not hypothesis else 1.0
-        one = EditTotals(sequences=1, characters=len(reference), character_edits=edits,
-                         words=len(ref_words), word_edits=editdistance.eval(ref_words, hyp_words),
-                         sequence_errors=int(reference != hypothesis), normalized_edits=normalized)
+        one = EditTotals(
+            sequences=1,
+            characters=len(reference),
+            character_edits=edits,
+            words=len(ref_words),
+            word_edits=editdistance.eval(ref_words, hyp_words),
+            sequence_errors=int(reference != hypothesis),
+            normalized_edits=normalized,
+        )
         self.total = self.total.merge(one)
         length = len(reference)
         self.by_length[length] = self.by_length.get(length, EditTotals()).merge(one)
@@ -77,36 +87,26 @@ class ErrorCounts:
             self.confusion.update(zip(reference, hypothesis))
         return edits
 
-    def merge(self, other: "ErrorCounts") -> "ErrorCounts":
+    def merge(self, other: ErrorCounts) -> ErrorCounts:
         by_length = dict(self.by_length)
         for length, totals in other.by_length.items():
             by_length[length] = by_length.get(length, EditTotals()).merge(totals)
-        return ErrorCounts(total=self.total.merge(other.total), by_length=by_length,
-                           confusion=self.confusion + other.confusion)
+        return ErrorCounts(
+            total=self.total.merge(other.total),
+            by_length=by_length,
+            confusion=self.confusion + other.confusion,
+        )
 
     def summary(self) -> dict:
         """JSON-ready rates: overall, `by_length`, and the `confusion` matrix as nested dicts."""
         confusion: dict[str, dict[str, int]] = {}
         for (r, h), n in sorted(self.confusion.items()):
             confusion.setdefault(r, {})[h] = n
-        return {**self.total.rates(),
-                "by_length": {str(k): v.rates() for k, v in sorted(self.by_length.items())},
-                "confusion": confusion}
-
-
-def error_rates(pairs: Iterable[tuple[str, str]]) -> dict:
-    """`ErrorCounts.summary()` of `(reference, hypothesis)` pairs."""
-    counts = ErrorCounts()
-    for reference, hypothesis in pairs:
-        counts.add(reference, hypothesis)
-    return counts.summary()
-
-
-def merge_all(parts: Iterable[ErrorCounts]) -> ErrorCounts:
-    merged = ErrorCounts()
-    for part in parts:
-        merged = merged.merge(part)
-    return merged
+        return {
+            **self.total.rates(),
+            "by_length": {str(k): v.rates() for k, v in sorted(self.by_length.items())},
+            "confusion": confusion,
+        }
 
 
 def label_string(digits: Iterable[int]) -> str:

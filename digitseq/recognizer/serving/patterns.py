@@ -1,6 +1,6 @@
 """Digit-string formats as automata: a small regular-expression subset compiled to a DFA.
 
-Constrained decoding (`recognizer.decoding.constrained_beam_search`) walks this automaton while it
+Constrained decoding (`recognizer.serving.decoding.constrained_beam_search`) walks this automaton while it
 extends CTC prefixes, so only strings of the format survive. The alphabet is the ten digits; a
 pattern always matches the whole string (as `re.fullmatch` does).
 
@@ -89,8 +89,10 @@ class _Parser:
         return char
 
     def fail(self, what: str):
-        raise PatternError(f"{what} at position {self.at} is not supported (digits, classes, "
-                           f"'.', groups, '|', '?', '*', '+', '{{m,n}}')")
+        raise PatternError(
+            f"{what} at position {self.at} is not supported (digits, classes, "
+            f"'.', groups, '|', '?', '*', '+', '{{m,n}}')"
+        )
 
     def parse(self) -> tuple[int, int]:
         fragment = self.alternation()
@@ -128,13 +130,14 @@ class _Parser:
             self.take()
             low, high = {"?": (0, 1), "*": (0, None), "+": (1, None)}[char]
         elif char == "{":
-            match = re.match(r"\{(\d+)(,(\d*))?\}", self.text[self.at:])
+            match = re.match(r"\{(\d+)(,(\d*))?\}", self.text[self.at :])
             if not match:
                 self.fail("'{'")
             self.at += match.end()
             low = int(match.group(1))
-            high = low if match.group(2) is None else (
-                int(match.group(3)) if match.group(3) else None)
+            high = (
+                low if match.group(2) is None else (int(match.group(3)) if match.group(3) else None)
+            )
         else:
             return first
         if self.peek() == "?":
@@ -197,14 +200,17 @@ class _Parser:
             escaped = self.take() if self.peek() is not None else ""
             if escaped == "d":
                 return self.edge(_ALL)
-            raise PatternError(f"'\\{escaped}' at position {self.at - 2} can match a non-digit "
-                               f"or is not supported; expected digits only")
+            raise PatternError(
+                f"'\\{escaped}' at position {self.at - 2} can match a non-digit "
+                f"or is not supported; expected digits only"
+            )
         if char in "0123456789":
             return self.edge(frozenset([int(char)]))
         if char in "^$":
             self.fail(f"the anchor '{char}' (patterns always match the whole string)")
-        raise PatternError(f"'{char}' at position {self.at - 1} can match a non-digit; expected "
-                           f"digits only")
+        raise PatternError(
+            f"'{char}' at position {self.at - 1} can match a non-digit; expected digits only"
+        )
 
     def char_class(self) -> frozenset:
         self.take()
@@ -227,15 +233,21 @@ class _Parser:
                 members |= _ALL
                 continue
             if char not in "0123456789":
-                raise PatternError(f"class member '{char}' at position {self.at - 1} can match a "
-                                   f"non-digit; expected digits only")
-            if self.peek() == "-" and self.at + 1 < len(self.text) and \
-                    self.text[self.at + 1] != "]":
+                raise PatternError(
+                    f"class member '{char}' at position {self.at - 1} can match a "
+                    f"non-digit; expected digits only"
+                )
+            if (
+                self.peek() == "-"
+                and self.at + 1 < len(self.text)
+                and self.text[self.at + 1] != "]"
+            ):
                 self.take()
                 last = self.take()
                 if last not in "0123456789":
-                    raise PatternError(f"range {char}-{last} can match a non-digit; expected "
-                                       f"digits only")
+                    raise PatternError(
+                        f"range {char}-{last} can match a non-digit; expected digits only"
+                    )
                 members |= set(range(int(char), int(last) + 1))
             else:
                 members.add(int(char))
@@ -267,8 +279,7 @@ def compile_pattern(pattern: str) -> Automaton:
         matching no non-empty digit string.
     """
     if len(pattern) > MAX_PATTERN_LENGTH:
-        raise PatternError(f"{len(pattern)} characters long; expected at most "
-                           f"{MAX_PATTERN_LENGTH}")
+        raise PatternError(f"{len(pattern)} characters long; expected at most {MAX_PATTERN_LENGTH}")
     try:
         re.compile(pattern)
     except re.error as err:
@@ -294,18 +305,23 @@ def compile_pattern(pattern: str) -> Automaton:
             row.append(index[target])
         rows.append(row)
         accepting.append(end in current)
-    return _pruned(rows, accepting, pattern=pattern,
-                   empty="matches no digit string; expected a pattern that some non-empty "
-                         "string of digits matches")
+    return _pruned(
+        rows,
+        accepting,
+        pattern=pattern,
+        empty="matches no digit string; expected a pattern that some non-empty "
+        "string of digits matches",
+    )
 
 
 def _too_large(kind: str) -> str:
-    return (f"too large: its {kind} needs more than {MAX_STATES} states; expected a digit format "
-            f"with smaller repetition counts (nested repetitions multiply them)")
+    return (
+        f"too large: its {kind} needs more than {MAX_STATES} states; expected a digit format "
+        f"with smaller repetition counts (nested repetitions multiply them)"
+    )
 
 
-def _pruned(rows: list[list[int]], accepting: list[bool], *, pattern: str,
-            empty: str) -> Automaton:
+def _pruned(rows: list[list[int]], accepting: list[bool], *, pattern: str, empty: str) -> Automaton:
     """The automaton of `rows` with transitions into states that cannot reach an accepting one
     sent to `DEAD`.
 
@@ -321,10 +337,10 @@ def _pruned(rows: list[list[int]], accepting: list[bool], *, pattern: str,
         live = grown
     if not any(t != DEAD and live[t] for t in transitions[0]):
         raise PatternError(empty)
-    transitions = np.where((transitions != DEAD) & live[np.maximum(transitions, 0)],
-                           transitions, DEAD)
-    return Automaton(transitions=transitions.astype(np.int32), accepting=accepting,
-                     pattern=pattern)
+    transitions = np.where(
+        (transitions != DEAD) & live[np.maximum(transitions, 0)], transitions, DEAD
+    )
+    return Automaton(transitions=transitions.astype(np.int32), accepting=accepting, pattern=pattern)
 
 
 def length_pattern(low: int, high: int | None = None) -> str:
@@ -349,6 +365,9 @@ def intersect(first: Automaton, second: Automaton) -> Automaton:
             row.append(index[(ta, tb)])
         rows.append(row)
         accepting.append(bool(first.accepting[a] and second.accepting[b]))
-    return _pruned(rows, accepting, pattern=f"{first.pattern} and {second.pattern}",
-                   empty=f"'{first.pattern}' and '{second.pattern}' together match no digit "
-                         f"string")
+    return _pruned(
+        rows,
+        accepting,
+        pattern=f"{first.pattern} and {second.pattern}",
+        empty=f"'{first.pattern}' and '{second.pattern}' together match no digit string",
+    )

@@ -56,7 +56,10 @@ def use(precision: str, *, cpuinfo: str = CPUINFO) -> str:
         effective = FLOAT32
         if not _warned:
             _warned = True
-            logger.warning("precision bfloat16: this CPU has none of %s (%s), so models run in "
-                           "float32", ", ".join(BFLOAT16_CPU_FLAGS), cpuinfo)
+            logger.warning(
+                "precision bfloat16: this CPU has none of %s (%s), so models run in float32",
+                ", ".join(BFLOAT16_CPU_FLAGS),
+                cpuinfo,
+            )
     tf.config.optimizer.set_experimental_options({OPTION: effective == BFLOAT16})
     return effective

@@ -19,34 +19,40 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from digitseq.recognizer.train import finetune
-from digitseq.recognizer.model.layers import frame_mask  # importing recognizer.layers registers its layers
 from digitseq.core.errors import ConfigError
+from digitseq.recognizer.model.layers import (
+    frame_mask,  # importing recognizer.model.layers registers its layers
+)
+from digitseq.recognizer.serving import exported_model
 
 
-def load_teacher(directory: str, *, downsample: int, height: int, data_dir: str
-                 ) -> finetune.InitialModel:
+def load_teacher(
+    directory: str, *, downsample: int, height: int, data_dir: str
+) -> exported_model.ExportedModel:
     """The teacher's exported model directory, checked against the run.
 
     Raises:
       ConfigError: naming `teacher`: not an exported model, another input height than the
         data's, or another downsampling than the model's.
     """
-    teacher = finetune.load_initial(directory, field="teacher")
-    if teacher.height != height:
-        raise ConfigError("teacher", directory, f"takes images of height {teacher.height}, but "
-                          f"{data_dir} holds height {height}; expected the same height")
+    teacher = exported_model.open_model(directory, field="teacher", keras=True)
+    teacher.check_height(height, data=data_dir)
     if teacher.model.downsample != downsample:
-        raise ConfigError("teacher", directory, f"emits a frame every {teacher.model.downsample} "
-                          f"columns, the model every {downsample}; expected the same "
-                          f"downsampling (2^width_pools, width_pools being conv_blocks unless "
-                          f"given)", others=["width_pools", "conv_blocks"])
+        raise ConfigError(
+            "teacher",
+            directory,
+            f"emits a frame every {teacher.model.downsample} "
+            f"columns, the model every {downsample}; expected the same "
+            f"downsampling (2^width_pools, width_pools being conv_blocks unless "
+            f"given)",
+            others=["width_pools", "conv_blocks"],
+        )
     return teacher
 
 
-def build_teacher(teacher: finetune.InitialModel) -> keras.Model:
+def build_teacher(teacher: exported_model.ExportedModel) -> keras.Model:
     """The teacher's Keras model, frozen (build it in the strategy's scope)."""
-    model = keras.models.load_model(teacher.weights_path, safe_mode=True, compile=False)
+    model = teacher.load_keras(compile=False)
     model.trainable = False
     return model
 
@@ -56,6 +62,7 @@ def loss_per_example(teacher_logits, logits, lengths):
     teacher's, summed over its real frames (`lengths`); the frames beyond do not count."""
     target = tf.nn.log_softmax(tf.stop_gradient(teacher_logits), axis=-1)
     divergence = tf.reduce_sum(
-        tf.exp(target) * (target - tf.nn.log_softmax(logits, axis=-1)), axis=-1)
+        tf.exp(target) * (target - tf.nn.log_softmax(logits, axis=-1)), axis=-1
+    )
     real = tf.cast(frame_mask(lengths, tf.shape(logits)[1]), divergence.dtype)
     return tf.reduce_sum(divergence * real, axis=-1)

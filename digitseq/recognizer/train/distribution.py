@@ -14,8 +14,9 @@ import tensorflow as tf
 
 from digitseq.core.errors import InvalidInputError
 
-TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:port", "host2:port"]}, '
-                     '"task": {"type": "worker", "index": 0}}')
+TF_CONFIG_EXAMPLE = (
+    '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
+)
 
 
 def check_tf_config(text: str | None) -> dict:
@@ -25,24 +26,29 @@ def check_tf_config(text: str | None) -> dict:
       InvalidInputError: unset, not JSON, or without a cluster and this process's task in it.
     """
     if not text:
-        raise InvalidInputError(f"TF_CONFIG is not set; strategy multi_worker expects a JSON "
-                                f"cluster spec in every worker's environment, e.g. "
-                                f"{TF_CONFIG_EXAMPLE}")
+        raise InvalidInputError(
+            f"TF_CONFIG is not set; strategy multi_worker expects a JSON "
+            f"cluster spec in every worker's environment, e.g. "
+            f"{TF_CONFIG_EXAMPLE}"
+        )
     try:
         config = json.loads(text)
     except json.JSONDecodeError as err:
-        raise InvalidInputError(f"TF_CONFIG is not valid JSON ({err}); expected e.g. "
-                                f"{TF_CONFIG_EXAMPLE}") from None
+        raise InvalidInputError(
+            f"TF_CONFIG is not valid JSON ({err}); expected e.g. {TF_CONFIG_EXAMPLE}"
+        ) from None
     cluster = config.get("cluster") if isinstance(config, dict) else None
     task = config.get("task") if isinstance(config, dict) else None
     if not isinstance(cluster, dict) or not cluster or not isinstance(task, dict):
-        raise InvalidInputError(f"TF_CONFIG {text}: expected a \"cluster\" of jobs and a "
-                                f"\"task\", e.g. {TF_CONFIG_EXAMPLE}")
+        raise InvalidInputError(
+            f'TF_CONFIG {text}: expected a "cluster" of jobs and a "task", e.g. {TF_CONFIG_EXAMPLE}'
+        )
     jobs = cluster.get(task.get("type"))
     index = task.get("index", 0)
     if not isinstance(jobs, list) or not isinstance(index, int) or not 0 <= index < len(jobs):
-        raise InvalidInputError(f"TF_CONFIG task {json.dumps(task)}: not in the cluster "
-                                f"{json.dumps(cluster)}")
+        raise InvalidInputError(
+            f"TF_CONFIG task {json.dumps(task)}: not in the cluster {json.dumps(cluster)}"
+        )
     return config
 
 
@@ -64,5 +70,7 @@ def worker_role(strategy: tf.distribute.Strategy) -> tuple[int, bool]:
         return 0, True
     index = resolver.task_id or 0
     return index, resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and index == 0 and
-        "chief" not in resolver.cluster_spec().as_dict())
+        resolver.task_type == "worker"
+        and index == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )

@@ -1,14 +1,11 @@
 """Training recipes as code: the `TrainConfig` values the README recommends, chosen on validation CER.
 
 - `DEEP`: the convolutional recognizer (`convctc`) with two convolutions per block, for 6 epochs:
-  the first to reach validation CER 0.5% on plain 2..5 strings of the full MNIST (test CER
-  0.35-0.43% over four seeds, in 0.37-0.41x the crnn recipe's 14-epoch time), so the README
-  recommends it; `digitseq demo` trains with it.
-- `FLOOR`: the `crnn` recipe, the lowest validation CER (0.33-0.34%; test CER 0.48-0.49% in 14
-  epochs, two seeds) and the recipe for touching and overlapping strings (on an 8-column overlap
-  0.54%, `DEEP` 0.57%).
-- `FAST`: `DEEP` with one convolution per block, about 1.6 times its training examples/s on CPU,
-  less accurate (test CER 0.55-0.61%).
+  the recommended recipe (close to `FLOOR`'s error in well under half its time); `digitseq demo`
+  trains with it.
+- `FLOOR`: the `crnn` recipe, the lowest validation CER, and the recipe for touching and
+  overlapping strings.
+- `FAST`: `DEEP` with one convolution per block: faster to train on CPU, less accurate.
 
 `recipe.apply(config)` gives `config` the recipe's architecture, learning-rate schedule and
 augmentation and keeps everything else (data, model directory, epochs, batch size, strategy);
@@ -17,17 +14,17 @@ but refuses a config that already sets any of those, so no flag given with `--re
 silently replaced.
 `recipe.flags` spells the same values as `digitseq train` flags: the README shows them, and a test
 checks that they parse to `apply(...)`. The measurements behind them are in bench/README.md
-(issues 10 and 17).
+(`bench/quality.py`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable
+from collections.abc import Iterable
 
-from digitseq.recognizer.config import ModelConfig, TrainConfig
 from digitseq.core.errors import ConfigError
 from digitseq.core.options import check_choice, option
+from digitseq.recognizer.config import ModelConfig, TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,9 +50,13 @@ class Recipe:
         the epochs, so a short run warms up too), random warps of the training strings
         (`--augment`)."""
         return dataclasses.replace(
-            config, model=self.model, schedule="cosine", learning_rate=self.learning_rate,
+            config,
+            model=self.model,
+            schedule="cosine",
+            learning_rate=self.learning_rate,
             warmup_epochs=min(self.warmup_epochs, config.epochs / 2),
-            reader=dataclasses.replace(config.reader, augment=True))
+            reader=dataclasses.replace(config.reader, augment=True),
+        )
 
     def start(self, config: TrainConfig, *, given: Iterable[str] = ()) -> TrainConfig:
         """`apply(config)` for a config that sets none of what the recipe sets, neither to another
@@ -69,40 +70,54 @@ class Recipe:
         """
         default = TrainConfig(data_dir=config.data_dir, model_dir=config.model_dir)
         model_fields = [f.name for f in dataclasses.fields(ModelConfig)]
-        changed = [name for name in model_fields
-                   if getattr(config.model, name) != getattr(default.model, name)]
-        changed += [name for name in ("schedule", "learning_rate", "warmup_epochs")
-                    if getattr(config, name) != getattr(default, name)]
+        changed = [
+            name
+            for name in model_fields
+            if getattr(config.model, name) != getattr(default.model, name)
+        ]
+        changed += [
+            name
+            for name in ("schedule", "learning_rate", "warmup_epochs")
+            if getattr(config, name) != getattr(default, name)
+        ]
         if config.reader.augment != default.reader.augment:
             changed.append("augment")
         recipe_fields = {*model_fields, "schedule", "learning_rate", "warmup_epochs", "augment"}
         given = changed + sorted(set(given) & recipe_fields - set(changed))
         if given:
-            raise ConfigError("recipe", self.name, f"sets its own model, learning rate (cosine, "
-                              f"with warm-up) and augmentation, but {', '.join(given)} "
-                              f"{'is' if len(given) == 1 else 'are'} given too; expected none of "
-                              f"them with it (to change one, give the recipe's flags instead)",
-                              others=given)
+            raise ConfigError(
+                "recipe",
+                self.name,
+                f"sets its own model, learning rate (cosine, "
+                f"with warm-up) and augmentation, but {', '.join(given)} "
+                f"{'is' if len(given) == 1 else 'are'} given too; expected none of "
+                f"them with it (to change one, give the recipe's flags instead)",
+                others=given,
+            )
         return self.apply(config)
 
 
 FLOOR = Recipe(
     name="floor",
     flags="--batch-norm --conv-blocks 3 --schedule cosine --learning-rate 2e-3 "
-          "--warmup-epochs 1 --augment",
-    model=ModelConfig(arch="crnn", batch_norm=True, conv_blocks=3), learning_rate=2e-3)
+    "--warmup-epochs 1 --augment",
+    model=ModelConfig(arch="crnn", batch_norm=True, conv_blocks=3),
+    learning_rate=2e-3,
+)
 FAST = Recipe(
     name="fast",
     flags="--arch convctc --conv-blocks 3 --conv-filters 16 --layers 3 --schedule cosine "
-          "--learning-rate 3e-3 --warmup-epochs 1 --augment",
+    "--learning-rate 3e-3 --warmup-epochs 1 --augment",
     model=ModelConfig(arch="convctc", conv_blocks=3, conv_filters=16, layers=3),
-    learning_rate=3e-3)
+    learning_rate=3e-3,
+)
 DEEP = Recipe(
     name="deep",
     flags="--arch convctc --conv-blocks 3 --conv-filters 16 --conv-layers 2 --layers 3 "
-          "--schedule cosine --learning-rate 3e-3 --warmup-epochs 1 --augment",
+    "--schedule cosine --learning-rate 3e-3 --warmup-epochs 1 --augment",
     model=ModelConfig(arch="convctc", conv_blocks=3, conv_filters=16, conv_layers=2, layers=3),
-    learning_rate=3e-3)
+    learning_rate=3e-3,
+)
 RECIPES = {recipe.name: recipe for recipe in (DEEP, FLOOR, FAST)}
 
 

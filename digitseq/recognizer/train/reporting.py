@@ -27,14 +27,22 @@ class Progress:
         if self._bar is not None:
             self._bar.update(step, [("loss", loss)])
         elif self._enabled and (step % self._every == 0 or step == self._steps):
-            logger.debug("epoch %d/%d step %d/%d loss %.4f", self._epoch, self._epochs, step,
-                         self._steps, loss)
+            logger.debug(
+                "epoch %d/%d step %d/%d loss %.4f",
+                self._epoch,
+                self._epochs,
+                step,
+                self._steps,
+                loss,
+            )
 
 
 def summary_writers(model_dir: str) -> dict:
     logs = os.path.join(model_dir, "logs")
-    return {"train": tf.summary.create_file_writer(os.path.join(logs, "train")),
-            "validation": tf.summary.create_file_writer(os.path.join(logs, "validation"))}
+    return {
+        "train": tf.summary.create_file_writer(os.path.join(logs, "train")),
+        "validation": tf.summary.create_file_writer(os.path.join(logs, "validation")),
+    }
 
 
 def write_summaries(writers, record, optimizer, samples, epoch: int) -> None:
@@ -50,9 +58,13 @@ def write_summaries(writers, record, optimizer, samples, epoch: int) -> None:
         tf.summary.scalar("ser", record["val_ser"])
         for i, (frames, reference, hypothesis) in enumerate(samples):
             image = frames.T[None, :, :, None]
-            tf.summary.image(f"sequence_{i}", image,
-                             description=f"label {reference}, predicted {hypothesis}")
-            tf.summary.text(f"sequence_{i}", f"label `{reference}` predicted `{hypothesis}`"
-                            f"{'' if reference == hypothesis else ' (wrong)'}")
+            tf.summary.image(
+                f"sequence_{i}", image, description=f"label {reference}, predicted {hypothesis}"
+            )
+            tf.summary.text(
+                f"sequence_{i}",
+                f"label `{reference}` predicted `{hypothesis}`"
+                f"{'' if reference == hypothesis else ' (wrong)'}",
+            )
     for writer in writers.values():
         writer.flush()

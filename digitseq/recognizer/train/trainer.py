@@ -15,10 +15,10 @@ TensorBoard logs (`<model_dir>/logs`), keeps the best model by validation CER (`
 exports the model directory at the end.
 
 Several datasets (`--data A --data B`) train together, batches mixed by weight
-(`recognizer.data.make_training_mix`); the first dataset's validation split chooses the best
+(`recognizer.data.reader.make_training_mix`); the first dataset's validation split chooses the best
 epoch, and its statistics standardize the inputs. A run may start from an exported model
-(`init_from`, `recognizer.finetune`): its architecture, weights and statistics; and it may learn
-from a teacher, another exported model (`teacher`, `recognizer.distill`).
+(`init_from`, `recognizer.train.finetune`): its architecture, weights and statistics; and it may learn
+from a teacher, another exported model (`teacher`, `recognizer.train.distill`).
 """
 
 from __future__ import annotations
@@ -30,27 +30,32 @@ import math
 import os
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from digitseq.recognizer.data import reader as data
-from digitseq.recognizer.model import architectures as models, ctc
-from digitseq.recognizer.serving import builtin, export
-from digitseq.recognizer.train import calibrate, checks, distill, distribution, finetune, reporting
-from digitseq.recognizer.config import TrainConfig
-from digitseq.recognizer.train.evaluation import Evaluator
-from digitseq.recognizer.data.layout import split_info
-from digitseq.schemas import batch, dataset, exported
 from digitseq.core import storage
 from digitseq.core.errors import ConfigError
+from digitseq.recognizer.config import TrainConfig
+from digitseq.recognizer.data import reader as data
+from digitseq.recognizer.data.layout import split_info
+from digitseq.recognizer.model import architectures as models
+from digitseq.recognizer.model import ctc
+from digitseq.recognizer.serving import builtin, export, exported_model
+from digitseq.recognizer.train import calibrate, checks, distill, distribution, finetune, reporting
+from digitseq.recognizer.train.evaluation import Evaluator
+from digitseq.schemas import batch, dataset, exported
 
 logger = logging.getLogger(__name__)
 
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
-              "sgd": keras.optimizers.SGD}  # keys: config.OPTIMIZER_NAMES
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "rmsprop": keras.optimizers.RMSprop,
+    "sgd": keras.optimizers.SGD,
+}  # keys: config.OPTIMIZER_NAMES
 
 
 def learning_rate_schedule(config: TrainConfig, *, steps_per_epoch: int):
@@ -62,32 +67,47 @@ def learning_rate_schedule(config: TrainConfig, *, steps_per_epoch: int):
     if not warmup:
         return keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
     return keras.optimizers.schedules.CosineDecay(
-        config.learning_rate / 10, total - warmup, warmup_target=config.learning_rate,
-        warmup_steps=warmup)
+        config.learning_rate / 10,
+        total - warmup,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+    )
 
 
-def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                    strategy: tf.distribute.Strategy, *, jit_compile: bool = False,
-                    teacher: keras.Model | None = None, distill_weight: float = 0.5):
+def make_train_step(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    strategy: tf.distribute.Strategy,
+    *,
+    jit_compile: bool = False,
+    teacher: keras.Model | None = None,
+    distill_weight: float = 0.5,
+):
     """One synchronous step over the next distributed batch; returns the global mean loss and the
     number of examples it trained on.
 
     With `jit_compile` the model's forward pass, and so its gradient, is an XLA function; the CTC
     loss (no XLA kernel) and the update stay outside. XLA compiles once per batch shape. With a
-    `teacher`, `distill_weight` of each string's loss is `recognizer.distill`'s.
+    `teacher`, `distill_weight` of each string's loss is `recognizer.train.distill`'s.
     """
     forward = tf.function(model, jit_compile=True) if jit_compile else model
 
     def step(features, labels):
         with tf.GradientTape() as tape:
             out = forward(features, training=True)
-            per_example = ctc.loss_per_example(labels[batch.LABEL], labels[batch.LABEL_LENGTH],
-                                               out[batch.LOGITS], out[batch.LENGTHS])
+            per_example = ctc.loss_per_example(
+                labels[batch.LABEL],
+                labels[batch.LABEL_LENGTH],
+                out[batch.LOGITS],
+                out[batch.LENGTHS],
+            )
             if teacher is not None:
                 taught = teacher(features, training=False)[batch.LOGITS]
-                per_example = ((1 - distill_weight) * per_example + distill_weight *
-                               distill.loss_per_example(taught, out[batch.LOGITS],
-                                                        out[batch.LENGTHS]))
+                per_example = (
+                    1 - distill_weight
+                ) * per_example + distill_weight * distill.loss_per_example(
+                    taught, out[batch.LOGITS], out[batch.LENGTHS]
+                )
             loss = tf.nn.compute_average_loss(per_example)
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
@@ -97,8 +117,10 @@ def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
     def train_step(iterator):
         features, labels = next(iterator)
         loss, examples = strategy.run(step, args=(features, labels))
-        return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-                strategy.reduce(tf.distribute.ReduceOp.SUM, examples, axis=None))
+        return (
+            strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+            strategy.reduce(tf.distribute.ReduceOp.SUM, examples, axis=None),
+        )
 
     return train_step
 
@@ -116,9 +138,17 @@ class _Run:
     teacher: keras.Model | None = None  # frozen, not checkpointed
 
 
-def _build_run(config: TrainConfig, strategy: tf.distribute.Strategy, *, stats, height: int,
-               steps: int, worker: int, initial: finetune.InitialModel | None = None,
-               teacher: finetune.InitialModel | None = None) -> _Run:
+def _build_run(
+    config: TrainConfig,
+    strategy: tf.distribute.Strategy,
+    *,
+    stats,
+    height: int,
+    steps: int,
+    worker: int,
+    initial: exported_model.ExportedModel | None = None,
+    teacher: exported_model.ExportedModel | None = None,
+) -> _Run:
     """Builds model, optimizer and any teacher in the strategy's scope, the model starting from
     `initial`'s weights if given; restores the last backup if any."""
     with strategy.scope():
@@ -128,23 +158,36 @@ def _build_run(config: TrainConfig, strategy: tf.distribute.Strategy, *, stats, 
             finetune.start_from(model, initial, freeze_conv=config.freeze_conv)
         optimizer = OPTIMIZERS[config.optimizer](
             learning_rate=learning_rate_schedule(config, steps_per_epoch=steps),
-            use_ema=bool(config.weight_average), ema_momentum=config.weight_average)
+            use_ema=bool(config.weight_average),
+            ema_momentum=config.weight_average,
+        )
         optimizer.build(model.trainable_variables)
-        state = {"epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
-                 "best_criterion": tf.Variable(math.inf, dtype=tf.float64, trainable=False),
-                 "stale_epochs": tf.Variable(0, dtype=tf.int64, trainable=False)}
+        state = {
+            "epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "best_criterion": tf.Variable(math.inf, dtype=tf.float64, trainable=False),
+            "stale_epochs": tf.Variable(0, dtype=tf.int64, trainable=False),
+        }
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
     backup = tf.train.CheckpointManager(
-        checkpoint, os.path.join(config.model_dir, "backup", f"worker-{worker}"), max_to_keep=1)
+        checkpoint, os.path.join(config.model_dir, "backup", f"worker-{worker}"), max_to_keep=1
+    )
     if backup.latest_checkpoint:
         checkpoint.restore(backup.latest_checkpoint).assert_existing_objects_matched()
-        logger.info("Resuming from %s after epoch %d", backup.latest_checkpoint,
-                     int(state["epoch"].numpy()))
+        logger.info(
+            "Resuming from %s after epoch %d", backup.latest_checkpoint, int(state["epoch"].numpy())
+        )
     return _Run(model=model, optimizer=optimizer, backup=backup, teacher=teacher_model, **state)
 
 
-def _train_epoch(train_step, iterator, *, steps: int, epoch: int, config: TrainConfig,
-                 progress: reporting.Progress) -> tuple[float, int]:
+def _train_epoch(
+    train_step,
+    iterator,
+    *,
+    steps: int,
+    epoch: int,
+    config: TrainConfig,
+    progress: reporting.Progress,
+) -> tuple[float, int]:
     """Runs one epoch's steps; returns the mean loss and the examples trained on. A non-finite
     loss stops training."""
     losses, examples = [], 0
@@ -153,9 +196,12 @@ def _train_epoch(train_step, iterator, *, steps: int, epoch: int, config: TrainC
         loss = float(loss)
         examples += int(batch_examples)
         if not math.isfinite(loss):
-            raise ConfigError("learning_rate", config.learning_rate,
-                              f"training loss became {loss} at epoch {epoch} step {i + 1}; "
-                              f"expected a lower learning rate")
+            raise ConfigError(
+                "learning_rate",
+                config.learning_rate,
+                f"training loss became {loss} at epoch {epoch} step {i + 1}; "
+                f"expected a lower learning rate",
+            )
         losses.append(loss)
         progress.update(i + 1, float(np.mean(losses)))
     return float(np.mean(losses)), examples
@@ -193,106 +239,279 @@ def result_criterion(evaluator: Evaluator | None) -> str:
     return "val_cer" if evaluator is not None else "train_loss"
 
 
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a run trains, checked before anything is written (`prepare`).
+
+    Attributes:
+      config: the run's options, with builtin model names resolved and the architecture taken
+        from `initial` where the run left it unset.
+      metadata: the first dataset's `metadata.json`.
+      stats: the standardization statistics (the initial model's when fine-tuning).
+      initial: the exported model the run starts from, or None.
+      teacher: the exported model the run learns from, or None.
+      records: training records per dataset.
+      steps: optimizer steps per epoch.
+    """
+
+    config: TrainConfig
+    metadata: Mapping[str, Any]
+    stats: Mapping[str, Any]
+    initial: exported_model.ExportedModel | None
+    teacher: exported_model.ExportedModel | None
+    records: list[int]
+    steps: int
+
+    @property
+    def primary(self) -> str:
+        """The dataset whose validation split picks the best epoch and calibrates the export."""
+        return self.config.data_dir[0]
+
+    @property
+    def has_validation(self) -> bool:
+        return bool(self.metadata["counts"].get("validation"))
+
+
+@dataclasses.dataclass
+class Session:
+    """A run built under its strategy (`build`): the model and loop state, the training input and
+    step, validation, and the chief's summary writers."""
+
+    run: _Run
+    strategy: tf.distribute.Strategy
+    is_chief: bool
+    iterator: Any
+    train_step: Any
+    evaluator: Evaluator | None
+    writers: Any
+
+
+@dataclasses.dataclass
+class Epochs:
+    """What the epochs did (`run_epochs`)."""
+
+    history: list[dict[str, Any]]
+    examples: int
+    step_seconds: float
+
+
 def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
-    """Trains, validates every epoch, resumes after a crash, exports; returns the summary."""
+    """Trains, validates every epoch, resumes after a crash, exports; returns the summary.
+
+    The steps: `prepare` (check and resolve, nothing written), `build` (under the strategy),
+    `run_epochs`, `finish` (export and calibrate)."""
     started = time.perf_counter()
-    metadata = _check_datasets(config.data_dir)
-    primary = config.data_dir[0]
-    if config.init_from:
-        config = dataclasses.replace(config, init_from=builtin.resolve(config.init_from,
-                                                                       field="init_from"))
-    initial = finetune.load_initial(config.init_from) if config.init_from else None
-    if initial is not None:
-        finetune.check_height(initial, metadata["height"], primary)
-        config = dataclasses.replace(config, model=finetune.resolve_model(config.model, initial))
-    stats = initial.stats if initial is not None else dataset.load_stats(primary)
-    teacher = distill.load_teacher(
-        builtin.resolve(config.teacher, field="teacher"), downsample=config.model.downsample,
-        height=metadata["height"], data_dir=primary) if config.teacher else None
     strategy = distribution.make_strategy(config.strategy)
     worker, is_chief = distribution.worker_role(strategy)
+    plan = prepare(config, is_chief=is_chief)
+    session = build(plan, strategy, worker=worker, is_chief=is_chief)
+    epochs = run_epochs(plan, session, progress=progress, started=started)
+    return finish(plan, session, epochs, started=started)
+
+
+def prepare(config: TrainConfig, *, is_chief: bool) -> Plan:
+    """Checks the datasets, the model directory (on the chief), the initial and teacher models
+    and that CTC can align every training label; reads each training split once for that.
+
+    Raises:
+      ConfigError, InvalidInputError: the first problem found, in one line.
+    """
+    metadata = _check_datasets(config.data_dir)
+    primary = config.data_dir[0]
+    initial = teacher = None
+    if config.init_from:
+        config = dataclasses.replace(
+            config, init_from=builtin.resolve(config.init_from, field="init_from")
+        )
+        initial = exported_model.open_model(config.init_from, field="init_from", keras=True)
+        initial.check_height(metadata["height"], data=primary)
+        config = dataclasses.replace(config, model=finetune.resolve_model(config.model, initial))
+    if config.teacher:
+        teacher = distill.load_teacher(
+            builtin.resolve(config.teacher, field="teacher"),
+            downsample=config.model.downsample,
+            height=metadata["height"],
+            data_dir=primary,
+        )
     if is_chief:
         checks.check_model_dir(config.model_dir, config.run_identity())
     for data_dir in config.data_dir:
-        checks.check_feasible(data_dir, "train", config.model.downsample)
+        checks.check_feasible(data_dir, "train", config.model.downsample, config=config.reader)
     records = [split_info(data_dir, "train").records for data_dir in config.data_dir]
-    steps = max(1, sum(records) // config.batch_size)
-    has_validation = bool(metadata["counts"].get("validation"))
+    return Plan(
+        config=config,
+        metadata=metadata,
+        stats=initial.stats if initial is not None else dataset.load_stats(primary),
+        initial=initial,
+        teacher=teacher,
+        records=records,
+        steps=max(1, sum(records) // config.batch_size),
+    )
+
+
+def build(plan: Plan, strategy: tf.distribute.Strategy, *, worker: int, is_chief: bool) -> Session:
+    """Starts the model directory (the chief writes the run's `config.json`), then builds the
+    model, optimizer, teacher, training input and step under the strategy's scope, restoring
+    the last backup if any. The training splits, verified by `prepare`, are not read again
+    before the first step."""
+    config = plan.config
     keras.utils.set_random_seed(config.seed)
     if is_chief:
         tf.io.gfile.makedirs(config.model_dir)
-        storage.write_json(os.path.join(config.model_dir, exported.CONFIG),
-                           {"run": config.run_identity(), "epochs": config.epochs})
-    run = _build_run(config, strategy, stats=stats, height=metadata["height"], steps=steps,
-                     worker=worker, initial=initial, teacher=teacher)
+        storage.write_json(
+            os.path.join(config.model_dir, exported.CONFIG),
+            {"run": config.run_identity(), "epochs": config.epochs},
+        )
+    run = _build_run(
+        config,
+        strategy,
+        stats=plan.stats,
+        height=plan.metadata["height"],
+        steps=plan.steps,
+        worker=worker,
+        initial=plan.initial,
+        teacher=plan.teacher,
+    )
     train_data = strategy.distribute_datasets_from_function(
-        lambda ctx: data.make_training_mix(config.data_dir, config.data_weights or records,
-                                           config.batch_size, input_context=ctx,
-                                           seed=config.seed, config=config.reader))
-    train_step = make_train_step(run.model, run.optimizer, strategy, jit_compile=config.jit_compile,
-                                 teacher=run.teacher, distill_weight=config.distill_weight)
-    writers = reporting.summary_writers(config.model_dir) if is_chief else None
-    evaluator = Evaluator(run.model, primary, "validation",
-                          batch_size=config.batch_size) if has_validation else None
-    iterator = iter(train_data)
-    history, trained_examples, step_seconds = [], 0, 0.0
+        lambda ctx: data.make_training_mix(
+            config.data_dir,
+            config.data_weights or plan.records,
+            config.batch_size,
+            input_context=ctx,
+            seed=config.seed,
+            config=config.reader,
+            verified=True,
+        )
+    )
+    train_step = make_train_step(
+        run.model,
+        run.optimizer,
+        strategy,
+        jit_compile=config.jit_compile,
+        teacher=run.teacher,
+        distill_weight=config.distill_weight,
+    )
+    evaluator = (
+        Evaluator(run.model, plan.primary, "validation", batch_size=config.batch_size)
+        if plan.has_validation
+        else None
+    )
+    return Session(
+        run=run,
+        strategy=strategy,
+        is_chief=is_chief,
+        iterator=iter(train_data),
+        train_step=train_step,
+        evaluator=evaluator,
+        writers=reporting.summary_writers(config.model_dir) if is_chief else None,
+    )
+
+
+def run_epochs(plan: Plan, session: Session, *, progress: bool, started: float) -> Epochs:
+    """The epochs left (all of them, or those after the restored backup): train, validate, keep
+    the best model, back up; stops early when validation stops improving."""
+    config, run = plan.config, session.run
+    epochs = Epochs(history=[], examples=0, step_seconds=0.0)
     while int(run.epoch.numpy()) < config.epochs:
         epoch = int(run.epoch.numpy()) + 1
         epoch_started = time.perf_counter()
         loss, examples = _train_epoch(
-            train_step, iterator, steps=steps, epoch=epoch, config=config,
-            progress=reporting.Progress(steps, epoch, config.epochs,
-                                        enabled=progress and is_chief))
+            session.train_step,
+            session.iterator,
+            steps=plan.steps,
+            epoch=epoch,
+            config=config,
+            progress=reporting.Progress(
+                plan.steps, epoch, config.epochs, enabled=progress and session.is_chief
+            ),
+        )
         seconds = time.perf_counter() - epoch_started
-        trained_examples += examples
-        step_seconds += seconds
-        record = {"epoch": epoch, "loss": loss, "examples": examples,
-                  "examples_per_second": examples / seconds}
+        epochs.examples += examples
+        epochs.step_seconds += seconds
+        record = {
+            "epoch": epoch,
+            "loss": loss,
+            "examples": examples,
+            "examples_per_second": examples / seconds,
+        }
         samples = None
         with averaged_weights(run.model, run.optimizer):
-            if evaluator is not None:
-                summary, samples = evaluator(samples=config.tensorboard_images)
-                record.update(val_cer=summary["cer"], val_ser=summary["ser"],
-                              val_ler=summary["ler"])
-            record.update(seconds=time.perf_counter() - epoch_started,  # with validation
-                          elapsed_seconds=time.perf_counter() - started)
-            if _improved(run, record.get("val_cer", loss)) and is_chief:
+            if session.evaluator is not None:
+                summary, samples = session.evaluator(samples=config.tensorboard_images)
+                record.update(
+                    val_cer=summary["cer"], val_ser=summary["ser"], val_ler=summary["ler"]
+                )
+            record.update(
+                seconds=time.perf_counter() - epoch_started,  # with validation
+                elapsed_seconds=time.perf_counter() - started,
+            )
+            if _improved(run, record.get("val_cer", loss)) and session.is_chief:
                 run.model.save(os.path.join(config.model_dir, exported.BEST))
-        logger.info("epoch %d/%d: %s", epoch, config.epochs,
-                    ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}"
-                              for k, v in record.items() if k != "epoch"))
-        history.append(record)
-        if is_chief:
-            reporting.write_summaries(writers, record, run.optimizer, samples, epoch)
+        logger.info(
+            "epoch %d/%d: %s",
+            epoch,
+            config.epochs,
+            ", ".join(
+                f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}"
+                for k, v in record.items()
+                if k != "epoch"
+            ),
+        )
+        epochs.history.append(record)
+        if session.is_chief:
+            reporting.write_summaries(session.writers, record, run.optimizer, samples, epoch)
         run.epoch.assign(epoch)
         run.backup.save(checkpoint_number=epoch)
         logger.info("Saved backup after epoch %d", epoch)
         if config.early_stopping and int(run.stale_epochs.numpy()) >= config.early_stopping:
-            logger.info("Early stopping: %s has not improved for %d epochs",
-                        result_criterion(evaluator), config.early_stopping)
+            logger.info(
+                "Early stopping: %s has not improved for %d epochs",
+                result_criterion(session.evaluator),
+                config.early_stopping,
+            )
             break
+    return epochs
 
-    holder = [iterator]
-    del iterator
+
+def finish(plan: Plan, session: Session, epochs: Epochs, *, started: float) -> dict[str, Any]:
+    """Releases the training input, then on the chief loads the best weights, calibrates on the
+    first dataset's validation split and exports the model directory; returns the summary."""
+    config, run = plan.config, session.run
+    holder = [session.iterator]
+    session.iterator = None
     _release_in_background(holder)
-    result = {"history": history,
-              "criterion": result_criterion(evaluator),
-              "best": float(run.best_criterion.numpy()),
-              "train_seconds": time.perf_counter() - started,
-              "train_examples_per_second": trained_examples / max(step_seconds, 1e-9)}
-    if is_chief:
+    result = {
+        "history": epochs.history,
+        "criterion": result_criterion(session.evaluator),
+        "best": float(run.best_criterion.numpy()),
+        "train_seconds": time.perf_counter() - started,
+        "train_examples_per_second": epochs.examples / max(epochs.step_seconds, 1e-9),
+    }
+    if session.is_chief:
         best_path = os.path.join(config.model_dir, exported.BEST)
         if tf.io.gfile.exists(best_path):
             run.model.load_weights(best_path)
         else:
             run.optimizer.finalize_variable_values(run.model.trainable_variables)
-        calibration = calibrate.fit_model(run.model, primary) if has_validation else None
-        export.export_model(run.model, config.model_dir, stats=stats, metadata=metadata,
-                            calibration=calibration,
-                            config={"run": config.run_identity(), "epochs": config.epochs,
-                                    "strategy": config.strategy,
-                                    "replicas": strategy.num_replicas_in_sync,
-                                    "result": result})
+        calibration = (
+            calibrate.fit_model(run.model, plan.primary, verified=True)
+            if plan.has_validation
+            else None
+        )
+        export.export_model(
+            run.model,
+            config.model_dir,
+            stats=plan.stats,
+            metadata=plan.metadata,
+            calibration=calibration,
+            config={
+                "run": config.run_identity(),
+                "epochs": config.epochs,
+                "strategy": config.strategy,
+                "replicas": session.strategy.num_replicas_in_sync,
+                "result": result,
+            },
+        )
     return result
 
 
@@ -320,7 +539,11 @@ def _check_datasets(data_dirs) -> dict[str, Any]:
     for data_dir in data_dirs[1:]:
         height = dataset.load_metadata(data_dir)["height"]
         if height != first["height"]:
-            raise ConfigError("data_dir", data_dir, f"holds images of height {height}, but "
-                              f"{data_dirs[0]} holds height {first['height']}; expected one "
-                              f"height for every dataset")
+            raise ConfigError(
+                "data_dir",
+                data_dir,
+                f"holds images of height {height}, but "
+                f"{data_dirs[0]} holds height {first['height']}; expected one "
+                f"height for every dataset",
+            )
     return first
