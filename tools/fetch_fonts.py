@@ -22,13 +22,45 @@ import tarfile
 import tempfile
 
 FAMILIES = (
-    "architects-daughter", "bad-script", "caveat", "caveat-brush", "cedarville-cursive",
-    "chilanka", "covered-by-your-grace", "delicious-handrawn", "delius", "finger-paint",
-    "gochi-hand", "handlee", "happy-monkey", "herr-von-muellerhoff", "indie-flower", "itim",
-    "kalam", "long-cang", "liu-jian-mao-cao", "mansalva", "marck-script", "mr-de-haviland",
-    "ms-madi", "nanum-brush-script", "neucha", "oooh-baby", "patrick-hand", "permanent-marker",
-    "playpen-sans", "poor-story", "schoolbell", "shantell-sans", "short-stack", "sriracha",
-    "swanky-and-moo-moo", "twinkle-star", "yomogi", "zhi-mang-xing")
+    "architects-daughter",
+    "bad-script",
+    "caveat",
+    "caveat-brush",
+    "cedarville-cursive",
+    "chilanka",
+    "covered-by-your-grace",
+    "delicious-handrawn",
+    "delius",
+    "finger-paint",
+    "gochi-hand",
+    "handlee",
+    "happy-monkey",
+    "herr-von-muellerhoff",
+    "indie-flower",
+    "itim",
+    "kalam",
+    "long-cang",
+    "liu-jian-mao-cao",
+    "mansalva",
+    "marck-script",
+    "mr-de-haviland",
+    "ms-madi",
+    "nanum-brush-script",
+    "neucha",
+    "oooh-baby",
+    "patrick-hand",
+    "permanent-marker",
+    "playpen-sans",
+    "poor-story",
+    "schoolbell",
+    "shantell-sans",
+    "short-stack",
+    "sriracha",
+    "swanky-and-moo-moo",
+    "twinkle-star",
+    "yomogi",
+    "zhi-mang-xing",
+)
 """The Google Fonts handwriting families digitseq may train on (SIL Open Font License)."""
 
 _GLYPH_FILE = re.compile(r"^package/files/[a-z0-9-]+-latin-\d+-normal\.woff2$")
@@ -41,8 +73,12 @@ def fetch(family: str, out: pathlib.Path) -> int:
     if target.is_dir() and any(target.glob("*.woff2")):
         return len(list(target.glob("*.woff2")))
     with tempfile.TemporaryDirectory() as tmp:
-        result = subprocess.run(["npm", "pack", "--silent", f"@fontsource/{family}"], cwd=tmp,
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            ["npm", "pack", "--silent", f"@fontsource/{family}"],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+        )
         if result.returncode:
             raise RuntimeError(f"npm pack @fontsource/{family}: {result.stderr.strip()}")
         archive = next(pathlib.Path(tmp).glob("*.tgz"))

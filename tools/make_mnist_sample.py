@@ -34,23 +34,34 @@ def main() -> None:
 
     source = mnist.load(args.mnist)
     rng = np.random.default_rng(SEED)
-    train_index = np.sort(np.concatenate([
-        rng.choice(55000, COUNTS["train"], replace=False),
-        55000 + rng.choice(len(source.train) - 55000, COUNTS["validation"], replace=False)]))
+    train_index = np.sort(
+        np.concatenate(
+            [
+                rng.choice(55000, COUNTS["train"], replace=False),
+                55000 + rng.choice(len(source.train) - 55000, COUNTS["validation"], replace=False),
+            ]
+        )
+    )
     test_index = np.sort(rng.choice(len(source.test), COUNTS["test"], replace=False))
     np.savez_compressed(
         args.out,
-        x_train=source.train.images[train_index], y_train=source.train.labels[train_index],
+        x_train=source.train.images[train_index],
+        y_train=source.train.labels[train_index],
         train_index=train_index,
-        x_test=source.test.images[test_index], y_test=source.test.labels[test_index],
-        test_index=test_index)
+        x_test=source.test.images[test_index],
+        y_test=source.test.labels[test_index],
+        test_index=test_index,
+    )
     provenance = {
         "what": "seeded random subset of MNIST (Y. LeCun, C. Cortes, C. J. C. Burges), "
-                "Keras mnist.npz layout plus original indices train_index/test_index",
+        "Keras mnist.npz layout plus original indices train_index/test_index",
         "made_by": "python tools/make_mnist_sample.py --mnist <dir with the IDX files>",
         "seed": SEED,
-        "counts": {"train_below_55000": COUNTS["train"],
-                   "train_55000_and_above": COUNTS["validation"], "test": COUNTS["test"]},
+        "counts": {
+            "train_below_55000": COUNTS["train"],
+            "train_55000_and_above": COUNTS["validation"],
+            "test": COUNTS["test"],
+        },
         "source_sha256": source.sha256,
         "sample_sha256": mnist.load(args.out).sha256,
     }

@@ -1,5 +1,5 @@
 """Ships an exported model inside the package: recognizer/builtin/<name>/, its model card and its
-checksums in recognizer/builtin/models.json (`recognizer.builtin.install`).
+checksums in recognizer/builtin/models.json (`recognizer.serving.builtin.install`).
 
     python tools/ship_model.py --model MODEL_DIR --name NAME --command "digitseq train ..." \
         [--render "digitseq render ..."] [--metrics metrics.json] [--alias general]
@@ -24,36 +24,64 @@ from digitseq.recognizer.serving import builtin  # noqa: E402
 from digitseq.schemas import exported  # noqa: E402
 
 
-def card(model_dir: str, name: str, *, command: str, render: str | None,
-         metrics: dict) -> tuple[dict, str]:
+def card(
+    model_dir: str, name: str, *, command: str, render: str | None, metrics: dict
+) -> tuple[dict, str]:
     config = json.loads((pathlib.Path(model_dir) / exported.CONFIG).read_text())
     result = config.get("result", {})
     data = config.get("data", {})
     facts = {
-        "name": name, "shipped": datetime.date.today().isoformat(),
-        "render": render, "command": command,
-        "data": {"params": data.get("params"), "seed": data.get("seed"),
-                 "counts": data.get("counts"), "source": (data.get("source") or {}).get("kind"),
-                 "mnist_sha256": (data.get("source") or {}).get("sha256")},
-        "architecture": config.get("run", {}).get("model"), "height": config.get("height"),
+        "name": name,
+        "shipped": datetime.date.today().isoformat(),
+        "render": render,
+        "command": command,
+        "data": {
+            "params": data.get("params"),
+            "seed": data.get("seed"),
+            "counts": data.get("counts"),
+            "source": (data.get("source") or {}).get("kind"),
+            "mnist_sha256": (data.get("source") or {}).get("sha256"),
+        },
+        "architecture": config.get("run", {}).get("model"),
+        "height": config.get("height"),
         "epochs": config.get("epochs"),
         "validation": {"criterion": result.get("criterion"), "best": result.get("best")},
         "metrics": metrics,
     }
-    lines = [f"# Model card: {name}", "",
-             "An exported digitseq model (`schemas/exported.py`) that ships inside the package: "
-             f"`digitseq predict --model {name}` or `digitseq train --init-from {name}`.", "",
-             "## How it was made", ""]
+    lines = [
+        f"# Model card: {name}",
+        "",
+        "An exported digitseq model (`digitseq/schemas/exported.py`) that ships inside the package: "
+        f"`digitseq predict --model {name}` or `digitseq train --init-from {name}`.",
+        "",
+        "## How it was made",
+        "",
+    ]
     if render:
         lines += ["Data:", "", "```sh", render, "```", ""]
-    lines += ["Training:", "", "```sh", command, "```", "",
-              f"Architecture: `{json.dumps(facts['architecture'])}`, input height "
-              f"{facts['height']}, {facts['epochs']} epochs; best validation "
-              f"{facts['validation']['criterion']} {facts['validation']['best']}.", "",
-              "## Metrics", "", "| figure | value |", "| --- | --- |"]
+    lines += [
+        "Training:",
+        "",
+        "```sh",
+        command,
+        "```",
+        "",
+        f"Architecture: `{json.dumps(facts['architecture'])}`, input height "
+        f"{facts['height']}, {facts['epochs']} epochs; best validation "
+        f"{facts['validation']['criterion']} {facts['validation']['best']}.",
+        "",
+        "## Metrics",
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+    ]
     lines += [f"| {k} | {v} |" for k, v in metrics.items()]
-    lines += ["", "Measured as bench/README.md describes (commands and dates there). Chosen on "
-              "validation figures only.", ""]
+    lines += [
+        "",
+        "Measured as bench/README.md describes (commands and dates there). Chosen on "
+        "validation figures only.",
+        "",
+    ]
     return facts, "\n".join(lines)
 
 
@@ -64,12 +92,15 @@ def main() -> None:
     parser.add_argument("--command", required=True)
     parser.add_argument("--render")
     parser.add_argument("--metrics")
-    parser.add_argument("--alias", help="an alias that names this model from now on, e.g. "
-                        "general (the recommended model)")
+    parser.add_argument(
+        "--alias",
+        help="an alias that names this model from now on, e.g. general (the recommended model)",
+    )
     args = parser.parse_args()
     metrics = json.loads(pathlib.Path(args.metrics).read_text()) if args.metrics else {}
-    facts, text = card(args.model, args.name, command=args.command, render=args.render,
-                       metrics=metrics)
+    facts, text = card(
+        args.model, args.name, command=args.command, render=args.render, metrics=metrics
+    )
     print(builtin.install(args.model, args.name, card=facts, card_text=text, alias=args.alias))
 
 
