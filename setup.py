@@ -38,6 +38,20 @@ setuptools.setup(
     version="0.1.0",
     description="Handwritten digit-string recognition: Beam render and scoring jobs, "
     "a bucketed tf.data reader and a Keras 3 CTC recognizer.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    license_files=["LICENSE"],
+    classifiers=[
+        "Development Status :: 4 - Beta",
+        "Intended Audience :: Developers",
+        "Intended Audience :: Science/Research",
+        "Operating System :: POSIX :: Linux",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Topic :: Scientific/Engineering :: Image Recognition",
+    ],
     python_requires=">=3.10",
     packages=setuptools.find_packages(include=["digitseq", "digitseq.*"])
     + ["digitseq.pipelines.render.data", "digitseq.recognizer.serving.builtin"],

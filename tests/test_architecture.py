@@ -19,14 +19,14 @@ BELOW = {
     "core": set(),
     "schemas": {"core"},
     "recognizer.config": {"core"},
-    "recognizer.data.reader": {"core", "schemas", "recognizer.config"},
+    "recognizer.data": {"core", "schemas", "recognizer.config"},
     "recognizer.model": {"core", "schemas", "recognizer.config"},
     "recognizer.serving": {"core", "schemas", "recognizer.config", "recognizer.model"},
-    "recognizer.train.trainer": {
+    "recognizer.train": {
         "core",
         "schemas",
         "recognizer.config",
-        "recognizer.data.reader",
+        "recognizer.data",
         "recognizer.model",
         "recognizer.serving",
     },
@@ -47,7 +47,7 @@ def module_name(path: pathlib.Path) -> str:
 
 
 def unit(module: str) -> str:
-    """The layering unit of a module of ours: `recognizer.data.reader`, `pipelines`, ... or `top`."""
+    """The layering unit of a module of ours: `recognizer.data`, `pipelines`, ... or `top`."""
     parts = module.split(".")[1:]
     if parts[:1] == ["recognizer"] and len(parts) > 1 and parts[1] in RECOGNIZER:
         return f"recognizer.{parts[1]}"

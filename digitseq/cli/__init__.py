@@ -26,6 +26,7 @@ from digitseq.cli import demo as demo_cmd
 from digitseq.cli import ingest as ingest_cmd
 from digitseq.cli import inspect as inspect_cmd
 from digitseq.cli import predict as predict_cmd
+from digitseq.cli import read as read_cmd
 from digitseq.cli import render as render_cmd
 from digitseq.cli import report as report_cmd
 from digitseq.cli import train as train_cmd
@@ -38,6 +39,7 @@ COMMANDS = (
     train_cmd,
     calibrate_cmd,
     predict_cmd,
+    read_cmd,
     report_cmd,
     demo_cmd,
 )

@@ -67,6 +67,25 @@ def decode(data: bytes, *, where: str = "image") -> np.ndarray:
     except tf.errors.OpError as err:
         message = (getattr(err, "message", None) or str(err)).strip().splitlines()[-1]
         raise InvalidInputError(f"{where}: cannot decode ({message.split('} ')[-1]})") from None
+    return grey(image, where=where)
+
+
+def grey(image: np.ndarray, *, where: str = "image") -> np.ndarray:
+    """An image array `[height, width]` or `[height, width, channels]` (1 grey, 2 grey and alpha,
+    3 RGB, 4 RGBA; unsigned integers scaled from their range, floats taken as 0..255) -> float32
+    grey `[height, width]`, 0..255, alpha over white.
+
+    Raises:
+      InvalidInputError: another rank or channel count, empty, too large, or not numbers.
+    """
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or not 1 <= image.shape[-1] <= 4:
+        raise InvalidInputError(
+            f"{where}: an array of shape {list(image.shape)}, expected [height, width] or "
+            "[height, width, channels] with 1 to 4 channels"
+        )
     height, width, channels = image.shape
     if not height or not width:
         raise InvalidInputError(f"{where}: empty image ({height} x {width})")
@@ -74,9 +93,15 @@ def decode(data: bytes, *, where: str = "image") -> np.ndarray:
         raise InvalidInputError(
             f"{where}: {height} x {width} pixels, expected at most {MAX_PIXELS}"
         )
-    if image.dtype != np.uint8:
-        image = (image.astype(np.float32) / np.iinfo(image.dtype).max * 255).astype(np.uint8)
-    pixels = image.astype(np.float32)
+    if image.dtype == np.uint8:
+        pixels = image.astype(np.float32)
+    elif np.issubdtype(image.dtype, np.unsignedinteger):
+        pixels = (image.astype(np.float32) / np.iinfo(image.dtype).max * 255).astype(np.uint8)
+        pixels = pixels.astype(np.float32)
+    elif np.issubdtype(image.dtype, np.floating) or np.issubdtype(image.dtype, np.integer):
+        pixels = np.clip(image.astype(np.float32), 0.0, 255.0)
+    else:
+        raise InvalidInputError(f"{where}: pixels of type {image.dtype}, expected numbers")
     if channels in (2, 4):
         alpha = pixels[..., -1:] / 255.0
         pixels = pixels[..., :-1] * alpha + 255.0 * (1.0 - alpha)

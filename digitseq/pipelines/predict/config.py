@@ -12,7 +12,7 @@ import re
 from digitseq.core.errors import ConfigError
 from digitseq.core.options import check_choice, check_finite, option
 from digitseq.pipelines import images
-from digitseq.recognizer.config import BEAM, DECODERS, FLOAT32, GREEDY, PRECISIONS
+from digitseq.recognizer.config import DECODERS, FLOAT32, GREEDY, PRECISIONS
 from digitseq.recognizer.serving import patterns
 from digitseq.schemas import prediction
 
@@ -131,22 +131,10 @@ class PredictConfig:
         given = [
             name for name in ("length", "lengths", "pattern") if getattr(self, name) is not None
         ]
-        if given and self.decoder != BEAM:
-            raise ConfigError(
-                given[0],
-                getattr(self, given[0]),
-                "expected decoder beam: "
-                "constrained decoding is a beam search (the greedy decoder "
-                "cannot follow a format)",
-                others=["decoder"],
-            )
+        if given:
+            patterns.require_beam(given[0], getattr(self, given[0]), decoder=self.decoder)
         if self.pattern is not None:
-            try:
-                patterns.compile_pattern(self.pattern)
-            except patterns.PatternError as err:
-                raise ConfigError(
-                    "pattern", self.pattern, f"expected a regular expression over digits: {err}"
-                ) from None
+            patterns.checked_pattern("pattern", self.pattern, decoder=self.decoder)
         if given:
             try:
                 self.automaton()

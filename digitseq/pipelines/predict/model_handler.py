@@ -27,7 +27,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 
@@ -36,20 +35,10 @@ from digitseq.recognizer.config import FLOAT32
 from digitseq.recognizer.serving import calibration as calibration_lib
 from digitseq.recognizer.serving import decoding, exported_model, patterns
 from digitseq.recognizer.serving import precision as precision_lib
-from digitseq.schemas import exported
+from digitseq.recognizer.serving.scoring import Decoded, score_batch
 
 NAMESPACE = "digitseq.predict"
 """The namespace of the prediction job's Beam counters."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Decoded:
-    """A decoded string; `matched` is false when constrained decoding found no allowed string
-    (then `digits` is empty and `confidence` 0)."""
-
-    digits: str
-    confidence: float
-    matched: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,46 +158,18 @@ class SequenceModelHandler(ModelHandler[tuple[Any, np.ndarray], tuple[Any, Decod
         return [(key, result) for (key, _), result in zip(batch, decoded)]
 
     def _score(self, batch: Sequence[np.ndarray], loaded: LoadedModel) -> list[Decoded]:
-        model = loaded.serving
-        widths = np.array([image.shape[1] for image in batch], np.int32)
-        images = np.zeros((len(batch), batch[0].shape[0], widths.max()), np.uint8)
-        for i, image in enumerate(batch):
-            images[i, :, : widths[i]] = image
+        widths = [image.shape[1] for image in batch]
         self._batches.inc()
-        self._real.inc(int(widths.sum()))
-        self._padded.inc(int(widths.max()) * len(batch))
-        inputs = {exported.IMAGES: tf.constant(images), exported.WIDTHS: tf.constant(widths)}
-        if self._decoder == decoding.GREEDY:
-            out = model.signatures[exported.SERVING_DEFAULT](**inputs)
-            return [
-                Decoded(text, float(c))
-                for text, c in zip(
-                    decoding.to_strings(out[exported.DIGITS], out[exported.LENGTHS]),
-                    out[exported.CONFIDENCE].numpy(),
-                )
-            ]
-        out = model.signatures[exported.LOGITS_SIGNATURE](**inputs)
-        if self._automaton is None:
-            digits, lengths, confidence = decoding.decode(
-                out[exported.LOGITS],
-                out[exported.LENGTHS],
-                method=decoding.BEAM,
-                beam_width=self._beam_width,
-            )
-            found = list(zip(decoding.to_strings(digits, lengths), confidence.numpy().tolist()))
-        else:
-            found = decoding.decode_constrained(
-                out[exported.LOGITS],
-                out[exported.LENGTHS],
-                self._automaton,
-                beam_width=self._beam_width,
-            )
-        raw = np.array([p for _, p in found], np.float64)
-        calibrated = raw if loaded.calibration is None else loaded.calibration.beam.apply(raw)
-        return [
-            Decoded(text, float(c)) if text is not None else Decoded("", 0.0, matched=False)
-            for (text, _), c in zip(found, calibrated.tolist())
-        ]
+        self._real.inc(int(sum(widths)))
+        self._padded.inc(int(max(widths)) * len(batch))
+        return score_batch(
+            loaded.serving,
+            loaded.calibration,
+            batch,
+            decoder=self._decoder,
+            beam_width=self._beam_width,
+            automaton=self._automaton,
+        )
 
     def get_num_bytes(self, batch: Sequence[tuple[Any, np.ndarray]]) -> int:
         return sum(image.nbytes for _, image in batch)

@@ -371,3 +371,37 @@ def intersect(first: Automaton, second: Automaton) -> Automaton:
         pattern=f"{first.pattern} and {second.pattern}",
         empty=f"'{first.pattern}' and '{second.pattern}' together match no digit string",
     )
+
+
+def checked_pattern(field: str, pattern: str, *, decoder: str) -> Automaton:
+    """A config's pattern option, compiled; the one check of every config that takes one.
+
+    Raises:
+      ConfigError: naming `field`: the decoder is not beam search (the greedy decoder cannot
+        follow a format), or the pattern does not compile.
+    """
+    from digitseq.core.errors import ConfigError
+
+    require_beam(field, pattern, decoder=decoder)
+    try:
+        return compile_pattern(pattern)
+    except PatternError as err:
+        raise ConfigError(
+            field, pattern, f"expected a regular expression over digits: {err}"
+        ) from None
+
+
+def require_beam(field: str, value, *, decoder: str) -> None:
+    """Raises `ConfigError` naming `field` unless `decoder` is beam search, which a format
+    option (pattern, length) needs."""
+    from digitseq.core.errors import ConfigError
+    from digitseq.recognizer.config import BEAM
+
+    if decoder != BEAM:
+        raise ConfigError(
+            field,
+            value,
+            "expected decoder beam: constrained decoding is a beam search (greedy decoding "
+            "cannot follow a format)",
+            others=["decoder"],
+        )
