@@ -588,3 +588,20 @@ def test_the_training_input_is_released_before_export(variable_dataset, tmp_path
         progress=False,
     )
     assert released == [("digitseq-release-training-input", True, False)]
+
+
+@pytest.mark.slow
+def test_each_split_is_verified_once_per_run(variable_dataset, tmp_path, monkeypatch):
+    from digitseq.recognizer.data import reader
+
+    verified = []
+    original = reader.verify_records
+
+    def counting(info, files, **kwargs):
+        verified.append(info.split)
+        return original(info, files, **kwargs)
+
+    monkeypatch.setattr(reader, "verify_records", counting)
+    argv = ["train", "--data", variable_dataset, "--model-dir", str(tmp_path / "m")]
+    assert cli.run([*argv, "--epochs", "2", *SMALL]) == 0
+    assert sorted(verified) == ["train", "validation"]
