@@ -310,4 +310,110 @@ def test_calibrate_command_rewrites_the_serving_confidence(
         )
         == 2
     )
-    assert "--split nosuch: has no records" in capsys.readouterr().err
+    assert "--split nosuch: has 0 labeled strings" in capsys.readouterr().err
+
+
+def _served_rows(model_dir, records):
+    """(calibrated confidence, right) of the model's serving signature on each record."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(os.path.join(model_dir, "serving")).signatures["serving_default"]
+    rows = []
+    for rec in records:
+        image = rec["image"]
+        out = serve(images=tf.constant(image[None]), widths=tf.constant([image.shape[1]]))
+        digits = out["digits"].numpy()[0][: int(out["lengths"].numpy()[0])]
+        rows.append((float(out["confidence"].numpy()[0]), digits.tolist() == rec["label"]))
+    return rows
+
+
+def _tree(directory):
+    found = {}
+    for root, _, files in os.walk(directory):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                found[os.path.relpath(os.path.join(root, name), directory)] = f.read()
+    return found
+
+
+def test_calibrate_into_a_new_directory_reports_ece_and_risk_coverage_of_its_rows(
+    trained_model, variable_dataset, tmp_path, capsys
+):
+    from digitseq import cli
+    from tests.records import read_split
+
+    before = _tree(trained_model)
+    out = tmp_path / "calibrated"
+    argv = ["calibrate", "--model", trained_model, "--data", variable_dataset, "--out", str(out)]
+    assert cli.run(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["model_dir"] == str(out) and _tree(trained_model) == before
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no staging left
+    fitted = calibration.read(str(out)).fitted["greedy"]
+    rows = _served_rows(str(out), read_split(variable_dataset, "validation"))
+    confidence = np.array([c for c, _ in rows])
+    right = np.array([ok for _, ok in rows])
+    bins = np.minimum((confidence * 15).astype(int), 14)
+    ece = sum(abs(right[bins == k].sum() - confidence[bins == k].sum()) for k in range(15)) / len(
+        rows
+    )
+    assert fitted["ece_calibrated"] == pytest.approx(ece, abs=2e-3)
+    assert fitted["ser"] == pytest.approx(1 - right.mean())
+    order = np.argsort(-confidence, kind="stable")
+    table = {row["coverage"]: row for row in fitted["risk_coverage"]}
+    assert sorted(table) == [0.8, 0.9, 0.95, 1.0]
+    for coverage, row in table.items():
+        accepted = order[: row["accepted"]]
+        assert row["accepted"] >= np.ceil(coverage * len(rows) - 1e-9)
+        assert row["ser"] == pytest.approx(1 - right[accepted].mean())
+    assert cli.run(argv) == 2
+    assert f"--out {out}: exists; expected a new directory" in capsys.readouterr().err
+
+
+def test_a_shipped_model_is_calibrated_into_a_copy_and_left_untouched(
+    variable_dataset, tmp_path, capsys
+):
+    from digitseq import cli
+    from digitseq.recognizer.serving import builtin
+
+    shipped = builtin.resolve("general", field="model")
+    before = _tree(shipped)
+    argv = ["calibrate", "--model", "general", "--data", variable_dataset]
+    assert cli.run(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--model general: is a shipped model; expected --out, a new directory "
+                        "for the calibrated copy") and "\n" not in err  # fmt: skip
+    assert cli.run([*argv, "--out", str(tmp_path / "mine")]) == 0
+    assert _tree(shipped) == before
+    assert calibration.read(str(tmp_path / "mine")).fitted["data"] == variable_dataset
+    mine = _tree(tmp_path / "mine")
+    assert (
+        mine["model.keras"] == before["model.keras"] and mine["stats.json"] == before["stats.json"]
+    )
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("few", "--split test: has 30 labeled strings in {data}; a calibration needs at least 50"),
+        ("images", "{data}: no COMPLETED file, so not a complete digitseq dataset"),
+    ],
+)
+def test_calibrate_refuses_too_few_strings_and_data_that_is_not_a_dataset(
+    trained_model, tmp_path, capsys, case, message
+):
+    from digitseq import cli
+    from tests.conftest import render
+
+    data = tmp_path / "data"
+    if case == "few":
+        flags = ["--mode", "variable", "--train", "10", "--validation", "0", "--test", "30"]
+        assert render(data, *flags) == 0
+    else:
+        data.mkdir()
+        (data / "a.png").write_bytes(b"not a dataset")
+    argv = ["calibrate", "--model", trained_model, "--data", str(data), "--split", "test"]
+    assert cli.run([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message.format(data=data) in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()

@@ -12,11 +12,13 @@ def register(subparsers) -> None:
 
     parser = subparsers.add_parser(
         "calibrate",
-        help="calibrate an exported model's confidence on a validation split",
+        help="calibrate a model's confidence on your labeled scans",
         description="Decode a labeled split (greedy and beam search), fit the map from each "
         "decoder's confidence to the probability that the string is right, write "
-        "calibration.json and re-export the serving signatures with it. digitseq train does "
-        "this at export when the data has a validation split.",
+        "calibration.json and re-export the serving signatures with it, in place or into a new "
+        "directory (--out; required for a shipped model). Prints, per decoder, the SER, the "
+        "expected calibration error before and after and a risk-coverage table on that split. "
+        "digitseq train does this at export when the data has a validation split.",
     )
     flags = Flags(parser)
     flags.add(CalibrateConfig)
@@ -30,5 +32,5 @@ def run(args: argparse.Namespace, _: list[str]) -> int:
     from digitseq.recognizer.train import calibrate
 
     fitted = calibrate.calibrate_model(config)
-    print(json.dumps({"model_dir": config.model_dir, **fitted.to_json()}))
+    print(json.dumps({"model_dir": config.out or config.model_dir, **fitted.to_json()}))
     return 0

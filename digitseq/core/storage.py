@@ -105,6 +105,23 @@ def atomic_file(path: str, *, temp_dir: str | None = None) -> Iterator[str]:
             tf.io.gfile.remove(temp)
 
 
+@contextlib.contextmanager
+def atomic_directory(path: str) -> Iterator[str]:
+    """Yields a fresh temporary directory beside `path` to fill; renamed to `path` when the block
+    ends without an exception (`path` must not exist then); removed in any case otherwise."""
+    import tensorflow as tf
+
+    name = os.path.basename(os.path.normpath(path))
+    temp = os.path.join(os.path.dirname(os.path.normpath(path)), f".{name}.tmp-{uuid.uuid4().hex}")
+    tf.io.gfile.makedirs(temp)
+    try:
+        yield temp
+        tf.io.gfile.rename(temp, path)
+    finally:
+        if tf.io.gfile.exists(temp):
+            tf.io.gfile.rmtree(temp)
+
+
 def join(base: str, name: str) -> str:
     """`name` inside the directory `base`: `/`-joined for URLs (`gs://...`), else the OS way."""
     return posixpath.join(base, name) if "://" in base else os.path.join(base, name)

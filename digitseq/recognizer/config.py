@@ -251,7 +251,8 @@ class TrainConfig:
         without a validation split) (0: off).
       tensorboard_images: validation sequences drawn in TensorBoard each epoch.
       data_weights: mixing weight of each --data dataset's training batches, positive (default:
-        in proportion to their training records).
+        in proportion to their training records); an epoch is one pass over the first dataset
+        and, of each other, batches in proportion to its weight relative to the first's.
       init_from: exported model directory to start from (fine-tuning), or the name of a model
         that ships with digitseq: its architecture, weights and standardization statistics.
       freeze_conv: with init_from, keep the convolutional front end as it is.
@@ -395,8 +396,11 @@ class CalibrateConfig:
     """Calibrating an exported model on a labeled split.
 
     Attributes:
-      model_dir: exported model directory (digitseq train); its serving signature is rewritten
-        with the calibrated confidence and calibration.json written beside it.
+      model_dir: exported model directory (digitseq train) or the name of a shipped model; its
+        serving signature is rewritten with the calibrated confidence and calibration.json
+        written beside it, in place or in `out`.
+      out: a new directory for the calibrated model (a copy of the model's exported files; the
+        source is left untouched); required for a shipped model.
       data_dir: a rendered or ingested dataset directory with the split.
       split: the split fitted on (validation: never fit on test).
       beam_width: beams of the beam decoder whose confidences are fitted.
@@ -405,6 +409,7 @@ class CalibrateConfig:
 
     model_dir: str = option(flag="--model")
     data_dir: str = option(flag="--data")
+    out: str | None = None
     split: str = "validation"
     beam_width: int = 8
     batch_size: int = 256

@@ -23,9 +23,16 @@ DATA without a context, for `experimental_distribute_dataset`).
 
 Augmentation, when asked for and training, warps each batch in the graph (`recognizer.data.augment`).
 
-Several datasets (`make_training_mix`): each dataset's training batches repeat, and every batch
-comes from one dataset drawn with its mixing weight (seeded), so renders and a few hundred
-ingested scans train together.
+Epochs. One pass over a split holds every record once (no partial batch is dropped, training or
+not); `pass_batches` counts the batches of a pass from the per-bucket record counts, which is how
+many steps a training epoch takes (`recognizer.train.trainer`), so an epoch covers every training
+record once however the records spread over width buckets.
+
+Several datasets (`make_training_mix`): each dataset's training batches repeat, and the batches
+come from the datasets in a fixed, evenly spread order: per epoch one pass of the first dataset
+and, of every other one, batches in proportion to its mixing weight (`epoch_batches`), so a few
+hundred scans and the renders replayed beside them train together and every scan is seen once
+per epoch.
 """
 
 from __future__ import annotations
@@ -47,7 +54,8 @@ from digitseq.schemas import batch, dataset
 
 
 def proportional_schedule(batches: Sequence[int]) -> list[int]:
-    """A fixed order of bucket indices, each bucket spread evenly over the epoch."""
+    """A fixed order of indices, index `i` `batches[i]` times, each spread evenly over the order
+    (the buckets of a pass, or the datasets of a training epoch)."""
     slots = sorted(((k + 0.5) / n, i) for i, n in enumerate(batches) for k in range(n))
     return [i for _, i in slots]
 
@@ -71,6 +79,59 @@ def bucket_batch_sizes(
     return {b.boundary: max(1, round(batch_size * mean_width / b.boundary)) for b in info.buckets}
 
 
+def _local_records(bucket, pipeline: int, num_pipelines: int, by_files: bool) -> int:
+    """Records of `bucket` that input pipeline `pipeline` reads: its files, or every n-th record."""
+    if by_files:
+        return sum(bucket.file_records[pipeline::num_pipelines])
+    return len(range(pipeline, bucket.records, num_pipelines))
+
+
+def _by_files(info: SplitInfo, num_pipelines: int) -> bool:
+    """Whether each input pipeline takes its own files (every bucket has one file per pipeline)."""
+    return all(len(b.files) >= num_pipelines for b in info.buckets)
+
+
+def pass_batches(
+    info: SplitInfo,
+    batch_size: int,
+    *,
+    num_pipelines: int = 1,
+    config: ReaderConfig = ReaderConfig(),
+) -> int:
+    """Batches in one pass over a split on the input pipeline that gets the most (every bucket's
+    records in batches of its size, the last one partial): the steps of an epoch that sees every
+    record once. `batch_size` is per pipeline, as `make_dataset` batches."""
+    sizes = bucket_batch_sizes(info, batch_size, constant_frames=config.constant_frames)
+    by_files = _by_files(info, num_pipelines)
+    return max(
+        1,
+        max(
+            sum(
+                math.ceil(_local_records(b, i, num_pipelines, by_files) / sizes[b.boundary])
+                for b in info.buckets
+            )
+            for i in range(num_pipelines)
+        ),
+    )
+
+
+def epoch_batches(
+    data_dirs: Sequence[str],
+    weights: Sequence[float],
+    batch_size: int,
+    *,
+    num_pipelines: int = 1,
+    config: ReaderConfig = ReaderConfig(),
+) -> list[int]:
+    """Batches per epoch from each of `data_dirs` on an input pipeline: one pass of the first
+    dataset's train split and, of every other one, its weight's share relative to the first's
+    (at least one batch)."""
+    first = pass_batches(
+        split_info(data_dirs[0], "train"), batch_size, num_pipelines=num_pipelines, config=config
+    )
+    return [first] + [max(1, round(first * w / weights[0])) for w in weights[1:]]
+
+
 def make_dataset(
     data_dir: str,
     split: str,
@@ -79,7 +140,7 @@ def make_dataset(
     training: bool = False,
     input_context: tf.distribute.InputContext | None = None,
     seed: int | None = None,
-    drop_remainder: bool | None = None,
+    drop_remainder: bool = False,
     with_ids: bool = False,
     config: ReaderConfig = ReaderConfig(),
     verified: bool = False,
@@ -90,12 +151,13 @@ def make_dataset(
       data_dir: a dataset directory written by `digitseq render`.
       split: `train`, `validation` or `test`.
       batch_size: the global batch size; per replica when `input_context` is given.
-      training: shuffle files and records, mix buckets randomly, drop partial batches.
+      training: shuffle files and records, mix buckets randomly.
       input_context: from `strategy.distribute_datasets_from_function`.
       seed: seed for file order, shuffling, bucket mixing and augmentation; with a seed the
         batches come in the same order in every run (None: nondeterministic, a little faster).
-      drop_remainder: drop each bucket's last partial batch (default: when training); a bucket
-        with fewer records than one batch keeps its partial batch, so none goes unseen.
+      drop_remainder: drop each bucket's last partial batch (default: off, so a pass holds every
+        record once, as `pass_batches` counts); a bucket with fewer records than one batch keeps
+        its partial batch, so none goes unseen.
       with_ids: add the records' `id` to the features.
       config: reading options (shuffling, batch sizes per bucket, checks, augmentation).
       verified: this process already read and checked the split (`config.verify`), so the
@@ -108,7 +170,7 @@ def make_dataset(
     pipeline_id = input_context.input_pipeline_id if input_context else 0
     if input_context:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
-    by_files = all(len(b.files) >= num_pipelines for b in info.buckets)
+    by_files = _by_files(info, num_pipelines)
     if config.verify and not verified:
         verify_records(
             info,
@@ -119,18 +181,13 @@ def make_dataset(
             ],
             skip_corrupt=config.skip_corrupt,
         )
-    drop_remainder = training if drop_remainder is None else drop_remainder
     deterministic = not training or seed is not None
     sizes = bucket_batch_sizes(info, batch_size, constant_frames=config.constant_frames)
     seed = None if seed is None else seed + pipeline_id
     per_bucket, batches = [], []
     for bucket in info.buckets:
         files = bucket.files[pipeline_id::num_pipelines] if by_files else bucket.files
-        local_records = (
-            sum(bucket.file_records[pipeline_id::num_pipelines])
-            if by_files
-            else bucket.records / num_pipelines
-        )
+        local_records = _local_records(bucket, pipeline_id, num_pipelines, by_files)
         size = sizes[bucket.boundary]
         records = _bucket_records(files, training=training, seed=seed, config=config, block=size)
         if not by_files and num_pipelines > 1:
@@ -229,10 +286,11 @@ def make_training_mix(
     seed: int | None = None,
     config: ReaderConfig = ReaderConfig(),
     verified: bool = False,
+    with_ids: bool = False,
 ) -> tf.data.Dataset:
-    """Endless training batches of the train splits of `data_dirs`, each batch from one dataset,
-    drawn with probability `weights[i]` (normalised; the caller validated them); `verified` as
-    in `make_dataset`."""
+    """Endless training batches of the train splits of `data_dirs`, each batch from one dataset:
+    per epoch `epoch_batches` of each (`weights`: the caller validated them), evenly spread;
+    `verified` and `with_ids` as in `make_dataset`."""
     parts = [
         make_dataset(
             data_dir,
@@ -243,16 +301,22 @@ def make_training_mix(
             seed=None if seed is None else seed + 7919 * i,
             config=config,
             verified=verified,
+            with_ids=with_ids,
         ).repeat()
         for i, data_dir in enumerate(data_dirs)
     ]
     if len(parts) == 1:
         return parts[0]
-    total = float(sum(weights))
-    return tf.data.Dataset.sample_from_datasets(
-        parts,
-        weights=[w / total for w in weights],
-        seed=seed,
-        stop_on_empty_dataset=False,
-        rerandomize_each_iteration=True,
+    counts = epoch_batches(
+        data_dirs,
+        weights,
+        batch_size
+        if input_context is None
+        else input_context.get_per_replica_batch_size(batch_size),
+        num_pipelines=input_context.num_input_pipelines if input_context else 1,
+        config=config,
     )
+    schedule = tf.data.Dataset.from_tensor_slices(
+        tf.constant(proportional_schedule(counts), tf.int64)
+    ).repeat()
+    return tf.data.Dataset.choose_from_datasets(parts, schedule)

@@ -26,14 +26,11 @@ from typing import Any
 
 from digitseq.core.errors import ConfigError
 from digitseq.recognizer.serving import exported_model
-from digitseq.schemas import exported
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "builtin")
 MANIFEST = os.path.join(HERE, "models.json")
 ALIASES = os.path.join(HERE, "aliases.json")
 CARD = "MODEL_CARD.md"
-SHIPPED = (exported.MODEL, exported.CONFIG, exported.STATS, exported.CALIBRATION, exported.SERVING)
-"""What a builtin model holds: the exported model contract (not `best.keras`, `backup/`, logs)."""
 _NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
 _verified: set[str] = set()
 
@@ -140,13 +137,7 @@ def install(
     target = os.path.join(HERE, name)
     if os.path.exists(target):
         shutil.rmtree(target)
-    os.makedirs(target)
-    for part in SHIPPED:
-        source = os.path.join(model_dir, part)
-        if os.path.isdir(source):
-            shutil.copytree(source, os.path.join(target, part))
-        elif os.path.exists(source):
-            shutil.copy2(source, os.path.join(target, part))
+    exported_model.copy_contract(model_dir, target)
     with open(os.path.join(target, CARD), "w") as f:
         f.write(card_text)
     models = manifest()

@@ -15,7 +15,10 @@ thousand validation strings, and with `a > 0` it is strictly increasing, so it k
 ranking (risk-coverage curves and review queues do not change, only the numbers on them) and gives
 no ties (isotonic regression's steps would merge many rows into one confidence and make coverage
 thresholds coarse). Temperature scaling calibrates per-frame probabilities, not strings, and would
-need a CTC decode per candidate temperature. `a` is kept at least `MIN_SLOPE`.
+need a CTC decode per candidate temperature. `a` is kept at least `MIN_SLOPE`. A fit needs at
+least `MIN_STRINGS` labeled strings (`digitseq calibrate` refuses fewer; training calibrates on
+whatever validation split it has and warns below that); docs/calibrate.md says how the error
+falls with more.
 
 The fitted maps are stored in `<model>/calibration.json` (`schemas.exported`); `serving_default`
 applies the greedy map in the graph; batch prediction applies the beam map after beam search
@@ -44,6 +47,10 @@ from digitseq.schemas import exported
 
 METHOD = "platt-logit"
 CLIP = 1e-7
+MIN_STRINGS = 50
+"""Labeled strings a calibration needs at least."""
+REPORT_COVERAGES = (1.0, 0.95, 0.9, 0.8)
+"""Coverages of the risk-coverage table a calibration reports on its data."""
 MIN_SLOPE = 1e-3
 ECE_BINS = 15
 RESOLUTION = 10**6

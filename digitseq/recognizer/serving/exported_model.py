@@ -193,3 +193,27 @@ def _load_serving(directory: str, field: str):
                 f"{exported.WIDTHS}; expected a model exported by digitseq train",
             )
     return model
+
+
+CONTRACT = (exported.MODEL, exported.CONFIG, exported.STATS, exported.CALIBRATION, exported.SERVING)
+"""The files of the exported model contract (not a run's `best.keras`, `backup/`, logs)."""
+
+
+def copy_contract(source: str, target: str) -> None:
+    """Copies the contract files of the model directory `source` that exist into `target`."""
+    import tensorflow as tf
+
+    tf.io.gfile.makedirs(target)
+    for part in CONTRACT:
+        _copy(os.path.join(source, part), os.path.join(target, part))
+
+
+def _copy(source: str, target: str) -> None:
+    import tensorflow as tf
+
+    if tf.io.gfile.isdir(source):
+        tf.io.gfile.makedirs(target)
+        for name in tf.io.gfile.listdir(source):
+            _copy(os.path.join(source, name.rstrip("/")), os.path.join(target, name.rstrip("/")))
+    elif tf.io.gfile.exists(source):
+        tf.io.gfile.copy(source, target, overwrite=True)

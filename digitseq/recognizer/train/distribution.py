@@ -74,3 +74,12 @@ def worker_role(strategy: tf.distribute.Strategy) -> tuple[int, bool]:
         and index == 0
         and "chief" not in resolver.cluster_spec().as_dict()
     )
+
+
+def input_pipelines(strategy: tf.distribute.Strategy) -> int:
+    """Input pipelines `distribute_datasets_from_function` makes: one per worker."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return 1
+    spec = resolver.cluster_spec().as_dict()
+    return max(1, len(spec.get("worker", [])) + len(spec.get("chief", [])))

@@ -6,8 +6,10 @@ TensorFlow 2.16+ (keras#20585, tensorflow#72388), so every strategy runs the sam
 with `tf.nn.compute_average_loss` (so the update does not depend on the replica count), and the
 Keras optimizer built inside the strategy scope before the first step.
 
-Per epoch: a fixed number of steps over the repeated training data (so every worker takes the
-same number of steps), then validation CER/SER with greedy decoding on every worker (identical
+Per epoch: one pass over the training data, every record once whatever its width bucket
+(`recognizer.data.reader.pass_batches`; with several datasets one pass of the first and the others
+by weight, `epoch_batches`), counted on the input pipeline that gets the most batches so every
+worker takes the same number of steps; then validation CER/SER with greedy decoding on every worker (identical
 weights give identical decisions, which early stopping needs), then a checkpoint of model,
 optimizer and loop state under `<model_dir>/backup/worker-<i>` (each worker its own; a run
 restarted with the same command resumes from the last finished epoch). The chief alone writes
@@ -15,7 +17,8 @@ TensorBoard logs (`<model_dir>/logs`), keeps the best model by validation CER (`
 exports the model directory at the end.
 
 Several datasets (`--data A --data B`) train together, batches mixed by weight
-(`recognizer.data.reader.make_training_mix`); the first dataset's validation split chooses the best
+(`recognizer.data.reader.make_training_mix`): an epoch is one pass of the first and a share of the
+others; the first dataset's validation split chooses the best
 epoch, and its statistics standardize the inputs. A run may start from an exported model
 (`init_from`, `recognizer.train.finetune`): its architecture, weights and statistics; and it may learn
 from a teacher, another exported model (`teacher`, `recognizer.train.distill`).
@@ -303,13 +306,13 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     started = time.perf_counter()
     strategy = distribution.make_strategy(config.strategy)
     worker, is_chief = distribution.worker_role(strategy)
-    plan = prepare(config, is_chief=is_chief)
+    plan = prepare(config, strategy, is_chief=is_chief)
     session = build(plan, strategy, worker=worker, is_chief=is_chief)
     epochs = run_epochs(plan, session, progress=progress, started=started)
     return finish(plan, session, epochs, started=started)
 
 
-def prepare(config: TrainConfig, *, is_chief: bool) -> Plan:
+def prepare(config: TrainConfig, strategy: tf.distribute.Strategy, *, is_chief: bool) -> Plan:
     """Checks the datasets, the model directory (on the chief), the initial and teacher models
     and that CTC can align every training label; reads each training split once for that.
 
@@ -345,8 +348,23 @@ def prepare(config: TrainConfig, *, is_chief: bool) -> Plan:
         initial=initial,
         teacher=teacher,
         records=records,
-        steps=max(1, sum(records) // config.batch_size),
+        steps=epoch_steps(config, records, strategy),
     )
+
+
+def epoch_steps(config: TrainConfig, records: list[int], strategy: tf.distribute.Strategy) -> int:
+    """Optimizer steps of an epoch: the batches of `reader.epoch_batches` on the input pipeline
+    that gets the most, shared among the replicas that pipeline feeds."""
+    replicas = strategy.num_replicas_in_sync
+    pipelines = distribution.input_pipelines(strategy)
+    batches = data.epoch_batches(
+        config.data_dir,
+        config.data_weights or records,
+        config.batch_size // replicas,
+        num_pipelines=pipelines,
+        config=config.reader,
+    )
+    return math.ceil(sum(batches) / max(1, replicas // pipelines))
 
 
 def build(plan: Plan, strategy: tf.distribute.Strategy, *, worker: int, is_chief: bool) -> Session:
