@@ -371,11 +371,21 @@ def test_calibrate_into_a_new_directory_reports_ece_and_risk_coverage_of_its_row
 
 
 def test_a_shipped_model_is_calibrated_into_a_copy_and_left_untouched(
-    variable_dataset, tmp_path, capsys
+    variable_dataset, tmp_path, capsys, monkeypatch
 ):
     from digitseq import cli
     from digitseq.recognizer.serving import builtin
 
+    name = builtin.aliases()["general"]
+    package = tmp_path / "builtin"  # the shipped files, copied: a failure cannot change them
+    package.mkdir()
+    shutil.copytree(os.path.join(builtin.HERE, name), package / name)
+    for part in ("models.json", "aliases.json"):
+        shutil.copy(os.path.join(builtin.HERE, part), package / part)
+    monkeypatch.setattr(builtin, "HERE", str(package))
+    monkeypatch.setattr(builtin, "MANIFEST", str(package / "models.json"))
+    monkeypatch.setattr(builtin, "ALIASES", str(package / "aliases.json"))
+    monkeypatch.setattr(builtin, "_verified", set())
     shipped = builtin.resolve("general", field="model")
     before = _tree(shipped)
     argv = ["calibrate", "--model", "general", "--data", variable_dataset]
@@ -384,7 +394,8 @@ def test_a_shipped_model_is_calibrated_into_a_copy_and_left_untouched(
     assert err.endswith("--model general: is a shipped model; expected --out, a new directory "
                         "for the calibrated copy") and "\n" not in err  # fmt: skip
     assert cli.run([*argv, "--out", str(tmp_path / "mine")]) == 0
-    assert _tree(shipped) == before
+    builtin._verified.clear()  # checked again against the recorded checksums
+    assert _tree(shipped) == before and builtin.resolve("general", field="model") == shipped
     assert calibration.read(str(tmp_path / "mine")).fitted["data"] == variable_dataset
     mine = _tree(tmp_path / "mine")
     assert (
