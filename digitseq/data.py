@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from digitseq.recognizer.config import Augmentation, ReaderConfig
 from digitseq.recognizer.data.files import make_dataset_from_files
-from digitseq.recognizer.data.reader import make_dataset, make_training_mix
+from digitseq.recognizer.data.reader import epoch_batches, make_dataset, make_training_mix
 from digitseq.schemas import batch
 from digitseq.schemas.dataset import SPLITS, load_metadata, load_stats
 
@@ -36,6 +36,7 @@ __all__ = [
     "SPLITS",
     "Augmentation",
     "ReaderConfig",
+    "epoch_batches",
     "load_metadata",
     "load_stats",
     "make_dataset",

@@ -46,9 +46,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset directory (digitseq render)")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=20, help="steps per epoch")
+    parser.add_argument("--steps", type=int, default=None, help="steps per epoch (one pass)")
     args = parser.parse_args(argv)
     train = digitseq.data.make_dataset(args.data, "train", 32, training=True, seed=0)
+    steps = args.steps or sum(digitseq.data.epoch_batches([args.data], [1.0], 32))
     validation = digitseq.data.make_dataset(args.data, "validation", 64)
     model = build()
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.CTC())
@@ -56,7 +57,7 @@ def main(argv=None) -> None:
         train.map(for_keras).repeat(),
         validation_data=validation.map(for_keras),
         epochs=args.epochs,
-        steps_per_epoch=args.steps,
+        steps_per_epoch=steps,
         verbose=2,
     )
     frames, labels = next(iter(validation.map(for_keras)))
