@@ -393,6 +393,8 @@ def test_a_shipped_model_is_calibrated_into_a_copy_and_left_untouched(
     err = capsys.readouterr().err.strip()
     assert err.endswith("--model general: is a shipped model; expected --out, a new directory "
                         "for the calibrated copy") and "\n" not in err  # fmt: skip
+    assert cli.run(["calibrate", "--model", "nosuch-model", "--data", variable_dataset]) == 2
+    assert "--model nosuch-model: no builtin model of that name" in capsys.readouterr().err
     assert cli.run([*argv, "--out", str(tmp_path / "mine")]) == 0
     builtin._verified.clear()  # checked again against the recorded checksums
     assert _tree(shipped) == before and builtin.resolve("general", field="model") == shipped

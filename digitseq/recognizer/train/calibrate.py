@@ -34,7 +34,7 @@ def decoded_split(
     beam_width: int = 8,
     batch_size: int = 256,
     verified: bool = False,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """`{decoder: (raw confidence, character edits, reference characters)}` per string of a Keras
     recognizer on a split, greedy and beam; `verified`: the split was read and checked already in
     this process."""
@@ -124,6 +124,7 @@ def calibrate_model(config: CalibrateConfig) -> Calibration:
     from digitseq.recognizer.serving import builtin, export, exported_model
     from digitseq.schemas import dataset
 
+    source = builtin.resolve(config.model_dir, field="model_dir")
     if config.out is None and builtin.is_name(config.model_dir):
         raise ConfigError(
             "model_dir",
@@ -132,7 +133,6 @@ def calibrate_model(config: CalibrateConfig) -> Calibration:
         )
     if config.out is not None and tf.io.gfile.exists(config.out):
         raise ConfigError("out", config.out, "exists; expected a new directory")
-    source = builtin.resolve(config.model_dir, field="model_dir")
     opened = exported_model.open_model(source, field="model_dir", keras=True)
     metadata = dataset.load_metadata(config.data_dir)
     opened.check_height(int(metadata["height"]), data=config.data_dir)
