@@ -416,6 +416,23 @@ def _check_limits(name: str, values: tuple, limits: tuple[float, float]) -> None
     _check_range(name, values, f"{low:g} <= MIN <= MAX <= {high:g}", low=low, high=high)
 
 
+_WRITERS: dict[str, Any] = {
+    "overlap": (0, 6),
+    "scale": (0.95, 1.05),
+    "rotation": (-4.0, 4.0),
+    "slant": (-0.06, 0.06),
+    "jitter": 1,
+    "writer_scale": (0.8, 1.1),
+    "writer_slant": (-0.3, 0.4),
+    "aspect": (0.7, 1.25),
+    "stroke": (-0.4, 1.5),
+    "elastic": (0.0, 34.0),
+    "baseline": (-3.0, 3.0),
+    "spacing": (-0.2, 0.15),
+    "spacing_jitter": 0.1,
+}
+"""The `writers` preset: each string in one writer's hand (the `scanned` preset puts it on paper)."""
+
 PRESETS: dict[str, dict[str, Any]] = {  # keys: PRESET_NAMES
     "plain": {},
     "touching": {
@@ -427,37 +444,8 @@ PRESETS: dict[str, dict[str, Any]] = {  # keys: PRESET_NAMES
         "jitter": 2,
     },
     "pan001": {"overlap": (15, 15)},
-    "writers": {
-        "overlap": (0, 6),
-        "scale": (0.95, 1.05),
-        "rotation": (-4.0, 4.0),
-        "slant": (-0.06, 0.06),
-        "jitter": 1,
-        "writer_scale": (0.8, 1.1),
-        "writer_slant": (-0.3, 0.4),
-        "aspect": (0.7, 1.25),
-        "stroke": (-0.4, 1.5),
-        "elastic": (0.0, 34.0),
-        "baseline": (-3.0, 3.0),
-        "spacing": (-0.2, 0.15),
-        "spacing_jitter": 0.1,
-    },
-    "scanned": {
-        "overlap": (0, 6),
-        "scale": (0.95, 1.05),
-        "rotation": (-4.0, 4.0),
-        "slant": (-0.06, 0.06),
-        "jitter": 1,
-        "writer_scale": (0.8, 1.1),
-        "writer_slant": (-0.3, 0.4),
-        "aspect": (0.7, 1.25),
-        "stroke": (-0.4, 1.5),
-        "elastic": (0.0, 34.0),
-        "baseline": (-3.0, 3.0),
-        "spacing": (-0.2, 0.15),
-        "spacing_jitter": 0.1,
-        "scan": True,
-    },
+    "writers": _WRITERS,
+    "scanned": {**_WRITERS, "scan": True},
     "handwriting": {
         "overlap": (0, 6),
         "scale": (0.9, 1.1),
