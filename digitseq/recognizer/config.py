@@ -238,7 +238,8 @@ class TrainConfig:
       model_dir: where checkpoints, logs and the exported model go.
       model: architecture
       reader: reading the training data
-      epochs: passes over the training split.
+      epochs: passes over the training split, every record once (with several --data, over the
+        first dataset's; the others by --data-weights).
       batch_size: global batch size (split over the replicas).
       strategy: tf.distribute strategy: auto (mirrored over several GPUs, else one device),
         one_device, mirrored, or multi_worker (reads TF_CONFIG).
