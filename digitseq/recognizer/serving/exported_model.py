@@ -199,13 +199,15 @@ CONTRACT = (exported.MODEL, exported.CONFIG, exported.STATS, exported.CALIBRATIO
 """The files of the exported model contract (not a run's `best.keras`, `backup/`, logs)."""
 
 
-def copy_contract(source: str, target: str) -> None:
-    """Copies the contract files of the model directory `source` that exist into `target`."""
+def copy_contract(source: str, target: str, *, skip: tuple[str, ...] = ()) -> None:
+    """Copies the contract files of the model directory `source` that exist into `target`, less
+    those in `skip` (parts the caller writes itself)."""
     import tensorflow as tf
 
     tf.io.gfile.makedirs(target)
     for part in CONTRACT:
-        _copy(os.path.join(source, part), os.path.join(target, part))
+        if part not in skip:
+            _copy(os.path.join(source, part), os.path.join(target, part))
 
 
 def _copy(source: str, target: str) -> None:

@@ -19,6 +19,7 @@ from digitseq.recognizer.serving.calibration import (
     Calibration,
     ConfidenceCounts,
     Platt,
+    ece,
     fit_platt,
 )
 from digitseq.recognizer.train.evaluation import SplitDecoder
@@ -99,7 +100,7 @@ def fit_model(
         calibrated = report(maps[name].apply(raw), edits, characters)
         fitted[name] = {
             "ser": calibrated["ser"],
-            "ece_raw": report(raw, edits, characters)["ece"],
+            "ece_raw": ece(raw, edits == 0),
             "ece_calibrated": calibrated["ece"],
             "risk_coverage": calibrated["risk_coverage"],
         }
@@ -122,7 +123,7 @@ def calibrate_model(config: CalibrateConfig) -> Calibration:
 
     from digitseq.core import storage
     from digitseq.recognizer.serving import builtin, export, exported_model
-    from digitseq.schemas import dataset
+    from digitseq.schemas import dataset, exported
 
     source = builtin.resolve(config.model_dir, field="model_dir")
     if config.out is None and builtin.is_name(config.model_dir):
@@ -156,6 +157,6 @@ def calibrate_model(config: CalibrateConfig) -> Calibration:
         export.write_serving(model, source, height=opened.height, calibration=calibration)
         return calibration
     with storage.atomic_directory(config.out) as staging:
-        exported_model.copy_contract(source, staging)
+        exported_model.copy_contract(source, staging, skip=(exported.SERVING, exported.CALIBRATION))
         export.write_serving(model, staging, height=opened.height, calibration=calibration)
     return calibration

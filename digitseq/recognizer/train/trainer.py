@@ -9,19 +9,19 @@ Keras optimizer built inside the strategy scope before the first step.
 Per epoch: one pass over the training data, every record once whatever its width bucket
 (`recognizer.data.reader.pass_batches`; with several datasets one pass of the first and the others
 by weight, `epoch_batches`), counted on the input pipeline that gets the most batches so every
-worker takes the same number of steps; then validation CER/SER with greedy decoding on every worker (identical
-weights give identical decisions, which early stopping needs), then a checkpoint of model,
-optimizer and loop state under `<model_dir>/backup/worker-<i>` (each worker its own; a run
-restarted with the same command resumes from the last finished epoch). The chief alone writes
-TensorBoard logs (`<model_dir>/logs`), keeps the best model by validation CER (`best.keras`) and
-exports the model directory at the end.
+worker takes the same number of steps; then validation CER/SER with greedy decoding on every
+worker (identical weights give identical decisions, which early stopping needs), then a
+checkpoint of model, optimizer and loop state under `<model_dir>/backup/worker-<i>` (each worker
+its own; a run restarted with the same command resumes from the last finished epoch). The chief
+alone writes TensorBoard logs (`<model_dir>/logs`), keeps the best model by validation CER
+(`best.keras`) and exports the model directory at the end.
 
 Several datasets (`--data A --data B`) train together, batches mixed by weight
 (`recognizer.data.reader.make_training_mix`): an epoch is one pass of the first and a share of the
-others; the first dataset's validation split chooses the best
-epoch, and its statistics standardize the inputs. A run may start from an exported model
-(`init_from`, `recognizer.train.finetune`): its architecture, weights and statistics; and it may learn
-from a teacher, another exported model (`teacher`, `recognizer.train.distill`).
+others; the first dataset's validation split chooses the best epoch, and its statistics
+standardize the inputs. A run may start from an exported model (`init_from`,
+`recognizer.train.finetune`): its architecture, weights and statistics; and it may learn from a
+teacher, another exported model (`teacher`, `recognizer.train.distill`).
 """
 
 from __future__ import annotations
