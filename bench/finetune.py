@@ -2,7 +2,7 @@
 other scans of the same hand, in one run.
 
     .venv/bin/python bench/finetune.py [--fonts DIR] [--families A,B] [--model general]
-        [--work DIR] [--scans 300] [--calibration 100] [--evaluation 1000] [--seed 37]
+        [--work DIR] [--scans 300] [--calibration 100] [--evaluation 1000] [--seed 37] [--peers]
 
 The user's source: handwriting font families (default: herr-von-muellerhoff and liu-jian-mao-cao,
 two of the test families, which the shipped model reads worst), drawn by
@@ -18,7 +18,9 @@ coverage (the ceil(0.8 n) most confident).
 3. the fine-tuning recipe (`FINETUNE`: more epochs, cosine schedule with warm-up, augmentation),
    with its training time;
 4. `digitseq calibrate --model MODEL --data CAL --out DIR`: the shipped model calibrated on the
-   calibration scans.
+   calibration scans;
+5. with `--peers`: what a user would pick instead, PP-OCRv6 and PP-OCRv5's recognizers with no
+   training, on the same evaluation scans (`bench/peers.py score`; CER and SER only).
 
 Targets: fine-tuned CER <= 2% and SER <= 6% in under 5 minutes of training; calibrated on 100
 scans ECE <= 3% and SER <= 2% at 80% coverage.
@@ -31,6 +33,7 @@ import hashlib
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -112,6 +115,19 @@ def figures(model: str, pool: str, work: str) -> dict:
             "ece": ece / len(rows), "ser_at_80": 1 - right[accepted].mean()}  # fmt: skip
 
 
+def peers(work: str, strings: int) -> dict:
+    """PP-OCR's CER and SER on the evaluation pool (`<work>/pools/evaluation`), via peers.py."""
+    subprocess.run(
+        [sys.executable, os.path.join(HERE, "peers.py"), "score", "--data", work,
+         "--sources", "pools", "--engines", "ppocr6,ppocr5"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with open(os.path.join(work, "results.json")) as f:
+        found = json.load(f)
+    return {engine: {"strings": strings, "cer": found[engine]["pools"]["cer"],
+                     "ser": found[engine]["pools"]["ser"]} for engine in ("ppocr6", "ppocr5")}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fonts", default=None, help="default: bench/elsewhere.py's")
@@ -119,6 +135,7 @@ def main() -> None:
     parser.add_argument("--model", default="general")
     parser.add_argument("--work", default=None)
     parser.add_argument("--seed", type=int, default=37)
+    parser.add_argument("--peers", action="store_true", help="also score PP-OCR (bench/peers.py)")
     for pool, size in zip(POOLS, (300, 100, 1000)):
         parser.add_argument(f"--{pool}", type=int, default=size)
     args = parser.parse_args()
@@ -146,6 +163,8 @@ def main() -> None:
     digitseq("calibrate", "--model", args.model, "--data", os.path.join(work, "calibration"),
              "--out", calibrated)  # fmt: skip
     results["calibrated"] = figures(calibrated, evaluation, work)
+    if args.peers:
+        results.update(peers(work, sizes["evaluation"]))
 
     print(f"source: {args.families}; {sizes} strings; model {args.model}; work {work}")
     print(
@@ -153,14 +172,16 @@ def main() -> None:
     )
     for name, found in results.items():
         train = f"{found['train_s']:8.0f}" if "train_s" in found else f"{'-':>8}"
-        print(f"{name:12} {found['strings']:>7} {found['cer']:>7.2%} {found['ser']:>7.2%} "
-              f"{found['ece']:>7.2%} {found['ser_at_80']:>7.2%} {train}")  # fmt: skip
+        calibration = (f"{found['ece']:>7.2%} {found['ser_at_80']:>7.2%}" if "ece" in found
+                       else f"{'-':>7} {'-':>7}")  # fmt: skip
+        print(f"{name:12} {found['strings']:>7} {found['cer']:>7.2%} "
+              f"{found['ser']:>7.2%} {calibration} {train}")  # fmt: skip
     tuned, calib = results["recipe"], results["calibrated"]
     print(f"fine-tuned: CER {tuned['cer']:.2%} (target <= 2%), SER {tuned['ser']:.2%} (<= 6%), "
           f"training {tuned['train_s']:.0f} s (< 300 s)")  # fmt: skip
     print(f"calibrated on {sizes['calibration']} scans: ECE {calib['ece']:.2%} (target <= 3%), "
           f"SER at 80% coverage {calib['ser_at_80']:.2%} (<= 2%)")  # fmt: skip
-    with open(os.path.join(work, "results.json"), "w") as f:
+    with open(os.path.join(work, "finetune.json"), "w") as f:
         json.dump(results, f, indent=2)
 
 
